@@ -1,0 +1,41 @@
+# keras-ssm: set-up, tests and the demo. `make demo` and `make test` do all set-up.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The CPU wheel of PyTorch; override e.g. `make test TORCH_SPEC=torch` for a CUDA build.
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= all,dev,examples
+BACKENDS ?= jax tensorflow torch
+PYTEST_ARGS ?=
+STAMP := $(VENV)/.installed
+
+.PHONY: install test test-one demo bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The suite once per backend, each in its own process; fails if any fails.
+test: install
+	@status=0; for backend in $(BACKENDS); do \
+	  echo "=== pytest on KERAS_BACKEND=$$backend ==="; \
+	  KERAS_BACKEND=$$backend $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) || status=1; \
+	done; exit $$status
+
+# One backend: make test-one BACKEND=torch PYTEST_ARGS="tests/test_dlr.py"
+test-one: install
+	KERAS_BACKEND=$(BACKEND) $(PY) -m pytest -q $(PYTEST_ARGS)
+
+demo: install
+	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) examples/synthetic.py --task shift --model dlr --preset demo --output $${DEMO_OUTPUT:-runs/demo}
+
+bench: install
+	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) benchmarks/ops.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

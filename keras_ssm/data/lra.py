@@ -1,0 +1,724 @@
+"""Long Range Arena readers: the released files to numpy arrays.
+
+``load(task, data_dir, split)`` returns ``(inputs, labels)`` for the six LRA
+tasks. ``data_dir`` is the extracted ``lra_release`` folder of
+https://storage.googleapis.com/long-range-arena/lra_release.gz (the folder
+holding ``listops-1000/``, ``tsv_data/``, ``pathfinder32/`` ...
+``pathfinder256/``; its parent is accepted too). IMDB (``text``) and CIFAR-10
+(``image``) are not in that archive: see ``docs/data.md``.
+
+Encodings (fixed, so that train, val and test agree without reading train):
+
+- ListOps: ``]`` becomes ``X``, ``(`` and ``)`` are dropped, tokens split on
+  whitespace, ids from ``LISTOPS_VOCAB`` (``<pad>``=0, ``<unk>``=1,
+  ``<eos>``=2, digits ``0``-``9`` = 3-12, ``[MAX``=13, ``[MIN``=14,
+  ``[MED``=15, ``[SM``=16, ``X``=17), at most 2047 tokens then ``<eos>``,
+  zeros after.
+- Text and Retrieval: byte level, ``id = byte + 3`` (``<pad>``=0,
+  ``<unk>``=1 (never produced), ``<eos>``=2; ids 3-258), at most ``L - 1``
+  bytes then ``<eos>``, zeros after (L = 4096 for text, 4000 per document).
+- Image, Pathfinder, Path-X: raw 0-255 grey levels, row-major, ``uint8``;
+  scaling belongs to the model.
+
+Token and pixel arrays are 2-D ``(n, L)``; a model reading pixels as one real
+channel adds the trailing axis. Labels are ``int32``. ListOps, Retrieval,
+Pathfinder and Path-X are cached as ``.npy`` under ``cache_dir`` (default
+``data_dir/.keras_ssm_cache``) on the first call and memory-mapped afterwards.
+"""
+
+import struct
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from keras_ssm.data import _cache
+
+TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
+SPLITS = ("train", "val", "test")
+
+PAD_ID = 0
+UNK_ID = 1
+EOS_ID = 2
+BYTE_OFFSET = 3  # byte b -> token id b + 3
+BYTE_VOCAB_SIZE = 256 + BYTE_OFFSET
+
+LISTOPS_VOCAB = (
+    ("<pad>", "<unk>", "<eos>")
+    + tuple(str(digit) for digit in range(10))
+    + ("[MAX", "[MIN", "[MED", "[SM", "X")
+)
+
+TASK_INFO = {
+    "listops": dict(
+        seq_len=2048, vocab_size=len(LISTOPS_VOCAB), input_channels=None,
+        num_classes=10, inputs="tokens", dtype="int32",
+    ),
+    "text": dict(
+        seq_len=4096, vocab_size=BYTE_VOCAB_SIZE, input_channels=None,
+        num_classes=2, inputs="tokens", dtype="int32",
+    ),
+    "retrieval": dict(
+        seq_len=4000, vocab_size=BYTE_VOCAB_SIZE, input_channels=None,
+        num_classes=2, inputs="token_pairs", dtype="int32",
+    ),
+    "image": dict(
+        seq_len=1024, vocab_size=None, input_channels=1,
+        num_classes=10, inputs="pixels", dtype="uint8",
+    ),
+    "pathfinder": dict(
+        seq_len=1024, vocab_size=None, input_channels=1,
+        num_classes=2, inputs="pixels", dtype="uint8",
+    ),
+    "pathx": dict(
+        seq_len=16384, vocab_size=None, input_channels=1,
+        num_classes=2, inputs="pixels", dtype="uint8",
+    ),
+}
+"""Per task: ``seq_len`` (per document for retrieval), ``vocab_size`` (token
+tasks, pad included) or ``input_channels`` (pixel tasks), ``num_classes``,
+``inputs`` ("tokens", "token_pairs" or "pixels") and the inputs' ``dtype``."""
+
+PATHFINDER_FOLDERS = {"pathfinder": "pathfinder32", "pathx": "pathfinder128"}
+PATHFINDER_DIFFICULTY = "curv_contour_length_14"
+PATHFINDER_SPLIT_SEED = 42
+KNOWN_EMPTY_FILES = frozenset({"pathfinder32/curv_baseline/imgs/0/sample_172.png"})
+
+CACHE_VERSION = "v1"
+
+_DOWNLOAD_HINT = (
+    "Download https://storage.googleapis.com/long-range-arena/lra_release.gz, "
+    "extract it (tar xzf lra_release.gz) and pass data_dir= the extracted "
+    "lra_release folder (see docs/data.md)."
+)
+
+
+# --------------------------------------------------------------------------
+# Token encodings
+
+
+def encode_listops(source, seq_len=2048):
+    """Token ids of one ListOps expression, EOS appended, zero-padded.
+
+    Args:
+        source: str, the ``Source`` column, e.g. ``"( ( [MAX 2 ) 9 ] )"``.
+        seq_len: int, output length L; at most L - 1 tokens are kept.
+
+    Returns:
+        int32 array (seq_len,): ids from ``LISTOPS_VOCAB``, unknown tokens 1.
+
+    Example:
+        >>> encode_listops("( ( [MAX 2 ) 9 ] )", seq_len=6).tolist()
+        [13, 5, 12, 17, 2, 0]
+    """
+    tokens = source.translate(_LISTOPS_TRANSLATION).split()[: seq_len - 1]
+    ids = np.zeros(seq_len, dtype=np.int32)
+    ids[: len(tokens)] = [_LISTOPS_IDS.get(token, UNK_ID) for token in tokens]
+    ids[len(tokens)] = EOS_ID
+    return ids
+
+
+_LISTOPS_TRANSLATION = str.maketrans({"]": "X", "(": None, ")": None})
+_LISTOPS_IDS = {token: index for index, token in enumerate(LISTOPS_VOCAB)}
+
+
+def encode_bytes(text, seq_len):
+    """Byte-level token ids (byte + 3), EOS appended, zero-padded.
+
+    Args:
+        text: bytes (or str, encoded as UTF-8).
+        seq_len: int, output length L; at most L - 1 bytes are kept.
+
+    Returns:
+        int32 array (seq_len,).
+
+    Example:
+        >>> encode_bytes(b"ab", seq_len=4).tolist()
+        [100, 101, 2, 0]
+    """
+    ids = np.zeros(seq_len, dtype=np.int32)
+    _encode_bytes_into(ids, text)
+    return ids
+
+
+def _encode_bytes_into(row, text):
+    if isinstance(text, str):
+        text = text.encode("utf-8")
+    data = np.frombuffer(text[: len(row) - 1], dtype=np.uint8)
+    row[: len(data)] = data.astype(np.int32) + BYTE_OFFSET
+    row[len(data)] = EOS_ID
+    row[len(data) + 1 :] = PAD_ID
+
+
+def rgb_to_grayscale(images):
+    """ITU-R 601-2 luma as Pillow's ``convert("L")`` computes it, exactly.
+
+    ``L = (19595 R + 38470 G + 7471 B + 32768) >> 16`` (0.299, 0.587, 0.114 in
+    16-bit fixed point, rounded), the grey levels of torchvision's Grayscale on
+    PIL images used by S4/S5 for LRA Image.
+
+    Args:
+        images: uint8 array (..., 3).
+
+    Returns:
+        uint8 array (...).
+
+    Example:
+        >>> rgb_to_grayscale(np.array([[255, 0, 0]], np.uint8)).tolist()
+        [76]
+    """
+    rgb = np.asarray(images).astype(np.uint32)
+    luma = rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000
+    return (luma >> 16).astype(np.uint8)
+
+
+# --------------------------------------------------------------------------
+# PNG decoding (Pillow when installed, else a small numpy decoder)
+
+
+def _pil_image():
+    """Returns ``PIL.Image`` or None when Pillow is not installed."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return None
+    return Image
+
+
+def read_png_gray(path):
+    """Reads a PNG as 8-bit grey levels (Pillow ``convert("L")`` semantics).
+
+    Uses Pillow when installed; otherwise a numpy decoder for non-interlaced
+    8-bit PNGs (grey, grey+alpha, RGB, RGBA; alpha dropped, RGB through
+    ``rgb_to_grayscale``).
+
+    Args:
+        path: str or Path of the PNG file.
+
+    Returns:
+        uint8 array (height, width).
+
+    Example:
+        >>> pixels = read_png_gray("pathfinder32/.../sample_0.png")  # (32, 32)
+    """
+    image_module = _pil_image()
+    if image_module is None:
+        return decode_png_gray(Path(path).read_bytes(), name=str(path))
+    try:
+        with image_module.open(path) as image:
+            return np.asarray(image.convert("L"), dtype=np.uint8)
+    except OSError as error:
+        raise ValueError(f"Cannot decode PNG file {path}: {error}") from error
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
+
+
+def decode_png_gray(data, name="<bytes>"):
+    """Decodes PNG bytes to grey levels with numpy and zlib only.
+
+    Supports bit depth 8, colour types 0 (grey), 2 (RGB), 4 (grey+alpha) and
+    6 (RGBA), no interlacing, all five row filters; checks chunk CRCs.
+
+    Args:
+        data: bytes of a PNG file.
+        name: str used in error messages (the file name).
+
+    Returns:
+        uint8 array (height, width).
+
+    Example:
+        >>> decode_png_gray(open("sample_0.png", "rb").read()).shape
+        (32, 32)
+    """
+    if data[:8] != _PNG_SIGNATURE:
+        raise ValueError(f"Not a PNG file: {name}")
+    header, idat, position = None, [], 8
+    while position + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        body = data[position + 8 : position + 8 + length]
+        crc = data[position + 8 + length : position + 12 + length]
+        if len(body) != length or len(crc) != 4:
+            raise ValueError(f"Truncated PNG file: {name}")
+        if zlib.crc32(kind + body) != struct.unpack(">I", crc)[0]:
+            raise ValueError(f"Corrupt PNG file (CRC of {kind!r} chunk): {name}")
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+        position += 12 + length
+    if header is None or not idat:
+        raise ValueError(f"PNG file without IHDR or IDAT chunk: {name}")
+    width, height, depth, color_type, _, _, interlace = header
+    if depth != 8 or color_type not in _PNG_CHANNELS or interlace != 0:
+        raise ValueError(
+            f"Unsupported PNG (bit depth {depth}, colour type {color_type}, "
+            f"interlace {interlace}) in {name}; install Pillow (pip install "
+            "pillow) to read it."
+        )
+    channels = _PNG_CHANNELS[color_type]
+    try:
+        raw = zlib.decompress(b"".join(idat))
+    except zlib.error as error:
+        raise ValueError(f"Corrupt PNG data in {name}: {error}") from error
+    stride = width * channels
+    if len(raw) != height * (stride + 1):
+        raise ValueError(f"PNG data of unexpected size in {name}")
+    rows = np.frombuffer(raw, dtype=np.uint8).reshape(height, stride + 1)
+    pixels = np.zeros((height, stride), dtype=np.uint8)
+    previous = np.zeros(stride, dtype=np.uint8)
+    for y in range(height):
+        filter_type = int(rows[y, 0])
+        pixels[y] = _unfilter_row(filter_type, rows[y, 1:], previous, channels, name)
+        previous = pixels[y]
+    pixels = pixels.reshape(height, width, channels)
+    if channels <= 2:
+        return pixels[..., 0].copy()
+    return rgb_to_grayscale(pixels[..., :3])
+
+
+def _unfilter_row(filter_type, row, previous, bpp, name):
+    """Reverses one PNG row filter (spec section 9); uint8 arithmetic mod 256."""
+    if filter_type == 0:
+        return row
+    if filter_type == 1:  # Sub: running sum of each channel along the row
+        return np.cumsum(row.reshape(-1, bpp), axis=0, dtype=np.uint8).ravel()
+    if filter_type == 2:  # Up
+        return row + previous
+    if filter_type not in (3, 4):
+        raise ValueError(f"Unknown PNG row filter {filter_type} in {name}")
+    out = [0] * len(row)
+    filtered, above = row.tolist(), previous.tolist()
+    for x in range(len(row)):
+        left = out[x - bpp] if x >= bpp else 0
+        if filter_type == 3:  # Average
+            predictor = (left + above[x]) >> 1
+        else:  # Paeth
+            upper_left = above[x - bpp] if x >= bpp else 0
+            estimate = left + above[x] - upper_left
+            distance_left = abs(estimate - left)
+            distance_above = abs(estimate - above[x])
+            distance_upper_left = abs(estimate - upper_left)
+            if distance_left <= distance_above and distance_left <= distance_upper_left:
+                predictor = left
+            elif distance_above <= distance_upper_left:
+                predictor = above[x]
+            else:
+                predictor = upper_left
+        out[x] = (filtered[x] + predictor) & 0xFF
+    return np.array(out, dtype=np.uint8)
+
+
+# --------------------------------------------------------------------------
+# Public entry point
+
+
+def load(task, data_dir=None, split="train", cache_dir=None, verbose=1):
+    """Loads one split of one LRA task as numpy arrays.
+
+    Args:
+        task: one of "listops", "text", "retrieval", "image", "pathfinder",
+            "pathx".
+        data_dir: the extracted ``lra_release`` folder (or its parent);
+            required for listops, retrieval, pathfinder and pathx. For
+            "text" it may hold an extracted ``aclImdb/`` folder; "image" does
+            not use it (see Notes).
+        split: "train", "val" or "test". Text has no validation split: "val"
+            returns the test set, as in LRA. Retrieval "val" reads the
+            released ``eval`` file.
+        cache_dir: folder for the ``.npy`` caches; default
+            ``data_dir/.keras_ssm_cache``.
+        verbose: 0 silent, 1 progress bar while building a cache.
+
+    Returns:
+        ``(inputs, labels)``. inputs: int32 ``(n, L)`` token ids (listops,
+        text), a pair ``(docs1, docs2)`` of int32 ``(n, 4000)`` arrays
+        (retrieval), or uint8 ``(n, L)`` grey levels (image, pathfinder,
+        pathx); labels: int32 ``(n,)``. Cached tasks return read-only
+        memory-mapped arrays.
+
+    Notes:
+        Pathfinder/Path-X read ``pathfinder32`` / ``pathfinder128``
+        ``/curv_contour_length_14`` and split the samples (metadata files in
+        numeric order, lines in file order, empty files skipped) with
+        ``perm = np.random.default_rng(42).permutation(n)``:
+        ``n_val = n_test = int(0.1 * n)``, train = ``perm[:n - n_val - n_test]``,
+        val = the next ``n_val``, test = the rest; each split then sorted.
+        Image: CIFAR-10 from ``keras.datasets.cifar10`` (downloaded to
+        ``~/.keras/datasets`` on first use) or, failing that,
+        tensorflow-datasets; train = first 90% of the training set, val = the
+        last 10%, test = the test set.
+
+    Example:
+        >>> inputs, labels = load("listops", "/data/lra_release", "val")
+        >>> inputs.shape, labels.shape
+        ((2000, 2048), (2000,))
+    """
+    if task not in TASKS:
+        raise ValueError(f"task={task!r} is not an LRA task; use one of {TASKS}.")
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r} is not valid; use one of {SPLITS}.")
+    if task == "text":
+        return _load_text(data_dir, split)
+    if task == "image":
+        return _load_image(split)
+    if data_dir is None:
+        raise ValueError(f"task={task!r} needs data_dir=. {_DOWNLOAD_HINT}")
+    root = find_lra_root(data_dir)
+    cache_dir = _cache.resolve_cache_dir(root, cache_dir)
+    if task == "listops":
+        return _load_listops(root, split, cache_dir, verbose)
+    if task == "retrieval":
+        docs1, docs2, labels = _load_retrieval(root, split, cache_dir, verbose)
+        return (docs1, docs2), labels
+    return _load_pathfinder(task, root, split, cache_dir, verbose)
+
+
+def find_lra_root(data_dir):
+    """Returns the folder holding the task folders, given it or a parent.
+
+    The archive extracts to ``lra_release/`` (sometimes nested once more), so
+    ``data_dir`` may be that folder or up to two ``lra_release`` levels above.
+
+    Args:
+        data_dir: str or Path.
+
+    Returns:
+        Path.
+
+    Example:
+        >>> find_lra_root("/data")  # with /data/lra_release/listops-1000
+        PosixPath('/data/lra_release')
+    """
+    root = require_dir(Path(data_dir).expanduser())
+    markers = ("listops-1000", "tsv_data", *PATHFINDER_FOLDERS.values())
+    for _ in range(2):
+        if any((root / marker).exists() for marker in markers):
+            break
+        if (root / "lra_release").is_dir():
+            root = root / "lra_release"
+    return root
+
+
+def require_dir(path):
+    """Raises FileNotFoundError with the LRA download hint unless path is a folder."""
+    return _cache.require_path(path, "dir", _DOWNLOAD_HINT)
+
+
+# --------------------------------------------------------------------------
+# ListOps
+
+
+def _load_listops(root, split, cache_dir, verbose):
+    path = _cache.require_path(
+        root / "listops-1000" / f"basic_{split}.tsv", "file", _DOWNLOAD_HINT
+    )
+    seq_len = TASK_INFO["listops"]["seq_len"]
+
+    def build(allocate):
+        lines = _tsv_lines(path)
+        line_number, header = next(lines, (1, []))
+        if header != [b"Source", b"Target"]:
+            raise _cache.malformed_line(
+                path, line_number, f"expected the header Source<TAB>Target, got {b'<TAB>'.join(header)!r}"
+            )
+        rows = _count_data_lines(path) - 1
+        inputs = allocate("inputs", (rows, seq_len), np.int32)
+        labels = allocate("labels", (rows,), np.int32)
+        bar = _cache.progress_bar(rows, verbose)
+        for index, (line_number, fields) in enumerate(lines):
+            if len(fields) != 2:
+                raise _cache.malformed_line(
+                    path,
+                    line_number,
+                    f"expected 2 tab-separated fields (Source, Target), got {len(fields)}",
+                )
+            labels[index] = _parse_label(path, line_number, fields[1], 10)
+            inputs[index] = encode_listops(fields[0].decode("utf-8", "replace"), seq_len)
+            if (index + 1) % 1000 == 0:
+                bar.update(index + 1)
+        bar.update(rows, finalize=True)
+
+    return _cache.load_or_build(
+        cache_dir, f"listops-{split}-{CACHE_VERSION}", ("inputs", "labels"), build
+    )
+
+
+# --------------------------------------------------------------------------
+# Retrieval (AAN)
+
+_RETRIEVAL_FILES = {"train": "train", "val": "eval", "test": "test"}
+
+
+def _load_retrieval(root, split, cache_dir, verbose):
+    name = f"new_aan_pairs.{_RETRIEVAL_FILES[split]}.tsv"
+    path = _cache.require_path(root / "tsv_data" / name, "file", _DOWNLOAD_HINT)
+    seq_len = TASK_INFO["retrieval"]["seq_len"]
+
+    def build(allocate):
+        rows = _count_data_lines(path)
+        docs1 = allocate("docs1", (rows, seq_len), np.int32)
+        docs2 = allocate("docs2", (rows, seq_len), np.int32)
+        labels = allocate("labels", (rows,), np.int32)
+        bar = _cache.progress_bar(rows, verbose)
+        index = 0
+        for line_number, fields in _tsv_lines(path):
+            if len(fields) != 5:
+                raise _cache.malformed_line(
+                    path,
+                    line_number,
+                    f"expected 5 tab-separated fields (label, id1, id2, text1, text2), got {len(fields)}",
+                )
+            labels[index] = _parse_label(path, line_number, fields[0], 2)
+            _encode_bytes_into(docs1[index], fields[3])
+            _encode_bytes_into(docs2[index], fields[4])
+            index += 1
+            if index % 1000 == 0:
+                bar.update(index)
+        bar.update(rows, finalize=True)
+
+    key = f"retrieval-{split}-{CACHE_VERSION}"
+    return _cache.load_or_build(cache_dir, key, ("docs1", "docs2", "labels"), build)
+
+
+# --------------------------------------------------------------------------
+# TSV helpers
+
+
+def _tsv_lines(path):
+    """Yields (1-based line number, bytes fields split on tabs) of non-blank lines.
+
+    Lines end at ``\\n`` (a trailing ``\\r`` is dropped); no quote handling, as
+    the LRA pipelines read these files with quoting off.
+    """
+    with open(path, "rb") as file:
+        for line_number, line in enumerate(file, start=1):
+            if line.strip(_BLANK):
+                yield line_number, line.rstrip(b"\r\n").split(b"\t")
+
+
+def _count_data_lines(path):
+    with open(path, "rb") as file:
+        return sum(1 for line in file if line.strip(_BLANK))
+
+
+_BLANK = b" \t\r\n\x0b\x0c"
+
+
+def _parse_label(path, line_number, field, num_classes):
+    if isinstance(field, bytes):
+        field = field.decode("utf-8", "replace")
+    try:
+        value = float(field)
+    except ValueError:
+        value = None
+    if value is None or not value.is_integer() or not 0 <= value < num_classes:
+        raise _cache.malformed_line(
+            path,
+            line_number,
+            f"label {field!r} is not an integer in [0, {num_classes})",
+        )
+    return int(value)
+
+
+# --------------------------------------------------------------------------
+# Pathfinder / Path-X
+
+
+def _load_pathfinder(task, root, split, cache_dir, verbose):
+    resolution_folder = PATHFINDER_FOLDERS[task]
+    folder = root / resolution_folder / PATHFINDER_DIFFICULTY
+    side = int(np.sqrt(TASK_INFO[task]["seq_len"]))
+
+    def build(allocate):
+        samples = _pathfinder_samples(folder, f"{resolution_folder}/{PATHFINDER_DIFFICULTY}")
+        chosen = _split_indices(len(samples), PATHFINDER_SPLIT_SEED)[split]
+        inputs = allocate("inputs", (len(chosen), side * side), np.uint8)
+        labels = allocate("labels", (len(chosen),), np.int32)
+        bar = _cache.progress_bar(len(chosen), verbose)
+        for row, sample_index in enumerate(chosen):
+            path, label = samples[sample_index]
+            pixels = read_png_gray(path)
+            if pixels.shape != (side, side):
+                raise ValueError(
+                    f"Image {path} has shape {pixels.shape}; {task} expects ({side}, {side})."
+                )
+            inputs[row] = pixels.reshape(-1)
+            labels[row] = label
+            if (row + 1) % 256 == 0:
+                bar.update(row + 1)
+        bar.update(len(chosen), finalize=True)
+
+    key = f"{task}-{split}-seed{PATHFINDER_SPLIT_SEED}-{CACHE_VERSION}"
+    return _cache.load_or_build(cache_dir, key, ("inputs", "labels"), build)
+
+
+def _pathfinder_samples(folder, relative_folder):
+    """Lists (png path, label) from metadata/*.npy (text lines, despite the name).
+
+    Files are taken in numeric order of their stem, lines in file order.
+    Whitespace-separated fields: 0 = image folder, 1 = file name, 3 = label.
+    Files in ``KNOWN_EMPTY_FILES`` and zero-byte files are skipped (warned).
+    """
+    metadata_dir = _cache.require_path(folder / "metadata", "dir", _DOWNLOAD_HINT)
+    metadata_files = sorted(
+        metadata_dir.glob("*.npy"),
+        key=lambda p: p.name,
+    )
+    if not metadata_files:
+        raise FileNotFoundError(f"No metadata/*.npy files in {metadata_dir}. {_DOWNLOAD_HINT}")
+    samples, empty = [], []
+    for metadata_file in metadata_files:
+        with open(metadata_file, encoding="utf-8") as file:
+            for line_number, line in enumerate(file, start=1):
+                fields = line.split()
+                if not fields:
+                    continue
+                if len(fields) < 4:
+                    raise _cache.malformed_line(
+                        metadata_file,
+                        line_number,
+                        f"expected at least 4 whitespace-separated fields (folder, file, _, label), got {len(fields)}",
+                    )
+                label = _parse_label(metadata_file, line_number, fields[3], 2)
+                relative = f"{fields[0]}/{fields[1]}"
+                if f"{relative_folder}/{relative}" in KNOWN_EMPTY_FILES:
+                    continue
+                path = folder / relative
+                try:
+                    size = path.stat().st_size
+                except FileNotFoundError:
+                    raise FileNotFoundError(
+                        f"Image {path} (listed in {metadata_file}, line {line_number}) not found."
+                    ) from None
+                if size == 0:
+                    empty.append(path)
+                    continue
+                samples.append((path, label))
+    if empty:
+        warnings.warn(f"Skipped {len(empty)} empty image file(s), e.g. {empty[0]}.")
+    return samples
+
+
+def _split_indices(n, seed):
+    """Seeded 80/10/10 split of range(n); each split's indices sorted."""
+    permutation = np.random.default_rng(seed).permutation(n)
+    n_val = n_test = int(0.1 * n)
+    n_train = n - n_val - n_test
+    return {
+        "train": np.sort(permutation[:n_train]),
+        "val": np.sort(permutation[n_train : n_train + n_val]),
+        "test": np.sort(permutation[n_train + n_val :]),
+    }
+
+
+# --------------------------------------------------------------------------
+# Text (IMDB) and Image (CIFAR-10): downloaded data, no cache of ours
+
+_IMDB_HINT = (
+    "IMDB is not in lra_release. Either download "
+    "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz and extract it "
+    "into data_dir (giving data_dir/aclImdb/train/pos/...), or pip install "
+    "tensorflow-datasets (it downloads imdb_reviews on first use)."
+)
+
+
+def _load_text(data_dir, split):
+    source_split = "train" if split == "train" else "test"  # LRA: test doubles as val
+    texts, labels = _load_imdb_raw(data_dir)[source_split]
+    seq_len = TASK_INFO["text"]["seq_len"]
+    inputs = np.zeros((len(texts), seq_len), dtype=np.int32)
+    for row, text in enumerate(texts):
+        _encode_bytes_into(inputs[row], text)
+    return inputs, np.asarray(labels, dtype=np.int32)
+
+
+def _load_imdb_raw(data_dir):
+    """Returns ``{"train"|"test": (list of review bytes, labels 0=neg 1=pos)}``.
+
+    Reads ``data_dir/aclImdb`` when present, else tensorflow-datasets
+    ``imdb_reviews``.
+    """
+    folder = None
+    if data_dir is not None:
+        data_dir = Path(data_dir).expanduser()
+        for candidate in (data_dir / "aclImdb", data_dir):
+            if (candidate / "train" / "pos").is_dir():
+                folder = candidate
+                break
+    if folder is not None:
+        return {split: _read_aclimdb_split(folder / split) for split in ("train", "test")}
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        where = f" (looked for {data_dir}/aclImdb)" if data_dir is not None else ""
+        raise FileNotFoundError(f"IMDB data not found{where}. {_IMDB_HINT}") from None
+    result = {}
+    for split in ("train", "test"):
+        dataset = tfds.load("imdb_reviews", split=split, as_supervised=True)
+        texts, labels = [], []
+        for text, label in tfds.as_numpy(dataset):
+            texts.append(bytes(text))
+            labels.append(int(label))
+        result[split] = (texts, labels)
+    return result
+
+
+def _read_aclimdb_split(folder):
+    texts, labels = [], []
+    for label, polarity in enumerate(("neg", "pos")):
+        polarity_dir = _cache.require_path(folder / polarity, "dir", _IMDB_HINT)
+        for path in sorted(polarity_dir.glob("*.txt")):
+            texts.append(path.read_bytes())
+            labels.append(label)
+    return texts, labels
+
+
+_CIFAR_HINT = (
+    "CIFAR-10 could not be loaded: keras.datasets.cifar10.load_data() needs "
+    "network access once (it caches to ~/.keras/datasets), or pip install "
+    "tensorflow-datasets with cifar10 prepared in its data dir."
+)
+
+
+def _load_image(split):
+    images, labels = _load_cifar10_raw()["train" if split != "test" else "test"]
+    gray = rgb_to_grayscale(images).reshape(len(images), -1)
+    labels = np.asarray(labels, dtype=np.int32).reshape(-1)
+    if split == "test":
+        return gray, labels
+    n_train = int(0.9 * len(gray))
+    if split == "train":
+        return gray[:n_train], labels[:n_train]
+    return gray[n_train:], labels[n_train:]
+
+
+def _load_cifar10_raw():
+    """Returns ``{"train"|"test": (uint8 images (n, 32, 32, 3), labels)}``.
+
+    keras.datasets.cifar10 first (original order, so the split is the same on
+    every machine), then tensorflow-datasets ``cifar10``.
+    """
+    import keras
+
+    try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+    except Exception as keras_error:  # offline and not cached
+        try:
+            import tensorflow_datasets as tfds
+        except ImportError:
+            raise FileNotFoundError(f"{_CIFAR_HINT} ({keras_error})") from keras_error
+        result = {}
+        for split in ("train", "test"):
+            images, labels = tfds.as_numpy(
+                tfds.load("cifar10", split=split, as_supervised=True, batch_size=-1)
+            )
+            result[split] = (images, labels)
+        return result
+    if x_train.shape[-1] != 3:  # channels_first image data format
+        x_train, x_test = x_train.transpose(0, 2, 3, 1), x_test.transpose(0, 2, 3, 1)
+    return {"train": (x_train, y_train), "test": (x_test, y_test)}

@@ -1,0 +1,168 @@
+"""The hot ops of keras-ssm, each dispatched through the implementation registry.
+
+- :func:`linear_recurrence`: h_t = a_t * h_{t-1} + b_t (diagonal, real or complex).
+- :func:`causal_conv`: causal convolution by FFT.
+- :func:`vandermonde_kernel`: K[h, l] = Re(sum_n c[h, n] lambda[(h,) n]^l), chunked.
+
+`implementations(op)` lists the registered names, `resolve(op, *args)` names the one
+that would run; `keras_ssm.config` forces a choice.
+"""
+
+from keras import ops as _kops
+
+from keras_ssm.ops import common as _common
+from keras_ssm.ops import registry as _registry
+from keras_ssm.ops.registry import OPS
+from keras_ssm.ops.registry import implementations
+from keras_ssm.ops.registry import register
+
+
+def resolve(op, *args, **kwargs):
+    """Name of the implementation that `op` would use for these arguments.
+
+    Arguments are checked and canonicalized exactly as the op itself does.
+
+    Example:
+
+    ```python
+    a = keras.ops.full((4,), 0.9)
+    b = keras.ops.ones((2, 16, 4))
+    keras_ssm.ops.resolve("linear_recurrence", a, b)
+    ```
+    """
+    _registry.check_op(op)
+    if op == "linear_recurrence":
+        a, b = args[:2]
+        a, b, h0, _ = _common.prepare_recurrence(a, b, kwargs.get("initial_state"))
+        kwargs = dict(kwargs, initial_state=h0)
+        args = (a, b) + tuple(args[2:])
+    return _registry.resolve(op, *args, **kwargs)
+
+
+def linear_recurrence(a, b, *, reverse=False, initial_state=None, return_final_state=False):
+    """Diagonal linear recurrence h_t = a_t * h_{t-1} + b_t along axis 1.
+
+    Complex values are (real, imag) pairs of real tensors, for `a`, `b` and
+    `initial_state` alike; the result is then a pair. Low-precision inputs
+    (float16, bfloat16) are computed in float32; the output has `b`'s dtype.
+
+    Args:
+        a: (batch, length, *state), one coefficient per step, or (*state) =
+            `b.shape[2:]` for a time-invariant system (never broadcast over length).
+        b: (batch, length, *state), the inputs.
+        reverse: if True, h_t = a_t * h_{t+1} + b_t, from the last step to the first.
+        initial_state: (batch, *state), the state before the first processed step
+            (zero if None).
+        return_final_state: if True, also return the state after the last processed
+            step (h at index -1, or 0 when `reverse`).
+
+    Returns:
+        h: like `b`; and `(h, h_last)` when `return_final_state`.
+
+    Raises:
+        ValueError: wrong ranks or shapes, non-float dtypes.
+
+    Example:
+
+    ```python
+    lam = (keras.ops.full((8,), 0.9), keras.ops.full((8,), 0.1))   # time-invariant a
+    u = (keras.ops.ones((2, 100, 8)), keras.ops.zeros((2, 100, 8)))
+    h_re, h_im = keras_ssm.ops.linear_recurrence(lam, u)           # (2, 100, 8) each
+    ```
+    """
+    a, b, h0, out_dtype = _common.prepare_recurrence(a, b, initial_state)
+    result = _registry.dispatch(
+        "linear_recurrence", a, b, reverse=reverse, initial_state=h0,
+        return_final_state=return_final_state,
+    )
+    return _common.cast_result(result, out_dtype, return_final_state)
+
+
+def causal_conv(u, kernel):
+    """Causal convolution y[:, t, h] = sum_{s<=t} kernel[h, s] * u[:, t-s, h].
+
+    Computed by FFT with zero padding (no wrap-around), in float32 whatever the
+    input dtype; the output has `u`'s dtype.
+
+    Args:
+        u: (batch, length, channels).
+        kernel: (channels, kernel_length) with kernel_length <= length.
+
+    Returns:
+        (batch, length, channels).
+
+    Example:
+
+    ```python
+    u = keras.random.normal((2, 64, 4))
+    k = keras.ops.ones((4, 8)) / 8.0          # moving average of the last 8 steps
+    y = keras_ssm.ops.causal_conv(u, k)
+    ```
+    """
+    u_shape = tuple(u.shape)
+    k_shape = tuple(kernel.shape)
+    if len(u_shape) != 3:
+        raise ValueError(f"`u` must have shape (batch, length, channels), got shape {u_shape}.")
+    if len(k_shape) != 2:
+        raise ValueError(f"`kernel` must have shape (channels, kernel_length), got shape {k_shape}.")
+    if None not in (u_shape[2], k_shape[0]) and u_shape[2] != k_shape[0]:
+        raise ValueError(
+            f"`kernel` has {k_shape[0]} channels but `u` has {u_shape[2]}: kernel must be "
+            f"(channels, kernel_length) = ({u_shape[2]}, ...)."
+        )
+    if None not in (u_shape[1], k_shape[1]) and k_shape[1] > u_shape[1]:
+        raise ValueError(
+            f"`kernel` length {k_shape[1]} exceeds the sequence length {u_shape[1]}; "
+            f"truncate the kernel to kernel[:, :{u_shape[1]}]."
+        )
+    return _registry.dispatch("causal_conv", u, kernel)
+
+
+def vandermonde_kernel(log_lambda, c, length):
+    """Kernel K[h, l] = Re(sum_n c[h, n] * exp(log_lambda[(h,) n] * l)), l < length.
+
+    Computed in chunks over `l` (forward and gradient), so memory stays bounded:
+    N = 4096 states at L = 262,144 never allocate N*L values at once.
+
+    Args:
+        log_lambda: (real, imag) pair of shape (N,) (shared by all H rows) or (H, N),
+            the complex logarithms of the eigenvalues λ.
+        c: (real, imag) pair of shape (H, N), the output weights (B folded in).
+        length: int > 0, the number of taps L.
+
+    Returns:
+        K: (H, L) float32.
+
+    Example:
+
+    ```python
+    log_lam = (keras.ops.full((4,), -0.01), keras.ops.arange(4, dtype="float32"))
+    c = (keras.ops.ones((3, 4)), keras.ops.zeros((3, 4)))
+    k = keras_ssm.ops.vandermonde_kernel(log_lam, c, 1024)   # (3, 1024)
+    ```
+    """
+    log_lambda = _common.as_pair(log_lambda)
+    c = _common.as_pair(c)
+    lam_shape = _common.pair_shape(log_lambda, "log_lambda")
+    c_shape = _common.pair_shape(c, "c")
+    if len(c_shape) != 2:
+        raise ValueError(f"`c` must have shape (H, N), got {c_shape}.")
+    if lam_shape not in ((c_shape[1],), c_shape):
+        raise ValueError(
+            f"`log_lambda` must have shape (N,) = ({c_shape[1]},) or (H, N) = {c_shape} "
+            f"to match `c`, got {lam_shape}."
+        )
+    if not isinstance(length, int) or length <= 0:
+        raise ValueError(f"`length` must be a positive int, got {length!r}.")
+    return _registry.dispatch("vandermonde_kernel", log_lambda, c, length)
+
+
+__all__ = [
+    "OPS",
+    "causal_conv",
+    "implementations",
+    "linear_recurrence",
+    "register",
+    "resolve",
+    "vandermonde_kernel",
+]

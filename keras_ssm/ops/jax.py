@@ -1,0 +1,1 @@
+"""jax fast paths (registered on import)."""

@@ -1,0 +1,212 @@
+"""The op registry: named implementations of each hot op, and how one is chosen.
+
+Every op has a ``reference`` implementation written with ``keras.ops`` alone (correct
+on every backend) and fast paths registered by the backend modules
+(``keras_ssm/ops/{jax,tensorflow,torch}.py``), which are imported lazily, the first time
+an op runs, so that running on JAX never imports torch or TensorFlow.
+
+An implementation is registered with:
+
+- ``backends``: the Keras backends it runs on (None = all);
+- ``supports(*args, **kwargs)``: None when it applies to these arguments, else a short
+  reason (a CPU tensor for a CUDA kernel, say);
+- ``priority(*args, **kwargs)``: a number; the automatic choice takes the applicable
+  implementation with the highest priority (``reference`` has the lowest).
+
+Example:
+
+```python
+from keras_ssm.ops import registry
+
+@registry.register("linear_recurrence", "my_scan", backends=("jax",),
+                   priority=lambda *a, **k: 10)
+def my_scan(a, b, *, reverse=False, initial_state=None, return_final_state=False):
+    ...
+```
+"""
+
+import dataclasses
+import importlib
+from typing import Callable, Optional
+
+import keras
+
+OPS = ("linear_recurrence", "causal_conv", "vandermonde_kernel")
+
+_BACKEND_MODULES = {
+    "jax": "keras_ssm.ops.jax",
+    "tensorflow": "keras_ssm.ops.tensorflow",
+    "torch": "keras_ssm.ops.torch",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Implementation:
+    """One registered implementation of an op.
+
+    Attributes:
+        op: the op name.
+        name: the implementation name (unique per op).
+        fn: the function; same signature as the public op.
+        backends: tuple of Keras backend names it runs on, or None for all.
+        supports: callable(*args, **kwargs) -> None if it applies, else a reason (str).
+        priority: callable(*args, **kwargs) -> float; higher wins in automatic selection.
+    """
+
+    op: str
+    name: str
+    fn: Callable
+    backends: Optional[tuple] = None
+    supports: Optional[Callable] = None
+    priority: Optional[Callable] = None
+
+    def runs_on(self, backend):
+        return self.backends is None or backend in self.backends
+
+    def reason_not_applicable(self, *args, **kwargs):
+        if self.supports is None:
+            return None
+        return self.supports(*args, **kwargs)
+
+    def rank(self, *args, **kwargs):
+        if self.priority is None:
+            return 0.0
+        return float(self.priority(*args, **kwargs))
+
+
+_registry = {op: {} for op in OPS}
+_loaded_backends = set()
+
+
+def check_op(op):
+    """Raise ValueError unless `op` is a known op name."""
+    if op not in _registry:
+        raise ValueError(f"Unknown op {op!r}. Valid ops: {', '.join(OPS)}.")
+
+
+def register(op, name, *, backends=None, supports=None, priority=None):
+    """Decorator registering `fn` as implementation `name` of `op`.
+
+    Args:
+        op: str, one of `OPS`.
+        name: str, the implementation name.
+        backends: tuple of backend names ("jax", "tensorflow", "torch") or None (all).
+        supports: optional callable(*args, **kwargs) -> None or a reason string.
+        priority: optional callable(*args, **kwargs) -> float (default 0; reference uses -1).
+
+    Returns:
+        The decorator; it returns `fn` unchanged.
+    """
+    check_op(op)
+
+    def decorator(fn):
+        _registry[op][name] = Implementation(
+            op=op,
+            name=name,
+            fn=fn,
+            backends=tuple(backends) if backends is not None else None,
+            supports=supports,
+            priority=priority,
+        )
+        return fn
+
+    return decorator
+
+
+def _ensure_backend_loaded():
+    backend = keras.config.backend()
+    if backend in _loaded_backends:
+        return backend
+    # The reference module registers the ground truth for every op.
+    importlib.import_module("keras_ssm.ops.reference")
+    module = _BACKEND_MODULES.get(backend)
+    if module is not None:
+        importlib.import_module(module)
+    _loaded_backends.add(backend)
+    return backend
+
+
+def _available(op):
+    backend = _ensure_backend_loaded()
+    return {
+        name: impl for name, impl in _registry[op].items() if impl.runs_on(backend)
+    }
+
+
+def implementations(op):
+    """Names of the implementations of `op` registered for the current backend.
+
+    Always includes "reference".
+
+    Example:
+
+    ```python
+    keras_ssm.ops.implementations("linear_recurrence")
+    # on jax: ['reference', 'associative', 'sequential']
+    ```
+    """
+    check_op(op)
+    return sorted(_available(op), key=lambda n: (n != "reference", n))
+
+
+def check_name(op, name):
+    """Raise ValueError unless `name` is an implementation of `op` on this backend."""
+    check_op(op)
+    valid = implementations(op)
+    if name not in valid:
+        raise ValueError(
+            f"Unknown implementation {name!r} for op {op!r} on the "
+            f"{keras.config.backend()} backend. Valid names: {', '.join(valid)}."
+        )
+
+
+def get(op, name):
+    """The `Implementation` object `name` of `op` (current backend)."""
+    check_name(op, name)
+    return _available(op)[name]
+
+
+def resolve(op, *args, **kwargs):
+    """Name of the implementation that would run `op` on these arguments.
+
+    A forced choice (`keras_ssm.config`) wins; it raises ValueError when it does not
+    apply to the arguments. Otherwise the applicable implementation with the highest
+    priority is chosen.
+
+    Example:
+
+    ```python
+    keras_ssm.ops.resolve("linear_recurrence", a, b)  # e.g. 'sequential'
+    ```
+    """
+    from keras_ssm import config
+
+    available = _available(op)
+    forced = config.get_implementation(op)
+    if forced is not None:
+        check_name(op, forced)
+        reason = available[forced].reason_not_applicable(*args, **kwargs)
+        if reason is not None:
+            raise ValueError(
+                f"Implementation {forced!r} of {op!r} was forced but does not apply to "
+                f"these arguments: {reason}. Valid names: {', '.join(implementations(op))}; "
+                f"or unset the choice (keras_ssm.config.set_implementation({op!r}, None) "
+                f"or the KERAS_SSM_IMPL environment variable)."
+            )
+        return forced
+    best, best_rank = None, None
+    for name, impl in available.items():
+        if impl.reason_not_applicable(*args, **kwargs) is not None:
+            continue
+        rank = impl.rank(*args, **kwargs)
+        if best is None or rank > best_rank:
+            best, best_rank = name, rank
+    if best is None:  # pragma: no cover - reference always applies
+        raise ValueError(f"No implementation of {op!r} applies to these arguments.")
+    return best
+
+
+def dispatch(op, *args, **kwargs):
+    """Run `op` with the implementation `resolve` picks."""
+    name = resolve(op, *args, **kwargs)
+    return _available(op)[name].fn(*args, **kwargs)

@@ -1,0 +1,1 @@
+"""tensorflow fast paths (registered on import)."""

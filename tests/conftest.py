@@ -1,0 +1,36 @@
+"""Test configuration: a temporary KERAS_HOME, the Triton interpreter, and helpers.
+
+The suite runs once per backend (`KERAS_BACKEND=jax|tensorflow|torch pytest`).
+"""
+
+import os
+import tempfile
+
+# Before keras is imported anywhere: keep Keras from writing ~/.keras, and run Triton
+# kernels in the interpreter on machines without a GPU.
+os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="keras_home_"))
+os.environ.setdefault("TRITON_INTERPRET", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+BACKEND = keras.config.backend()
+
+
+@pytest.fixture(autouse=True)
+def _reset_implementation_choices():
+    """Each test starts with automatic implementation selection."""
+    from keras_ssm.ops import registry
+
+    yield
+    from keras_ssm import config
+
+    for op in registry.OPS:
+        config.set_implementation(op, None)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)

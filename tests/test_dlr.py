@@ -1,0 +1,164 @@
+"""DLR layer: outputs, modes, streaming, masking, init, serialization, dtypes, training."""
+
+import keras
+import numpy as np
+import pytest
+
+import layer_checks as lc
+from keras_ssm.layers import DLR
+
+H, N, L = 3, 8, 24
+
+
+def make(**kwargs):
+    kwargs.setdefault("seed", 1)
+    kwargs.setdefault("dt_min", 1e-2)
+    kwargs.setdefault("dt_max", 0.5)
+    return DLR(state_size=kwargs.pop("state_size", N), **kwargs)
+
+
+@pytest.fixture
+def u():
+    return np.random.default_rng(0).normal(size=(2, L, H)).astype("float32")
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_matches_discrete_system_in_every_mode(u, bidirectional):
+    lc.check_matches_system(
+        lambda **kw: make(bidirectional=bidirectional, **kw), u,
+        modes=("auto", "convolution", "recurrence"),
+    )
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_modes_agree(u, bidirectional):
+    lc.check_modes_agree(lambda **kw: make(bidirectional=bidirectional, **kw), u)
+
+
+def test_kernel_reproduces_output(u):
+    layer = make()
+    layer(u)
+    lc.check_kernel(layer, u)
+
+
+def test_kernel_is_re_w_lambda_power():
+    layer = make()
+    layer.build((None, L, H))
+    p = lc.to_numpy(layer.lambda_radius).astype(np.float64)
+    theta = lc.to_numpy(layer.lambda_phase).astype(np.float64)
+    w = lc.to_numpy(layer.w).astype(np.float64)
+    lam = np.exp(-p**2 + 1j * theta)
+    expected = np.real((w[..., 0] + 1j * w[..., 1]) @ lam[:, None] ** np.arange(L)[None, :])
+    lc.assert_close(lc.to_numpy(layer.convolution_kernel(L)), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["auto", "recurrence"])
+def test_streaming(u, mode):
+    layer = make(mode=mode)
+    layer(u)
+    lc.check_streaming(layer, u)
+
+
+def test_bidirectional_formula(u):
+    layer = make(bidirectional=True)
+    layer(u)
+    lc.check_bidirectional_formula(layer, u)
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("mode", ["convolution", "recurrence"])
+def test_masking_with_garbage_padding(u, bidirectional, mode):
+    layer = make(bidirectional=bidirectional, mode=mode)
+    layer(u)
+    lc.check_masking(layer, u, lengths=[L, 13])
+
+
+def test_mask_propagates():
+    lc.check_mask_propagates(lambda: make())
+
+
+def test_initialization_follows_the_paper():
+    n, dt_min, dt_max = 64, 1e-4, 0.1
+    layer = DLR(state_size=n, dt_min=dt_min, dt_max=dt_max, seed=0)
+    layer.build((None, 16, 4))
+    theta = lc.to_numpy(layer.lambda_phase)
+    np.testing.assert_allclose(theta, 2 * np.pi * np.arange(n) / n, atol=1e-6)
+    radius = np.exp(-lc.to_numpy(layer.lambda_radius).astype(np.float64) ** 2)
+    assert np.all(radius <= np.exp(-dt_min / 2) + 1e-7) and np.all(radius >= np.exp(-dt_max / 2) - 1e-7)
+    dt = 2 * lc.to_numpy(layer.lambda_radius).astype(np.float64) ** 2
+    # log-uniform: log dt spread over the whole range
+    assert np.log(dt).min() < np.log(dt_min) + 2 and np.log(dt).max() > np.log(dt_max) - 2
+    w = lc.to_numpy(layer.w)
+    assert w.shape == (4, n, 2)
+    assert 0.5 / n < w.std() < 2.0 / n
+    assert lc.to_numpy(layer.d).shape == (4,)
+
+
+def test_discrete_system_layout():
+    layer = make()
+    layer.build((None, L, H))
+    s = layer.discrete_system()
+    assert s["a"].shape == (H * N,) and s["b"].shape == (H * N, H) and s["c"].shape == (H, H * N)
+    # channel-major block structure: state h*N + n reads only feature h
+    for h in range(H):
+        rows = slice(h * N, (h + 1) * N)
+        assert np.all(s["b"][rows, h] == 1)
+        assert np.all(np.delete(s["b"][rows], h, axis=1) == 0)
+    assert np.all(np.abs(s["a"]) <= 1)
+
+
+def test_step_scale_rejected():
+    layer = make()
+    u = np.zeros((1, L, H), "float32")
+    layer(u)
+    with pytest.raises(ValueError, match="step_scale"):
+        layer(u, step_scale=2.0)
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="state_size"):
+        DLR(state_size=0)
+    with pytest.raises(ValueError, match="mode"):
+        DLR(mode="fft")
+    with pytest.raises(ValueError, match="dt_min"):
+        DLR(dt_min=0.5, dt_max=0.1)
+    with pytest.raises(ValueError, match="batch, length, features"):
+        DLR()(np.zeros((4, 3), "float32"))
+    layer = make(bidirectional=True)
+    u = np.zeros((1, L, H), "float32")
+    layer(u)
+    with pytest.raises(ValueError, match="causal"):
+        layer(u, return_state=True)
+    with pytest.raises(ValueError, match="direction"):
+        layer.discrete_system("sideways")
+    with pytest.raises(ValueError, match="convolution"):
+        make(mode="convolution")(u, return_state=True)
+
+
+def test_config_roundtrip(u):
+    layer = make(bidirectional=True)
+    layer(u)
+    lc.check_config_roundtrip(layer, u)
+
+
+def test_seeded(u):
+    lc.check_seeded(lambda **kw: make(**kw), u)
+
+
+def test_save_and_load_on_other_backends(u, tmp_path):
+    layer = make(bidirectional=True)
+    lc.check_save_load_other_backends(layer, u, tmp_path)
+
+
+@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
+def test_mixed_precision(u, policy):
+    lc.check_mixed_precision(lambda **kw: make(**kw), u, policy)
+
+
+@pytest.mark.parametrize("mode", ["convolution", "recurrence"])
+def test_gradients_reach_every_variable(u, mode):
+    lc.check_gradients_flow(make(mode=mode, bidirectional=True), u)
+
+
+def test_training_lowers_loss():
+    lc.check_training_reduces_loss(lambda: make(state_size=16))
