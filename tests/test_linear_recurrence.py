@@ -21,6 +21,8 @@ OP = "linear_recurrence"
 IMPLS = keras_ssm.ops.implementations(OP)
 KINDS = ("real", "complex")
 A_MODES = ("per_step", "invariant")
+# One (batch, length, state) shape for the small cases: compiled paths are traced once.
+SHAPE = (2, 24, 3)
 
 # --------------------------------------------------------------------------------------
 # Independent numpy reference
@@ -163,7 +165,7 @@ def run(impl, a, b, h0=None, reverse=False, return_final_state=False):
 @pytest.mark.parametrize("a_mode", A_MODES)
 @pytest.mark.parametrize("kind", KINDS)
 def test_values(impl, kind, a_mode, reverse, rng):
-    a, b, _ = make_case(rng, kind, a_mode, (2, 37, 5))
+    a, b, _ = make_case(rng, kind, a_mode, SHAPE)
     out = run(impl, a, b, reverse=reverse)
     if out is NotApplicable:
         return
@@ -179,7 +181,7 @@ def test_values(impl, kind, a_mode, reverse, rng):
 @pytest.mark.parametrize("a_mode", A_MODES)
 @pytest.mark.parametrize("kind", KINDS)
 def test_initial_and_final_state(impl, kind, a_mode, reverse, rng):
-    a, b, h0 = make_case(rng, kind, a_mode, (3, 29, 4))
+    a, b, h0 = make_case(rng, kind, a_mode, SHAPE)
     out = run(impl, a, b, h0=h0, reverse=reverse, return_final_state=True)
     if out is NotApplicable:
         return
@@ -196,7 +198,7 @@ def test_initial_and_final_state(impl, kind, a_mode, reverse, rng):
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 def test_final_state_without_initial_state(impl, reverse, rng):
-    a, b, _ = make_case(rng, "complex", "invariant", (2, 16, 3))
+    a, b, _ = make_case(rng, "complex", "invariant", SHAPE)
     out = run(impl, a, b, reverse=reverse, return_final_state=True)
     if out is NotApplicable:
         return
@@ -209,7 +211,7 @@ def test_final_state_without_initial_state(impl, reverse, rng):
 @pytest.mark.parametrize("kind", KINDS)
 def test_multiple_state_axes(impl, kind, a_mode, rng):
     """b: (batch, L, H, N); a: the same, or (H, N) = b.shape[2:] when time-invariant."""
-    a, b, h0 = make_case(rng, kind, a_mode, (2, 19, 3, 4))
+    a, b, h0 = make_case(rng, kind, a_mode, SHAPE + (2,))
     out = run(impl, a, b, h0=h0, return_final_state=True)
     if out is NotApplicable:
         return
@@ -221,8 +223,8 @@ def test_multiple_state_axes(impl, kind, a_mode, rng):
 @pytest.mark.parametrize("impl", IMPLS)
 def test_real_a_with_complex_b(impl, rng):
     """A real `a` with complex `b` is the complex recurrence with Im a = 0."""
-    a, _, _ = make_case(rng, "real", "invariant", (2, 11, 3))
-    b = random_values(rng, "complex", (2, 11, 3))
+    a, _, _ = make_case(rng, "real", "invariant", SHAPE)
+    b = random_values(rng, "complex", SHAPE)
 
     def call():
         return keras_ssm.ops.linear_recurrence(to_input(a), to_input(b))
@@ -237,10 +239,23 @@ def test_real_a_with_complex_b(impl, rng):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 @pytest.mark.parametrize("a_mode", A_MODES)
-def test_long_sequence(impl, a_mode, rng):
+def test_medium_length(impl, a_mode, reverse, rng):
+    """L = 1000: many chunks/levels in any blocked scan, both directions."""
+    a, b, h0 = make_case(rng, "complex", a_mode, (2, 1000, 3), low=0.9, high=0.999)
+    out = run(impl, a, b, h0=h0, reverse=reverse, return_final_state=True)
+    if out is NotApplicable:
+        return
+    expected_h, expected_final = np_recurrence(a, b, h0, reverse=reverse)
+    assert_close(from_output(out[0]), expected_h, 1e-4)
+    assert_close(from_output(out[1]), expected_final, 1e-4)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_long_sequence(impl, rng):
     """L = 65,536 in float32: a long decaying complex recurrence (|a| in [0.9, 0.999])."""
-    a, b, h0 = make_case(rng, "complex", a_mode, (2, 65536, 8), low=0.9, high=0.999)
+    a, b, h0 = make_case(rng, "complex", "per_step", (2, 65536, 8), low=0.9, high=0.999)
     out = run(impl, a, b, h0=h0, return_final_state=True)
     if out is NotApplicable:
         return
@@ -262,7 +277,7 @@ HALF_ULP = {"float32": 2.0**-24, "bfloat16": 2.0**-8, "float16": 2.0**-11}
 @pytest.mark.parametrize("kind", KINDS)
 def test_dtype(impl, kind, dtype, rng):
     """The output has b's dtype; low precision is computed in float32, then rounded."""
-    a, b, _ = make_case(rng, kind, "per_step", (2, 64, 4), low=0.9, high=0.99)
+    a, b, _ = make_case(rng, kind, "per_step", SHAPE, low=0.9, high=0.99)
     a_in, b_in = to_input(a, dtype), to_input(b, dtype)
 
     def call():
@@ -279,7 +294,7 @@ def test_dtype(impl, kind, dtype, rng):
     expected, _ = np_recurrence(from_output(a_in), from_output(b_in))
     got = from_output(out)
     # Each element within half an ulp of its rounding (plus float32 compute error):
-    # computing in bfloat16/float16 over 64 steps would be far off.
+    # computing in bfloat16/float16 over 24 steps would be far off.
     tol = HALF_ULP[dtype] * (np.abs(expected.real) + np.abs(expected.imag)) + 1e-5 * np.max(np.abs(expected))
     err = np.abs(got.real - expected.real) + np.abs(got.imag - expected.imag)
     assert np.all(err <= tol), f"max error / tolerance = {np.max(err / tol):.3g}"
@@ -296,7 +311,7 @@ def test_dtype(impl, kind, dtype, rng):
 @pytest.mark.parametrize("kind", KINDS)
 def test_gradients(impl, kind, a_mode, reverse, with_state, rng):
     """d/da, d/db, d/d initial_state of Σ w·h + Σ v·h_final vs the adjoint recurrence."""
-    a, b, h0 = make_case(rng, kind, a_mode, (2, 13, 3))
+    a, b, h0 = make_case(rng, kind, a_mode, SHAPE)
     h0 = h0 if with_state else None
     w = random_values(rng, kind, b.shape)
     v = random_values(rng, kind, (b.shape[0],) + b.shape[2:])

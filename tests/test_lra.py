@@ -9,6 +9,7 @@ import re
 import struct
 from contextlib import nullcontext
 import sys
+import types
 import zlib
 
 import numpy as np
@@ -354,8 +355,8 @@ def test_decode_png_errors():
 def test_text_tokenization_and_val_is_test(monkeypatch):
     train = [b"Great movie!", "na\u00efve <br /> plot".encode(), b"y" * 5000]
     test = [b"bad", b""]
-    monkeypatch.setattr(
-        lra, "_load_imdb_raw", lambda data_dir: {"train": (train, [1, 1, 0]), "test": (test, [0, 1])})
+    raw = {"train": (train, [1, 1, 0]), "test": (test, [0, 1])}
+    monkeypatch.setattr(lra, "_load_imdb_raw", lambda data_dir, split: raw[split])
     inputs, labels = lra.load("text", None, "train")
     assert inputs.shape == (3, 4096) and inputs.dtype == np.int32
     for row, text in zip(inputs, train):
@@ -391,6 +392,47 @@ def test_text_missing_data_names_download(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="aclImdb_v1.tar.gz") as info:
         lra.load("text", tmp_path, "train")
     assert "tensorflow-datasets" in str(info.value) and str(tmp_path) in str(info.value)
+
+
+def fake_tfds(datasets):
+    """A stand-in tensorflow_datasets module: load(name, split=...) from a dict."""
+    module = types.ModuleType("tensorflow_datasets")
+    calls = []
+
+    def load(name, split, **kwargs):
+        calls.append((name, split, kwargs))
+        return datasets[(name, split)]
+
+    module.load = load
+    module.as_numpy = lambda dataset: dataset
+    module.calls = calls
+    return module
+
+
+def test_text_through_tensorflow_datasets(tmp_path, monkeypatch):
+    tfds = fake_tfds({("imdb_reviews", "test"): [(np.bytes_(b"ok"), np.int64(1)), (b"no", 0)]})
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", tfds)
+    inputs, labels = lra.load("text", tmp_path, "val")  # no aclImdb in tmp_path
+    assert tfds.calls == [("imdb_reviews", "test", {"as_supervised": True})]
+    np.testing.assert_array_equal(inputs, np.stack([expected_bytes(b"ok", 4096), expected_bytes(b"no", 4096)]))
+    np.testing.assert_array_equal(labels, [1, 0])
+
+
+def test_image_falls_back_to_tensorflow_datasets(monkeypatch):
+    import keras
+
+    rng = np.random.default_rng(8)
+    images = {s: rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8) for s, n in [("train", 10), ("test", 2)]}
+    tfds = fake_tfds({("cifar10", s): (images[s], np.arange(len(images[s]))) for s in images})
+
+    def offline():
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", tfds)
+    x, y = lra.load("image", split="val")
+    np.testing.assert_array_equal(x, luma(images["train"][9:]).reshape(1, 1024))
+    np.testing.assert_array_equal(y, [9])
 
 
 def test_image_grayscale_rowmajor_and_split(monkeypatch):

@@ -394,7 +394,7 @@ def find_lra_root(data_dir):
         >>> find_lra_root("/data")  # with /data/lra_release/listops-1000
         PosixPath('/data/lra_release')
     """
-    root = require_dir(Path(data_dir).expanduser())
+    root = _require_dir(Path(data_dir).expanduser())
     markers = ("listops-1000", "tsv_data", *PATHFINDER_FOLDERS.values())
     for _ in range(2):
         if any((root / marker).exists() for marker in markers):
@@ -404,7 +404,7 @@ def find_lra_root(data_dir):
     return root
 
 
-def require_dir(path):
+def _require_dir(path):
     """Raises FileNotFoundError with the LRA download hint unless path is a folder."""
     return _cache.require_path(path, "dir", _DOWNLOAD_HINT)
 
@@ -424,7 +424,9 @@ def _load_listops(root, split, cache_dir, verbose):
         line_number, header = next(lines, (1, []))
         if header != [b"Source", b"Target"]:
             raise _cache.malformed_line(
-                path, line_number, f"expected the header Source<TAB>Target, got {b'<TAB>'.join(header)!r}"
+                path,
+                line_number,
+                f"expected the header Source<TAB>Target, got {b'<TAB>'.join(header)!r}",
             )
         rows = _count_data_lines(path) - 1
         inputs = allocate("inputs", (rows, seq_len), np.int32)
@@ -471,7 +473,8 @@ def _load_retrieval(root, split, cache_dir, verbose):
                 raise _cache.malformed_line(
                     path,
                     line_number,
-                    f"expected 5 tab-separated fields (label, id1, id2, text1, text2), got {len(fields)}",
+                    "expected 5 tab-separated fields (label, id1, id2, text1, text2), "
+                    f"got {len(fields)}",
                 )
             labels[index] = _parse_label(path, line_number, fields[0], 2)
             _encode_bytes_into(docs1[index], fields[3])
@@ -567,7 +570,7 @@ def _pathfinder_samples(folder, relative_folder):
     metadata_dir = _cache.require_path(folder / "metadata", "dir", _DOWNLOAD_HINT)
     metadata_files = sorted(
         metadata_dir.glob("*.npy"),
-        key=lambda p: p.name,
+        key=lambda p: (0, int(p.stem), "") if p.stem.isdigit() else (1, 0, p.stem),
     )
     if not metadata_files:
         raise FileNotFoundError(f"No metadata/*.npy files in {metadata_dir}. {_DOWNLOAD_HINT}")
@@ -582,7 +585,8 @@ def _pathfinder_samples(folder, relative_folder):
                     raise _cache.malformed_line(
                         metadata_file,
                         line_number,
-                        f"expected at least 4 whitespace-separated fields (folder, file, _, label), got {len(fields)}",
+                        "expected at least 4 whitespace-separated fields "
+                        f"(folder, file, _, label), got {len(fields)}",
                     )
                 label = _parse_label(metadata_file, line_number, fields[3], 2)
                 relative = f"{fields[0]}/{fields[1]}"
@@ -629,7 +633,7 @@ _IMDB_HINT = (
 
 def _load_text(data_dir, split):
     source_split = "train" if split == "train" else "test"  # LRA: test doubles as val
-    texts, labels = _load_imdb_raw(data_dir)[source_split]
+    texts, labels = _load_imdb_raw(data_dir, source_split)
     seq_len = TASK_INFO["text"]["seq_len"]
     inputs = np.zeros((len(texts), seq_len), dtype=np.int32)
     for row, text in enumerate(texts):
@@ -637,8 +641,8 @@ def _load_text(data_dir, split):
     return inputs, np.asarray(labels, dtype=np.int32)
 
 
-def _load_imdb_raw(data_dir):
-    """Returns ``{"train"|"test": (list of review bytes, labels 0=neg 1=pos)}``.
+def _load_imdb_raw(data_dir, split):
+    """Returns (list of review bytes, labels 0=neg 1=pos) of "train" or "test".
 
     Reads ``data_dir/aclImdb`` when present, else tensorflow-datasets
     ``imdb_reviews``.
@@ -651,21 +655,18 @@ def _load_imdb_raw(data_dir):
                 folder = candidate
                 break
     if folder is not None:
-        return {split: _read_aclimdb_split(folder / split) for split in ("train", "test")}
+        return _read_aclimdb_split(folder / split)
     try:
         import tensorflow_datasets as tfds
     except ImportError:
         where = f" (looked for {data_dir}/aclImdb)" if data_dir is not None else ""
         raise FileNotFoundError(f"IMDB data not found{where}. {_IMDB_HINT}") from None
-    result = {}
-    for split in ("train", "test"):
-        dataset = tfds.load("imdb_reviews", split=split, as_supervised=True)
-        texts, labels = [], []
-        for text, label in tfds.as_numpy(dataset):
-            texts.append(bytes(text))
-            labels.append(int(label))
-        result[split] = (texts, labels)
-    return result
+    texts, labels = [], []
+    dataset = tfds.load("imdb_reviews", split=split, as_supervised=True)
+    for text, label in tfds.as_numpy(dataset):
+        texts.append(bytes(text))
+        labels.append(int(label))
+    return texts, labels
 
 
 def _read_aclimdb_split(folder):

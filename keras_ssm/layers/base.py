@@ -93,8 +93,8 @@ class DiagonalSSMLayer(keras.layers.Layer):
             multiplies the discretization step Δ (layers with a Δ only). A tensor
             gives irregular sampling: step_scale[:, t] is the interval between
             steps t-1 and t (the forward system's step t uses it); the backward
-            system goes from t+1 to t, so its step t uses step_scale[:, t+1], and
-            1.0 at the last step. Masked positions count as 1.0.
+            system goes from t+1 to t, so its step t uses step_scale[:, t+1] (and
+            step_scale[:, t] at the last valid step). Masked positions count as 1.0.
     """
 
     # "channel" (H systems of N states) or "dense" (one system of P states).
@@ -345,10 +345,7 @@ class DiagonalSSMLayer(keras.layers.Layer):
             y = self._project_out(x, self._readout("forward"))
             if self.bidirectional:
                 if per_step:
-                    # The backward system steps from t+1 to t: the interval of step t+1.
-                    back_scale = ops.concatenate(
-                        [step_scale[:, 1:], ops.ones_like(step_scale[:, :1])], axis=1)
-                    back = self._discretize(back_scale, length)
+                    back = self._discretize(self._backward_step_scale(step_scale, mask), length)
                     a, bu = back.a, self._project_in(u, back.b)
                 xb = ssm_ops.linear_recurrence(a, bu, reverse=True)
                 y = y + self._project_out(xb, self._readout("backward"))
@@ -357,6 +354,17 @@ class DiagonalSSMLayer(keras.layers.Layer):
         if return_state:
             return y, state
         return y
+
+    def _backward_step_scale(self, step_scale, mask):
+        """Per-step factors of the backward system, which steps from t+1 to t.
+
+        Its step t takes the interval of step t+1, step_scale[:, t+1]; the last
+        valid step (no valid successor) keeps its own step_scale[:, t].
+        """
+        following = ops.concatenate([step_scale[:, 1:], step_scale[:, -1:]], axis=1)
+        valid = ops.cast(ops.ones_like(step_scale) if mask is None else mask, "bool")
+        has_next = ops.concatenate([valid[:, 1:], ops.zeros_like(valid[:, :1])], axis=1)
+        return ops.where(has_next, following, step_scale)
 
     def _length_dependence_note(self):
         return "depends on the total sequence length"

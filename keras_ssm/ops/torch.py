@@ -218,3 +218,213 @@ def _scan_into(a, b, out, h0, reverse, conj, invariant):
             tuple(p[:, tail] for p in out),
             last, reverse, conj, invariant,
         )
+
+
+# --------------------------------------------------------------------------------------
+# forward and backward on flattened planes: b (B, L, N), a (B, L, N) or (N,), h0 (B, N)
+
+
+def _empty(planes):
+    return tuple(torch.empty(p.shape, dtype=p.dtype, device=p.device) for p in planes)
+
+
+def _recurrence_forward(a, b, h0, reverse, invariant):
+    out = _empty(b)
+    _scan_into(a, b, out, h0, reverse, False, invariant)
+    return out
+
+
+def _grad_coefficient(g, h_prev, invariant):
+    """dL/da = g * conj(h_prev), summed over batch and time when `invariant`."""
+    prod = _empty(g)
+    _mul(h_prev, g, prod, True)
+    if invariant:
+        return tuple(p.sum(dim=(0, 1)) for p in prod)
+    return prod
+
+
+def _recurrence_backward(a, h0, y, grad_y, grad_last, reverse, invariant, needs):
+    """Gradients (da, db, dh0) of h = recurrence(a, b, h0) from dL/dh and dL/dh_last.
+
+    g_t = dL/dh_t + conj(a_next) g_next is the recurrence run in the other direction
+    (a_next = a_{t+1} forward, a_{t-1} when `reverse`); dL/db = g,
+    dL/da_t = g_t conj(h_prev_t), dL/dh0 = conj(a_first) g_first.
+    """
+    need_a, need_h0 = needs
+    length = grad_y[0].shape[1]
+    first = length - 1 if reverse else 0  # first step processed by the forward pass
+    last = 0 if reverse else length - 1  # last step processed by the forward pass
+    g = _empty(grad_y)
+    for gp, gy, gl in zip(g, grad_y, grad_last):
+        if gl is None:
+            gp[:, last].copy_(gy[:, last])
+        else:
+            torch.add(gy[:, last], gl, out=gp[:, last])
+    if length > 1:
+        others = slice(1, length) if reverse else slice(0, length - 1)
+        nexts = slice(0, length - 1) if reverse else slice(1, length)
+        _scan_into(
+            a if invariant else tuple(p[:, nexts] for p in a),
+            tuple(p[:, others] for p in grad_y),
+            tuple(p[:, others] for p in g),
+            tuple(p[:, last] for p in g),
+            not reverse, True, invariant,
+        )
+    da = dh0 = None
+    if need_a:
+        # h_prev_t: the state before step t; h0 (or 0) before the first step.
+        steps, before = (slice(0, length - 1), slice(1, length)) if reverse else (
+            slice(1, length), slice(0, length - 1))
+        inner = _grad_coefficient(
+            tuple(p[:, steps] for p in g), tuple(p[:, before] for p in y), invariant)
+        g_first = tuple(p[:, first : first + 1] for p in g)
+        if h0 is None:
+            edge = None if invariant else tuple(torch.zeros_like(p) for p in g_first)
+        else:
+            edge = _grad_coefficient(g_first, tuple(p[:, None] for p in h0), invariant)
+        if invariant:
+            da = inner if edge is None else tuple(i + e for i, e in zip(inner, edge))
+        else:
+            parts = (inner, edge) if reverse else (edge, inner)
+            da = tuple(torch.cat(pair, dim=1) for pair in zip(*parts))
+    if need_h0:
+        a_first = a if invariant else tuple(p[:, first] for p in a)
+        g_first = tuple(p[:, first] for p in g)
+        dh0 = _empty(g_first)
+        _mul(a_first, g_first, dh0, True)
+    return da, g, dh0
+
+
+class _ChunkedRecurrence(torch.autograd.Function):
+    """Autograd wrapper of the chunked scan; inputs and outputs are flat plane tuples."""
+
+    @staticmethod
+    def forward(ctx, reverse, invariant, planes, has_h0, *tensors):
+        a, b = tensors[:planes], tensors[planes : 2 * planes]
+        h0 = tensors[2 * planes :] if has_h0 else None
+        y = _recurrence_forward(a, b, h0, reverse, invariant)
+        index = 0 if reverse else -1
+        last = tuple(p[:, index].clone() for p in y)
+        ctx.save_for_backward(*a, *y, *(h0 or ()))
+        ctx.options = (reverse, invariant, planes, has_h0)
+        return (*y, *last)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, *grads):
+        reverse, invariant, planes, has_h0 = ctx.options
+        saved = ctx.saved_tensors
+        a, y = saved[:planes], saved[planes : 2 * planes]
+        h0 = saved[2 * planes :] if has_h0 else None
+        grad_y, grad_last = grads[:planes], grads[planes:]
+        grad_y = tuple(torch.zeros_like(p) if gp is None else gp for gp, p in zip(grad_y, y))
+        needs = ctx.needs_input_grad[4:]
+        need_a = any(needs[:planes])
+        need_h0 = has_h0 and any(needs[2 * planes :])
+        da, db, dh0 = _recurrence_backward(
+            a, h0, y, grad_y, grad_last, reverse, invariant, (need_a, need_h0))
+        da = da if da is not None else (None,) * planes
+        dh0 = dh0 if dh0 is not None else (None,) * (planes if has_h0 else 0)
+        return (None, None, None, None, *da, *db, *dh0)
+
+
+def _is_torch(x):
+    return isinstance(x, torch.Tensor)
+
+
+def _run(function, a, b, reverse, initial_state, return_final_state):
+    """Flatten the state axes, run `function` on plane tuples, restore shapes."""
+    complex_mode = common.is_pair(b)
+    a_p, b_p, h_p = _planes(a), _planes(b), _planes(initial_state)
+    shape = tuple(b_p[0].shape)
+    batch, length, state = shape[0], shape[1], shape[2:]
+    n = 1
+    for d in state:
+        n *= d
+    invariant = a_p[0].dim() == len(shape) - 2
+    a_flat = tuple(p.reshape(n) if invariant else p.reshape(batch, length, n) for p in a_p)
+    b_flat = tuple(p.reshape(batch, length, n) for p in b_p)
+    h_flat = None if h_p is None else tuple(p.reshape(batch, n) for p in h_p)
+    y, last = function(a_flat, b_flat, h_flat, reverse, invariant)
+    y = tuple(p.reshape(shape) for p in y)
+    last = tuple(p.reshape((batch,) + state) for p in last)
+    pack = (lambda planes: planes) if complex_mode else (lambda planes: planes[0])
+    if return_final_state:
+        return pack(y), pack(last)
+    return pack(y)
+
+
+def _chunked(a, b, h0, reverse, invariant):
+    planes = len(b)
+    outs = _ChunkedRecurrence.apply(reverse, invariant, planes, h0 is not None,
+                                    *a, *b, *(h0 or ()))
+    return outs[:planes], outs[planes:]
+
+
+def _chunked_supports(a, b, **kwargs):
+    parts = _planes(a) + _planes(b) + (_planes(kwargs.get("initial_state")) or ())
+    if not all(_is_torch(p) for p in parts):
+        return "the chunked torch scan needs torch tensors"
+    return None
+
+
+@registry.register(
+    "linear_recurrence", "chunked", backends=("torch",),
+    supports=_chunked_supports, priority=lambda *a, **k: CHUNKED_PRIORITY,
+)
+def linear_recurrence_chunked(a, b, *, reverse=False, initial_state=None,
+                              return_final_state=False):
+    """h_t = a_t * h_{t-1} + b_t by a chunked scan of plain torch ops (any device).
+
+    Args:
+        a: (batch, length, *state) or (*state) (time-invariant); tensor or (re, im) pair.
+        b: (batch, length, *state); tensor or pair (pairs when `a` is a pair).
+        reverse: run from the last step to the first.
+        initial_state: (batch, *state) or None.
+        return_final_state: also return h at the last processed step.
+
+    Returns:
+        h like `b`; `(h, h_last)` when `return_final_state`.
+
+    Example:
+
+    ```python
+    a = torch.full((4,), 0.9)
+    b = torch.ones(2, 100, 4)
+    h = linear_recurrence_chunked(a, b)   # (2, 100, 4)
+    ```
+    """
+    return _run(_chunked, a, b, reverse, initial_state, return_final_state)
+
+
+# --------------------------------------------------------------------------------------
+# triton
+
+
+def _triton_supports(a, b, **kwargs):
+    parts = _planes(a) + _planes(b) + (_planes(kwargs.get("initial_state")) or ())
+    if not all(_is_torch(p) for p in parts):
+        return "the Triton scan needs torch tensors"
+    if not all(p.is_cuda for p in parts):
+        return "the Triton scan runs on CUDA tensors only"
+    if importlib.util.find_spec("triton") is None:
+        return "triton is not installed (pip install triton)"
+    return None
+
+
+@registry.register(
+    "linear_recurrence", "triton", backends=("torch",),
+    supports=_triton_supports, priority=lambda *a, **k: TRITON_PRIORITY,
+)
+def linear_recurrence_triton(a, b, *, reverse=False, initial_state=None,
+                             return_final_state=False):
+    """h_t = a_t * h_{t-1} + b_t by the Triton kernel (CUDA tensors).
+
+    Arguments and results as `linear_recurrence_chunked`; see
+    `keras_ssm.ops.triton_scan.linear_recurrence_triton`.
+    """
+    from keras_ssm.ops import triton_scan
+
+    return triton_scan.linear_recurrence_triton(
+        a, b, reverse=reverse, initial_state=initial_state,
+        return_final_state=return_final_state)

@@ -1,0 +1,144 @@
+"""One switch for multi-device training: JAX `keras.distribution` or TensorFlow `tf.distribute`.
+
+`distribution_scope(kind)` returns a context manager. Build, compile and fit the model
+inside it:
+
+```python
+with keras_ssm.models.distribution_scope("auto") as scope:
+    model = keras_ssm.models.build_classifier(...)
+    model.compile(...)
+    model.fit(x, y, batch_size=32 * scope.num_replicas)
+```
+
+Kinds:
+
+- "none": one device (a no-op scope).
+- "data_parallel": replicate the model and split each batch over the devices —
+  `keras.distribution.DataParallel` on JAX (CPU, GPU or TPU devices),
+  `tf.distribute.MirroredStrategy` on TensorFlow.
+- "mirrored": `tf.distribute.MirroredStrategy` (TensorFlow only).
+- "tpu": `tf.distribute.TPUStrategy` on TensorFlow (connects to the TPU cluster);
+  on JAX the same as "data_parallel" over the TPU devices.
+- "auto": "data_parallel" when more than one accelerator (or, on JAX, more than one
+  device of any kind) is visible, else "none".
+
+PyTorch has no Keras-level multi-device training here: only "none" and "auto" (which
+then means one device) are accepted.
+"""
+
+import contextlib
+
+import keras
+
+KINDS = ("auto", "none", "data_parallel", "mirrored", "tpu")
+
+
+class DistributionScope:
+    """The context manager returned by `distribution_scope`.
+
+    Attributes:
+        kind: the resolved kind ("none", "data_parallel", "mirrored" or "tpu").
+        num_replicas: int, the number of model replicas (devices the batch is split over).
+        strategy: the `tf.distribute.Strategy` (TensorFlow), else None.
+        distribution: the `keras.distribution.Distribution` (JAX), else None.
+    """
+
+    def __init__(self, kind, num_replicas=1, strategy=None, distribution=None):
+        self.kind = kind
+        self.num_replicas = int(num_replicas)
+        self.strategy = strategy
+        self.distribution = distribution
+        self._stack = None
+
+    def __enter__(self):
+        self._stack = contextlib.ExitStack()
+        if self.strategy is not None:
+            self._stack.enter_context(self.strategy.scope())
+        if self.distribution is not None:
+            self._stack.enter_context(self.distribution.scope())
+        return self
+
+    def __exit__(self, *exc):
+        stack, self._stack = self._stack, None
+        return stack.__exit__(*exc)
+
+    def __repr__(self):
+        return f"DistributionScope(kind={self.kind!r}, num_replicas={self.num_replicas})"
+
+
+def _jax_data_parallel(devices):
+    devices = devices or keras.distribution.list_devices()
+    distribution = keras.distribution.DataParallel(devices=devices)
+    return DistributionScope("data_parallel", len(devices), distribution=distribution)
+
+
+def _tf_strategy(kind, devices):
+    import tensorflow as tf
+
+    if kind == "tpu":
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+        strategy = tf.distribute.TPUStrategy(resolver)
+    else:
+        strategy = tf.distribute.MirroredStrategy(devices=devices)
+    return DistributionScope(kind, strategy.num_replicas_in_sync, strategy=strategy)
+
+
+def distribution_scope(kind="auto", devices=None):
+    """A context manager for multi-device data-parallel training on the current backend.
+
+    Args:
+        kind: one of "auto", "none", "data_parallel", "mirrored", "tpu" (see the module
+            docstring).
+        devices: optional list of devices: JAX device strings such as "cpu:0"
+            (`keras.distribution.list_devices()`), or TensorFlow device names such as
+            "/cpu:0", "/gpu:1". Default: every device of the preferred kind.
+
+    Returns:
+        A `DistributionScope` (use it in a `with` statement; `num_replicas` tells how
+        many replicas share each batch).
+
+    Raises:
+        ValueError: an unknown kind, or one the backend does not support.
+
+    Example:
+
+    ```python
+    with keras_ssm.models.distribution_scope("data_parallel") as scope:
+        model = keras_ssm.models.build_classifier(2, vocab_size=100)
+        model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=8 * scope.num_replicas)
+    ```
+    """
+    if kind not in KINDS:
+        raise ValueError(f"`kind` must be one of {KINDS}, got {kind!r}.")
+    backend = keras.config.backend()
+    if kind == "none":
+        return DistributionScope("none")
+    if backend == "jax":
+        if kind == "mirrored":
+            raise ValueError("kind='mirrored' is TensorFlow's strategy; on JAX use "
+                             "kind='data_parallel'.")
+        if kind == "auto":
+            all_devices = devices or keras.distribution.list_devices()
+            if len(all_devices) < 2:
+                return DistributionScope("none")
+        return _jax_data_parallel(devices)
+    if backend == "tensorflow":
+        if kind == "auto":
+            import tensorflow as tf
+
+            accelerators = tf.config.list_logical_devices("GPU")
+            if devices is None and len(accelerators) < 2:
+                return DistributionScope("none")
+            kind = "mirrored"
+        if kind == "data_parallel":
+            kind = "mirrored"
+        return _tf_strategy(kind, devices)
+    if kind == "auto":
+        return DistributionScope("none")
+    raise ValueError(
+        f"kind={kind!r} is not supported on the {backend} backend; use the JAX or "
+        "TensorFlow backend for multi-device training, or kind='none'."
+    )

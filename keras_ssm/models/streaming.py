@@ -1,0 +1,191 @@
+"""Streaming inference for whole models: run a causal model chunk by chunk, carrying every SSM state.
+
+`StreamingModel(model)` walks the functional graph of `model` in order. Every `SSMBlock`
+or SSM layer is called with `initial_state=` its carried state and `return_state=True`;
+every other layer must act position by position (Dense, Embedding, norms at inference,
+dropout, elementwise merges, ...) and is called normally with `training=False`. The
+concatenated outputs of the chunks equal one call of the model on the whole sequence,
+and memory depends on the chunk length only, so an unbounded stream runs in constant
+memory.
+
+Not streamable (a clear error is raised): bidirectional SSMs, DSS with the
+length-dependent softmax kernel, pooling and position-selecting heads
+(`GlobalAveragePooling1D`, `LastPosition`, `TakeLast`, ...), and layers that mix time
+steps (convolutions, attention, RNNs). Build per-position models for streaming, e.g.
+`build_tagger(..., output_length=None, bidirectional=False)`. Streaming runs in inference
+mode (BatchNorm uses its moving statistics, which is per position).
+"""
+
+import keras
+
+from keras_ssm.layers.base import DiagonalSSMLayer
+from keras_ssm.layers.block import SSMBlock
+
+# Layers that act on each position separately (at inference).
+PER_POSITION_LAYERS = (
+    keras.layers.InputLayer,
+    keras.layers.Dense,
+    keras.layers.EinsumDense,
+    keras.layers.Embedding,
+    keras.layers.LayerNormalization,
+    keras.layers.BatchNormalization,
+    keras.layers.RMSNormalization,
+    keras.layers.Dropout,
+    keras.layers.SpatialDropout1D,
+    keras.layers.GaussianNoise,
+    keras.layers.GaussianDropout,
+    keras.layers.AlphaDropout,
+    keras.layers.Activation,
+    keras.layers.ReLU,
+    keras.layers.Softmax,
+    keras.layers.Masking,
+    keras.layers.Rescaling,
+    keras.layers.Identity,
+    keras.layers.Add,
+    keras.layers.Subtract,
+    keras.layers.Multiply,
+    keras.layers.Average,
+    keras.layers.Maximum,
+    keras.layers.Minimum,
+    keras.layers.Concatenate,
+)
+
+
+def _is_stateful(layer):
+    return isinstance(layer, (SSMBlock, DiagonalSSMLayer))
+
+
+def _ssm_of(layer):
+    return layer.ssm if isinstance(layer, SSMBlock) else layer
+
+
+class StreamingModel:
+    """Runs a causal model on a stream, chunk by chunk or step by step.
+
+    Args:
+        model: a functional `keras.Model` (e.g. from `build_tagger`) whose layers are
+            SSM blocks/layers or per-position layers (see the module docstring).
+        per_position_layers: extra layer classes to accept as per-position.
+
+    Example:
+
+    ```python
+    model = keras_ssm.models.build_tagger(1, input_features=1, hidden_size=32,
+                                          num_layers=2)
+    streamer = keras_ssm.models.StreamingModel(model)
+    streamer.reset(batch_size=4)
+    for chunk in chunks:                 # (4, chunk_length, 1) each
+        y = streamer(chunk)              # (4, chunk_length, 1)
+    y_t = streamer.step(x_t)             # (4, 1) -> (4, 1): one time step
+    ```
+    """
+
+    def __init__(self, model, per_position_layers=()):
+        if not hasattr(model, "_run_through_graph") or not hasattr(model, "operations"):
+            raise ValueError(
+                "StreamingModel needs a functional keras.Model (built with keras.Input); "
+                f"got {type(model).__name__}."
+            )
+        if len(model.inputs) != 1:
+            raise ValueError(f"StreamingModel needs a single-input model; this one has "
+                             f"{len(model.inputs)} inputs.")
+        allowed = PER_POSITION_LAYERS + tuple(per_position_layers)
+        self.model = model
+        self.stateful_layers = []
+        for layer in model.operations:
+            if _is_stateful(layer):
+                ssm = _ssm_of(layer)
+                if ssm.bidirectional:
+                    raise ValueError(
+                        f"Layer {layer.name!r} is bidirectional: it sees the future, so the "
+                        "model cannot stream. Build it with bidirectional=False."
+                    )
+                if ssm._length_dependent():
+                    raise ValueError(
+                        f"Layer {layer.name!r} {ssm._length_dependence_note()} so the model "
+                        "cannot stream."
+                    )
+                self.stateful_layers.append(layer)
+            elif not isinstance(layer, allowed):
+                raise ValueError(
+                    f"Layer {layer.name!r} ({type(layer).__name__}) is not known to act on "
+                    "each position separately, so the model cannot stream chunk by chunk "
+                    "(pooling and position-selecting heads need the whole sequence). Stream "
+                    "a per-position model (e.g. build_tagger(..., output_length=None)), or "
+                    "pass per_position_layers=(YourLayer,) if it is per-position."
+                )
+        if not self.stateful_layers:
+            raise ValueError("The model has no SSM layer to stream.")
+        self.states = None
+
+    def reset(self, batch_size):
+        """Start `batch_size` new streams (zero states).
+
+        Args:
+            batch_size: int.
+        """
+        self.states = {id(layer): layer.get_initial_state(batch_size)
+                       for layer in self.stateful_layers}
+
+    def __call__(self, chunk, step_scale=1.0):
+        """Process the next chunk of every stream.
+
+        Args:
+            chunk: (batch, chunk_length, features), or (batch, chunk_length) tokens.
+            step_scale: float, multiplies the SSMs' discretization step.
+
+        Returns:
+            The model's outputs for these positions, (batch, chunk_length, ...).
+        """
+        if self.states is None:
+            raise ValueError("Call reset(batch_size) before streaming.")
+        new_states = {}
+
+        def operation_fn(layer):
+            if _is_stateful(layer):
+                def call(*args, **kwargs):
+                    key = id(layer)
+                    if key in new_states:
+                        raise ValueError(
+                            f"Layer {layer.name!r} is used twice in the graph; a shared SSM "
+                            "cannot stream (its state would be ambiguous)."
+                        )
+                    kwargs.pop("training", None)
+                    extra = {} if step_scale == 1.0 else {"step_scale": step_scale}
+                    y, state = layer(*args, initial_state=self.states[key], return_state=True,
+                                     training=False, **extra, **kwargs)
+                    new_states[key] = state
+                    return y
+                return call
+
+            def call(*args, **kwargs):
+                kwargs["training"] = False
+                return layer(*args, **kwargs)
+            return call
+
+        outputs = self.model._run_through_graph([chunk], operation_fn=operation_fn)
+        self.states.update(new_states)
+        return outputs
+
+    def step(self, inputs_t, step_scale=1.0):
+        """Process one time step: inputs (batch, features) or (batch,) tokens.
+
+        Returns:
+            The outputs at this step, (batch, ...) (no time axis).
+        """
+        return self(inputs_t[:, None], step_scale=step_scale)[:, 0]
+
+
+def stream(model, batch_size, **kwargs):
+    """A `StreamingModel` for `model`, reset for `batch_size` streams.
+
+    Example:
+
+    ```python
+    streamer = keras_ssm.models.stream(model, batch_size=1)
+    y = streamer(chunk)
+    ```
+    """
+    streamer = StreamingModel(model, **kwargs)
+    streamer.reset(batch_size)
+    return streamer
