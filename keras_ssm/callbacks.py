@@ -40,7 +40,6 @@ def _seed_generator_states(model):
     return [v for v in model.variables if id(v) not in weights]
 
 
-@keras.saving.register_keras_serializable(package="keras_ssm")
 class BackupAndRestore(keras.callbacks.BackupAndRestore):
     """`keras.callbacks.BackupAndRestore` that also restores dropout's random state.
 
@@ -153,7 +152,7 @@ class ResumableBatches(keras.utils.PyDataset):
     def set_epoch(self, epoch):
         """Make `epoch` the next Keras epoch to run (called by `BackupAndRestore`).
 
-        Without it the dataset counts its epochs itself (0, 1, 2, ... per fit call).
+        Without it the dataset counts the epochs it runs itself (0, 1, 2, ...).
         """
         self.epoch = self._next_epoch = int(epoch)
 

@@ -335,14 +335,16 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        groups = [
-            (group["patterns"],
-             keras.saving.deserialize_keras_object(group["optimizer"], custom_objects=custom_objects))
-            for group in config.pop("groups")
-        ]
-        default = keras.saving.deserialize_keras_object(config.pop("default"),
-                                                        custom_objects=custom_objects)
+        groups = [(group["patterns"], _deserialize_optimizer(group["optimizer"], custom_objects))
+                  for group in config.pop("groups")]
+        default = _deserialize_optimizer(config.pop("default"), custom_objects)
         return cls(groups=groups, default=default, **config)
+
+
+def _deserialize_optimizer(config, custom_objects):
+    # keras.optimizers.deserialize maps built-in class names to this backend's classes
+    # (a file saved on torch names torch's Adam module; it loads on every backend).
+    return keras.optimizers.deserialize(dict(config), custom_objects=custom_objects)
 
 
 def _name_pattern(names):
@@ -353,11 +355,12 @@ def ssm_variable_patterns(paper, model=None):
     """Regexes selecting the SSM group of `paper` ("dss", "dlr", "s5").
 
     Without `model`: one regex on the variable names (the last path component), which
-    also catches any other layer's variable of the same name. With `model`: the exact
-    paths of those variables in the model's DSS/DLR/S5 layers of that paper.
+    also catches any other layer's variable of the same name. With `model`: one regex
+    per DSS/DLR/S5 layer of that paper in the model, on its name and variable names
+    ("(^|/)dlr_3/(lambda_radius|...)$"), which survives saving and loading.
 
     Raises:
-        ValueError: an unknown paper, or a model without any such variable.
+        ValueError: an unknown paper, or a model without any such layer.
     """
     if paper not in PAPERS:
         raise ValueError(f"`paper` must be one of {PAPERS}, got {paper!r}.")
@@ -367,19 +370,17 @@ def ssm_variable_patterns(paper, model=None):
     from keras_ssm import layers
 
     ssm_class = getattr(layers, SSM_CLASSES[paper])
-    paths = []
-    for layer in _all_layers(model):
-        if isinstance(layer, ssm_class):
-            paths += [v.path for v in layer.trainable_variables if v.path.split("/")[-1] in names]
-    if not paths:
-        found = sorted({type(l).__name__ for l in _all_layers(model)
+    found = [layer for layer in _all_layers(model) if isinstance(layer, ssm_class)]
+    if not found:
+        kinds = sorted({type(l).__name__ for l in _all_layers(model)
                         if isinstance(l, layers.DiagonalSSMLayer)})
         raise ValueError(
             f"paper={paper!r} selects the variables of {SSM_CLASSES[paper]} layers, but the "
-            f"model has none (its SSM layers: {found or 'none'}; is it built?). Pass the "
-            "paper of the model's layers."
+            f"model has none (its SSM layers: {kinds or 'none'}). Pass the paper of the "
+            "model's layers."
         )
-    return ["^" + re.escape(p) + "$" for p in paths]
+    alternatives = "|".join(re.escape(n) for n in names)
+    return [r"(^|/)" + re.escape(layer.name) + r"/(" + alternatives + r")$" for layer in found]
 
 
 def _all_layers(layer):

@@ -1,9 +1,12 @@
 """Helpers for the ops tests: gradients on the current backend, forced implementations.
 
-`value_and_grad(fn, *arrays)` converts numpy arrays to backend tensors, calls
-`fn(*tensors)` (a scalar built with keras.ops) and returns the value and the gradient
-with respect to every input, as numpy arrays. One small helper per backend: jax.grad,
-tf.GradientTape, torch autograd.
+- `value_and_grad(fn, *arrays)` converts numpy arrays to backend tensors, calls
+  `fn(*tensors)` (a scalar built with keras.ops) and returns the value and the gradient
+  with respect to every input, as numpy arrays. One small helper per backend:
+  jax.value_and_grad, tf.GradientTape, torch autograd.
+- `call_forced(op, name, call, *args, **kwargs)` runs `call()` with one implementation
+  forced; when it does not apply to the arguments, it asserts that forcing it raises
+  ValueError and returns `NotApplicable`.
 
 Example:
 

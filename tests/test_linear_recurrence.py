@@ -283,7 +283,8 @@ def test_dtype(impl, kind, dtype, rng):
     def call():
         return keras_ssm.ops.linear_recurrence(a_in, b_in)
 
-    canon = lambda x: tuple(ops.cast(p, "float32") for p in x) if isinstance(x, tuple) else ops.cast(x, "float32")
+    to_float32 = lambda x: ops.cast(x, "float32")
+    canon = lambda x: tuple(map(to_float32, x)) if isinstance(x, tuple) else to_float32(x)
     out = call_forced(OP, impl, call, canon(a_in), canon(b_in), initial_state=None,
                       reverse=False, return_final_state=False)
     if out is NotApplicable:

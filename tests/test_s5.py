@@ -232,11 +232,9 @@ def test_clip_eigs_caps_real_part_and_stops_its_gradient():
         assert np.all(np.abs(a) < 1) == clip
         lc.assert_close(lc.to_numpy(layer(u)), numpy_s5(layer, u), what=f"clip_eigs={clip}")
         outputs[clip] = lc.to_numpy(layer(u))
-        g = [v for k, v in lc.gradients(layer, u).items() if k.endswith("lambda_re")][0]
         if clip:
+            g = [v for k, v in lc.gradients(layer, u).items() if k.endswith("lambda_re")][0]
             assert np.all(g[clipped] == 0) and np.all(g[~clipped] != 0)
-        else:
-            assert np.all(g != 0)
     assert np.abs(outputs[True] - outputs[False]).max() > 1e-4
 
 
@@ -448,13 +446,13 @@ def test_mixed_precision(u, policy):
     lc.check_mixed_precision(lambda **kw: make(**kw), u, policy)
 
 
-@pytest.mark.parametrize("kwargs", [dict(bidirectional=True), dict(discretization="bilinear")])
-def test_gradients_reach_every_variable(u, kwargs):
-    lc.check_gradients_flow(make(**kwargs), u)
+def test_gradients_reach_every_variable(u):
+    lc.check_gradients_flow(make(bidirectional=True), u)
 
 
 def test_gradients_with_per_step_step_scale(u):
-    layer = make(bidirectional=True)
+    """Bilinear, bidirectional, per-step Δ: every variable gets a finite nonzero gradient."""
+    layer = make(bidirectional=True, discretization="bilinear")
     layer(u)
     scales = np.random.default_rng(6).uniform(0.5, 2.0, size=u.shape[:2]).astype("float32")
     loss = lambda y: keras.ops.sum(keras.ops.square(y))
@@ -469,7 +467,9 @@ def test_gradients_with_per_step_step_scale(u):
 
     wrapper = Scaled(layer)
     wrapper(u)
-    for path, g in lc.gradients(wrapper, u, loss).items():
+    grads = lc.gradients(wrapper, u, loss)
+    assert len(grads) == 7  # lambda_re, lambda_im, b, c, c_backward, d, log_step
+    for path, g in grads.items():
         assert g is not None and np.all(np.isfinite(g)) and np.abs(g).max() > 0, path
 
 

@@ -81,7 +81,8 @@ def to_numpy(x):
 
 def run(impl, log_lambda, c, length):
     lam_t, c_t = to_pair(log_lambda), to_pair(c)
-    return call_forced(OP, impl, lambda: keras_ssm.ops.vandermonde_kernel(lam_t, c_t, length), lam_t, c_t, length)
+    call = lambda: keras_ssm.ops.vandermonde_kernel(lam_t, c_t, length)
+    return call_forced(OP, impl, call, lam_t, c_t, length)
 
 
 def check_values(out, log_lambda, c, length):
@@ -151,7 +152,8 @@ def _gradients(impl, log_lambda, c, length, w):
         return ops.sum(keras_ssm.ops.vandermonde_kernel((z_re, z_im), (c_re, c_im), length) * w_t)
 
     arrays = [x.astype("float32") for x in (log_lambda.real, log_lambda.imag, c.real, c.imag)]
-    return call_forced(OP, impl, lambda: value_and_grad(loss, *arrays), to_pair(log_lambda), to_pair(c), length)
+    call = lambda: value_and_grad(loss, *arrays)
+    return call_forced(OP, impl, call, to_pair(log_lambda), to_pair(c), length)
 
 
 def _check_gradients(out, log_lambda, c, length, w):
@@ -222,30 +224,32 @@ def test_large_kernel_memory_bounded(impl, rng):
 # Errors
 
 
+def ones_pair(re_shape, im_shape=None):
+    return (ops.ones(re_shape), ops.ones(im_shape or re_shape))
+
+
 def test_error_c_rank():
     with pytest.raises(ValueError, match="`c` must have shape"):
-        keras_ssm.ops.vandermonde_kernel((ops.ones((4,)), ops.ones((4,))), (ops.ones((4,)), ops.ones((4,))), 8)
+        keras_ssm.ops.vandermonde_kernel(ones_pair((4,)), ones_pair((4,)), 8)
 
 
 def test_error_log_lambda_shape():
-    c = (ops.ones((3, 4)), ops.ones((3, 4)))
     for bad in ((5,), (3, 5), (2, 4), (1, 3, 4)):
         with pytest.raises(ValueError, match="`log_lambda` must have shape"):
-            keras_ssm.ops.vandermonde_kernel((ops.ones(bad), ops.ones(bad)), c, 8)
+            keras_ssm.ops.vandermonde_kernel(ones_pair(bad), ones_pair((3, 4)), 8)
 
 
 def test_error_mismatched_real_imag():
     with pytest.raises(ValueError, match="real and imaginary parts of `c`"):
-        keras_ssm.ops.vandermonde_kernel((ops.ones((4,)), ops.ones((4,))), (ops.ones((3, 4)), ops.ones((3, 5))), 8)
+        keras_ssm.ops.vandermonde_kernel(ones_pair((4,)), ones_pair((3, 4), (3, 5)), 8)
     with pytest.raises(ValueError, match="real and imaginary parts of `log_lambda`"):
-        keras_ssm.ops.vandermonde_kernel((ops.ones((4,)), ops.ones((5,))), (ops.ones((3, 4)), ops.ones((3, 4))), 8)
+        keras_ssm.ops.vandermonde_kernel(ones_pair((4,), (5,)), ones_pair((3, 4)), 8)
 
 
 @pytest.mark.parametrize("length", [0, -3, 2.5, "8"])
 def test_error_length(length):
-    pair = (ops.ones((3, 4)), ops.ones((3, 4)))
     with pytest.raises(ValueError, match="`length` must be a positive int"):
-        keras_ssm.ops.vandermonde_kernel(pair, pair, length)
+        keras_ssm.ops.vandermonde_kernel(ones_pair((3, 4)), ones_pair((3, 4)), length)
 
 
 def test_error_unknown_implementation_lists_valid_names():

@@ -45,6 +45,16 @@ def cexp(z):
     return (mag * ops.cos(z[1]), mag * ops.sin(z[1]))
 
 
+def cexpm1(z):
+    """exp(z) - 1 of a complex pair, accurate for small |z|.
+
+    Re = e^x cos y - 1 = expm1(x) cos y - 2 sin²(y/2), Im = e^x sin y.
+    """
+    x, y = z
+    half_sin = ops.sin(0.5 * y)
+    return (ops.expm1(x) * ops.cos(y) - 2.0 * half_sin * half_sin, ops.exp(x) * ops.sin(y))
+
+
 def cdiv(x, y, eps=0.0):
     """x / y on pairs; with eps > 0, y^-1 = conj(y) / (|y|^2 + eps)."""
     den = y[0] * y[0] + y[1] * y[1] + eps

@@ -315,8 +315,12 @@ class SSMBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
+        ssm_config = keras.saving.serialize_keras_object(self.ssm)
+        # Built by this block's build() (inside its name scope), not on deserialization,
+        # so a loaded block has the same variable paths as the original.
+        ssm_config.pop("build_config", None)
         config.update(
-            ssm=keras.saving.serialize_keras_object(self.ssm),
+            ssm=ssm_config,
             norm=self.norm,
             prenorm=self.prenorm,
             activation=self.activation,

@@ -9,22 +9,13 @@ from keras_ssm import ops as ssm_ops
 from keras_ssm.layers.base import DiagonalSSMLayer
 from keras_ssm.layers.base import DiagonalSystem
 from keras_ssm.layers.base import cexp
+from keras_ssm.layers.base import cexpm1
 from keras_ssm.layers.base import cmul
 
 VARIANTS = ("exp", "softmax")
 LAMBDA_INITS = initializers.DSSLambdaImag.OPTIONS
 # The ε of reciprocal_ε and reciprocal_clamp (the DSS implementation's value).
 EPSILON = 1e-7
-
-
-def _cexpm1(z):
-    """exp(z) - 1 of a complex pair, accurate for small |z|.
-
-    Re = e^x cos y - 1 = expm1(x) cos y - 2 sin²(y/2), Im = e^x sin y.
-    """
-    x, y = z
-    half_sin = ops.sin(0.5 * y)
-    return (ops.expm1(x) * ops.cos(y) - 2.0 * half_sin * half_sin, ops.exp(x) * ops.sin(y))
 
 
 def _reciprocal_eps(x, eps=EPSILON):
@@ -39,6 +30,22 @@ def _reciprocal_clamp(x, eps=EPSILON):
     return (x[0] / den, -x[1] / den)
 
 
+def _batched_causal_conv(u, kernel):
+    """Causal convolution of each sequence with its own kernel.
+
+    Args:
+        u: (batch, length, H) with a static batch size B.
+        kernel: (batch, H, length).
+
+    Returns:
+        (batch, length, H).
+    """
+    batch, length, features = u.shape
+    x = ops.reshape(ops.transpose(u, (1, 0, 2)), (1, length, batch * features))
+    y = ssm_ops.causal_conv(x, ops.reshape(kernel, (batch * features, length)))
+    return ops.transpose(ops.reshape(y, (length, batch, features)), (1, 0, 2))
+
+
 class SoftmaxSystem(DiagonalSystem):
     """The DSS_SOFTMAX system of one call, with what its kernel needs.
 
@@ -47,11 +54,13 @@ class SoftmaxSystem(DiagonalSystem):
     Attributes:
         z_neg: (re, im) pair (H, N), Z⁻ = Z on rows with Re λ <= 0 and -Z on rows
             with Re λ > 0, so Re Z⁻ <= 0 everywhere.
-        b_unshifted: (re, im) pair (H, N), b̃ = (e^{Z⁻} - 1) reciprocal_ε((e^{n Z⁻} - 1) λ)
+        b_unshifted: (re, im) pair (H, N), or (batch, H, N) for per-sequence lengths,
+            b̃ = (e^{Z⁻} - 1) reciprocal_ε((e^{n Z⁻} - 1) λ)
             (b̄ = b̃ on rows with Re λ <= 0, b̄ = b̃ e^{-(n-1)Z} on the others).
         reversed_rows: (N,) bool, Re λ > 0 (those kernel rows are computed in
             reversed time).
-        length: the length n the softmax normalizes over (int or scalar tensor).
+        length: the length n the softmax normalizes over: an int, a scalar tensor,
+            or a (batch, 1, 1) tensor of per-sequence lengths.
     """
 
     def __init__(self, a, b, log_a, z_neg, b_unshifted, reversed_rows, length):
@@ -80,11 +89,13 @@ class DSS(DiagonalSSMLayer):
     and y[:, t, h] = Σ_{k<=t} K[h, k] u[:, t-k, h] + D_h u[:, t, h]. As a discrete
     diagonal system (state (H, N), `discrete_system()`): a = e^Z, c = W and
 
-        DSS_EXP:      b̄ = (e^Z - 1) · reciprocal_clamp(λ),  reciprocal_clamp(x) = x̄/max(|x|², ε);
-        DSS_SOFTMAX:  b̄ = (e^Z - 1) · reciprocal_ε((e^{LZ} - 1) λ)                 if Re λ <= 0,
-                      b̄ = (e^{-Z} - 1) · reciprocal_ε((e^{-LZ} - 1) λ) · e^{-(L-1)Z}  if Re λ > 0,
+        DSS_EXP:      b̄ = (e^Z - 1) · reciprocal_clamp(λ),
+        DSS_SOFTMAX:  b̄ = (e^Z - 1) · reciprocal_ε((e^{LZ} - 1) λ)       if Re λ <= 0,
+                      b̄ = (e^{-Z} - 1) · reciprocal_ε((e^{-LZ} - 1) λ)
+                          · e^{-(L-1)Z}                                  if Re λ > 0,
 
-    with ε = 1e-7 (the second line is the closed-form max shift m = (L-1)Z).
+    with reciprocal_clamp(x) = x̄/max(|x|², ε) and ε = 1e-7 (the last line is the
+    closed-form max shift m = (L-1)Z).
     DSS_SOFTMAX depends on the total length L: it cannot stream and has no step();
     with a mask, each sequence is normalized over its own valid length.
 
@@ -215,7 +226,7 @@ class DSS(DiagonalSSMLayer):
         z = (dt * lam[0], dt * lam[1])  # Z = Δλ: (H, N) or (batch, length, H, N)
         a = cexp(z)
         if self.variant == "exp":
-            b = cmul(_cexpm1(z), _reciprocal_clamp(lam))
+            b = cmul(cexpm1(z), _reciprocal_clamp(lam))
             return DiagonalSystem(a=a, b=b, log_a=z if isinstance(step_scale, float) else None)
         return self._softmax_system(lam, z, a, length)
 
@@ -237,8 +248,8 @@ class DSS(DiagonalSSMLayer):
         positive = lam[0] > 0.0  # (N,)
         sign = ops.where(positive, -1.0, 1.0)
         z_neg = (sign * z[0], sign * z[1])  # Z⁻, Re Z⁻ <= 0
-        total = _cexpm1((n * z_neg[0], n * z_neg[1]))  # e^{n Z⁻} - 1
-        b_unshifted = cmul(_cexpm1(z_neg), _reciprocal_eps(cmul(total, lam)))
+        total = cexpm1((n * z_neg[0], n * z_neg[1]))  # e^{n Z⁻} - 1
+        b_unshifted = cmul(cexpm1(z_neg), _reciprocal_eps(cmul(total, lam)))
         # The max shift e^{-(n-1)Z} (magnitude <= 1) on rows with Re λ > 0.
         shift = cexp((ops.where(positive, -(n - 1) * z[0], 0.0),
                       ops.where(positive, -(n - 1) * z[1], 0.0)))
@@ -256,24 +267,40 @@ class DSS(DiagonalSSMLayer):
         return self._softmax_kernel(system, c, length)
 
     def _softmax_kernel(self, system, c, length):
-        """(H, length) kernel of DSS_SOFTMAX without ever forming e^{kZ} with Re Z > 0.
+        """The DSS_SOFTMAX kernel without ever forming e^{kZ} with Re Z > 0.
 
         Rows with Re λ <= 0: K_k = Re Σ_n W b̃ e^{kZ}. Rows with Re λ > 0:
         K_k = Re Σ_n W b̃ e^{-(n-1-k)Z} = V_{n-1-k} with V_j = Re Σ_n W b̃ e^{jZ⁻}
         (|e^{jZ⁻}| <= 1), and K_k = 0 for k >= n.
+
+        Returns:
+            (H, length), or (batch, H, length) for per-sequence lengths (b̃ of
+            shape (batch, H, N)).
         """
-        cb = cmul(c, system.b_unshifted)
+        cb = cmul(c, system.b_unshifted)  # (H, N) or (batch, H, N)
+        lead = tuple(cb[0].shape[:-1])
+        states = cb[0].shape[-1]
+        rows = int(np.prod(lead))
         rev = ops.cast(system.reversed_rows, "float32")
-        rows = self.features
-        log = tuple(ops.concatenate([p, p], axis=0) for p in system.z_neg)
-        coef = tuple(ops.concatenate([p * (1.0 - rev), p * rev], axis=0) for p in cb)
-        both = ssm_ops.vandermonde_kernel(log, coef, length)  # (2H, length)
-        forward, reversed_time = both[:rows], both[rows:]
+        flat = lambda x: ops.reshape(x, (rows, states))
+        log = tuple(flat(ops.zeros_like(q) + p) for p, q in zip(system.z_neg, cb))
+        log = tuple(ops.concatenate([p, p], axis=0) for p in log)
+        coef = tuple(ops.concatenate([flat(p * (1.0 - rev)), flat(p * rev)], axis=0) for p in cb)
+        both = ssm_ops.vandermonde_kernel(log, coef, length)  # (2 rows, length)
+        forward = ops.reshape(both[:rows], lead + (length,))
+        reversed_time = ops.reshape(both[rows:], lead + (length,))
         n = system.length
         if isinstance(n, int) and n == length:
-            return forward + ops.flip(reversed_time, axis=1)
-        index = ops.cast(n, "int32") - 1 - ops.arange(length, dtype="int32")
-        taps = ops.take(reversed_time, ops.maximum(index, 0), axis=1)
+            return forward + ops.flip(reversed_time, axis=-1)
+        # tap k reads V at j = n - 1 - k (one n per sequence when batched)
+        n = ops.reshape(ops.cast(n, "int32"), (-1, 1))
+        index = n - 1 - ops.arange(length, dtype="int32")[None, :]  # (batch or 1, length)
+        if len(lead) == 1:
+            index = index[0]
+            taps = ops.take(reversed_time, ops.maximum(index, 0), axis=1)
+        else:
+            index = ops.broadcast_to(index[:, None, :], lead + (length,))
+            taps = ops.take_along_axis(reversed_time, ops.maximum(index, 0), axis=2)
         return forward + taps * ops.cast(index >= 0, "float32")
 
     # ----------------------------------------------------------------------------
@@ -294,7 +321,6 @@ class DSS(DiagonalSSMLayer):
         exactly the outputs of the unpadded sequence alone.
         """
         u = ops.cast(inputs, "float32")
-        length = u.shape[1]
         step_scale = self._check_step_scale(step_scale)
         valid = ops.cast(mask, "float32")
         u = u * valid[..., None]
@@ -308,23 +334,39 @@ class DSS(DiagonalSSMLayer):
                 xb = ssm_ops.linear_recurrence(a, bu, reverse=True)
                 y = y + self._project_out(xb, self._readout("backward"))
         else:
-            if length is None:
-                raise ValueError(
-                    "DSS(variant='softmax') needs inputs with a known (static) length.")
-
-            def one_sequence(args):
-                u_i, n_i = args
-                system = self._discretize(step_scale, n_i)
-                kernel = self._kernel_from_system(system, self._readout("forward"), length)
-                y_i = ssm_ops.causal_conv(u_i[None], kernel)
-                if self.bidirectional:
-                    kb = self._kernel_from_system(system, self._readout("backward"), length)
-                    y_i = y_i + ops.flip(ssm_ops.causal_conv(ops.flip(u_i, axis=0)[None], kb), axis=1)
-                return y_i[0]
-
-            y = ops.map(one_sequence, (u, lengths))
+            y = self._per_sequence_convolution(u, lengths, step_scale)
         y = y + self._feedthrough() * u
         return ops.cast(y, self.compute_dtype)
+
+    def _per_sequence_convolution(self, u, lengths, step_scale, one_at_a_time=None):
+        """Both directions' convolutions, each sequence with the kernel of its length.
+
+        Args:
+            u: (batch, length, H), zero at padded positions.
+            lengths: (batch,) float, the valid lengths n.
+            step_scale: float.
+            one_at_a_time: map over the batch, one kernel at a time (the default when
+                the batch size is not static, as in a traced tf.function); otherwise
+                all B*H kernels are computed together.
+
+        Returns:
+            (batch, length, H).
+        """
+        length = u.shape[1]
+        if length is None:
+            raise ValueError("DSS(variant='softmax') needs inputs with a known (static) length.")
+        if one_at_a_time is None:
+            one_at_a_time = u.shape[0] is None
+        if one_at_a_time:
+            return ops.map(lambda args: self._per_sequence_convolution(
+                args[0][None], args[1][None], step_scale, one_at_a_time=False)[0], (u, lengths))
+        system = self._discretize(step_scale, lengths[:, None, None])
+        kernel = self._kernel_from_system(system, self._readout("forward"), length)
+        y = _batched_causal_conv(u, kernel)
+        if self.bidirectional:
+            kb = self._kernel_from_system(system, self._readout("backward"), length)
+            y = y + ops.flip(_batched_causal_conv(ops.flip(u, axis=1), kb), axis=1)
+        return y
 
     def get_config(self):
         config = super().get_config()

@@ -9,21 +9,12 @@ from keras_ssm.layers.base import DiagonalSSMLayer
 from keras_ssm.layers.base import DiagonalSystem
 from keras_ssm.layers.base import cdiv
 from keras_ssm.layers.base import cexp
+from keras_ssm.layers.base import cexpm1
 
 DISCRETIZATIONS = ("zoh", "bilinear")
 C_INITS = initializers.S5C.OPTIONS
 # clip_eigs: the largest real part of Λ used in the forward pass.
 MAX_REAL_PART = -1e-4
-
-
-def _cexpm1(z):
-    """exp(z) - 1 of a complex pair, accurate for small |z|.
-
-    Re = e^x cos y - 1 = expm1(x) cos y - 2 sin²(y/2), Im = e^x sin y.
-    """
-    x, y = z
-    half_sin = ops.sin(0.5 * y)
-    return (ops.expm1(x) * ops.cos(y) - 2.0 * half_sin * half_sin, ops.exp(x) * ops.sin(y))
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
@@ -193,7 +184,7 @@ class S5(DiagonalSSMLayer):
         z = (lam[0] * dt, lam[1] * dt)  # ΛΔ
         if self.discretization == "zoh":
             a = cexp(z)
-            b = cdiv(_cexpm1(z), lam)  # (Λ̄ − 1)/Λ
+            b = cdiv(cexpm1(z), lam)  # (Λ̄ − 1)/Λ
             return DiagonalSystem(a=a, b=b, log_a=z)
         one_minus = (1.0 - 0.5 * z[0], -0.5 * z[1])  # 1 − ΔΛ/2
         a = cdiv((1.0 + 0.5 * z[0], 0.5 * z[1]), one_minus)

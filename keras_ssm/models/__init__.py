@@ -10,6 +10,7 @@
 - `export_model`: `model.export` with the traceable reference op paths.
 """
 
+from keras_ssm.models.attention import build_attention_tagger
 from keras_ssm.models.builders import RetrievalClassifier
 from keras_ssm.models.builders import SequenceClassifier
 from keras_ssm.models.builders import SequenceTagger

@@ -37,13 +37,14 @@ TRITON_PRIORITY = 20.0
 # A loop step of the chunked scan handles about this many values of each plane (all
 # chunks at one position): large enough to amortize the ~2 us cost of a torch call,
 # small enough that the buffers of one step stay in the CPU's L2 cache.
-ELEMENTS_PER_STEP = 1 << 15
+ELEMENTS_PER_STEP = 1 << 14
 # Shortest chunk; below 2 chunks of it the scan runs as one sequential loop.
 MIN_CHUNK = 8
 
 
 # --------------------------------------------------------------------------------------
-# planes: a real tensor is the 1-tuple (x,), a complex one the pair (re, im)
+# values travel as plane tuples: (x,) for a real tensor, (re, im) for a complex one.
+# The scan itself runs on "native" tensors: one real or complex torch tensor.
 
 
 def _planes(x):
@@ -52,67 +53,61 @@ def _planes(x):
     return tuple(x) if common.is_pair(x) else (x,)
 
 
-def _unbind(planes, dim):
-    """Per-position views: a list over `dim` of plane tuples."""
-    return list(zip(*(torch.unbind(p, dim) for p in planes)))
+def _copy(planes):
+    """Fresh contiguous copies of the planes."""
+    out = tuple(torch.empty(p.shape, dtype=p.dtype, device=p.device) for p in planes)
+    for o, p in zip(out, planes):
+        o.copy_(p)
+    return out
 
 
-def _step(a, h_prev, b, out, conj):
-    """out = a * h_prev + b (conj(a) when `conj`); h_prev None means zero.
-
-    `out` must not share memory with `h_prev` (the complex update reads h_prev twice).
-    """
-    if h_prev is None:
-        for o, x in zip(out, b):
-            o.copy_(x)
-        return
+def _mul_add(a, x, b, out, conj):
+    """out = a * x + b (conj(a) when `conj`; b None means 0); `out` must not overlap x."""
     if len(out) == 1:
-        torch.addcmul(b[0], a[0], h_prev[0], out=out[0])
-        return
-    sign = 1.0 if conj else -1.0
-    (ar, ai), (hr, hi), (br, bi), (o_r, o_i) = a, h_prev, b, out
-    torch.addcmul(br, ar, hr, out=o_r)
-    o_r.addcmul_(ai, hi, value=sign)
-    torch.addcmul(bi, ar, hi, out=o_i)
-    o_i.addcmul_(ai, hr, value=-sign)
-
-
-def _mul(a, x, out, conj):
-    """out = a * x (conj(a) when `conj`); `out` must not share memory with `x`."""
-    if len(out) == 1:
-        torch.mul(a[0], x[0], out=out[0])
+        if b is None:
+            torch.mul(a[0], x[0], out=out[0])
+        else:
+            torch.addcmul(b[0], a[0], x[0], out=out[0])
         return
     sign = 1.0 if conj else -1.0
     (ar, ai), (xr, xi), (o_r, o_i) = a, x, out
-    torch.mul(ar, xr, out=o_r)
+    if b is None:
+        torch.mul(ar, xr, out=o_r)
+        torch.mul(ar, xi, out=o_i)
+    else:
+        torch.addcmul(b[0], ar, xr, out=o_r)
+        torch.addcmul(b[1], ar, xi, out=o_i)
     o_r.addcmul_(ai, xi, value=sign)
-    torch.mul(ar, xi, out=o_i)
     o_i.addcmul_(ai, xr, value=-sign)
 
 
-def _conj_copy(a, conj):
-    """A fresh copy of a (conjugated when `conj`)."""
-    if len(a) == 2 and conj:
-        return (a[0].clone(), -a[1])
-    return tuple(p.clone() for p in a)
+def _accumulate(acc, a, x, conj):
+    """acc += a * x (conj(a) when `conj`), in place; `acc` must not overlap x."""
+    if len(acc) == 1:
+        acc[0].addcmul_(a[0], x[0])
+        return
+    sign = 1.0 if conj else -1.0
+    (ar, ai), (xr, xi) = a, x
+    acc[0].addcmul_(ar, xr).addcmul_(ai, xi, value=sign)
+    acc[1].addcmul_(ar, xi).addcmul_(ai, xr, value=-sign)
 
 
 def _power(a, n, conj):
-    """conj?(a)^n for a time-invariant coefficient, by repeated squaring."""
-    base = _conj_copy(a, conj)
+    """conj?(a) ** n for a time-invariant coefficient, by repeated squaring."""
     result = None
+    base = (a[0], -a[1]) if conj and len(a) == 2 else a
     while n:
         if n & 1:
             if result is None:
-                result = tuple(p.clone() for p in base)
+                result = base
             else:
                 new = tuple(torch.empty_like(p) for p in result)
-                _mul(base, result, new, False)
+                _mul_add(base, result, None, new, False)
                 result = new
         n >>= 1
         if n:
             new = tuple(torch.empty_like(p) for p in base)
-            _mul(base, base, new, False)
+            _mul_add(base, base, None, new, False)
             base = new
     return result
 
@@ -129,26 +124,79 @@ def chunk_length(step_elements, length):
     return max(MIN_CHUNK, length // chunks)
 
 
-def _sequential(a, b, out, h0, reverse, conj, invariant):
-    """The recurrence one step at a time along axis 1."""
-    length = b[0].shape[1]
-    a_steps = None if invariant else _unbind(a, 1)
-    b_steps = _unbind(b, 1)
-    o_steps = _unbind(out, 1)
+def _sequential_inplace(a, h, h0, reverse, conj, invariant):
+    """h_t += a_t * h_{t-1} in place, one step at a time (h holds b on entry)."""
+    length = h[0].shape[1]
+    steps = list(zip(*(torch.unbind(p, 1) for p in h)))
+    a_steps = None if invariant else list(zip(*(torch.unbind(p, 1) for p in a)))
     order = range(length - 1, -1, -1) if reverse else range(length)
     prev = h0
     for t in order:
-        _step(a if invariant else a_steps[t], prev, b_steps[t], o_steps[t], conj)
-        prev = o_steps[t]
+        if prev is not None:
+            _accumulate(steps[t], a if invariant else a_steps[t], prev, conj)
+        prev = steps[t]
 
 
-def _scan_into(a, b, out, h0, reverse, conj, invariant):
-    """Write h (h_t = conj?(a_t) h_{t-1} + b_t) into `out`.
+def _chunk_scan(a, h, h0, reverse, conj, invariant):
+    """The chunked scan, in place, on planes in position-major layout (B, T, C, N).
+
+    h[:, j, c] holds b at step j of chunk c on entry and h on return; every loop step
+    works on one contiguous (B, C, N) slice: one position of all chunks at once.
+    """
+    chunk, chunks = h[0].shape[1], h[0].shape[2]
+    positions = range(chunk - 1, -1, -1) if reverse else range(chunk)
+    h_pos = list(zip(*(torch.unbind(p, 1) for p in h)))
+    a_pos = None if invariant else list(zip(*(torch.unbind(p, 1) for p in a)))
+
+    # Pass 1: end state (from zero) and coefficient product of each chunk that feeds
+    # another one.
+    feeders = slice(1, chunks) if reverse else slice(0, chunks - 1)
+    feed = lambda planes: tuple(p[:, feeders] for p in planes)
+    first = positions[0]
+    state = _copy(feed(h_pos[first]))
+    spare = tuple(torch.empty_like(p) for p in state)
+    if invariant:
+        product = _power(a, chunk, conj)
+    else:
+        product = feed(a_pos[first])
+        if conj and len(product) == 2:
+            product = (product[0], -product[1])
+        product = _copy(product)
+        spare_product = tuple(torch.empty_like(p) for p in product)
+    for j in positions[1:]:
+        a_j = a if invariant else feed(a_pos[j])
+        _mul_add(a_j, state, feed(h_pos[j]), spare, conj)
+        state, spare = spare, state
+        if not invariant:
+            _mul_add(a_j, product, None, spare_product, conj)
+            product, spare_product = spare_product, product
+
+    # Carries: the state entering each chunk, a recurrence of length C over the chunks.
+    carry = tuple(torch.empty_like(p) for p in h_pos[0])  # (B, C, N)
+    entry = chunks - 1 if reverse else 0
+    for c, p in zip(carry, h0 if h0 is not None else (None,) * len(carry)):
+        if p is None:
+            c[:, entry].zero_()
+        else:
+            c[:, entry].copy_(p)
+    fed = slice(0, chunks - 1) if reverse else slice(1, chunks)
+    _scan(product, state, tuple(c[:, fed] for c in carry), h0, reverse, False, invariant)
+
+    # Pass 2: every chunk again, from its carry, turning b into h in place.
+    prev = carry
+    for j in positions:
+        _accumulate(h_pos[j], a if invariant else a_pos[j], prev, conj)
+        prev = h_pos[j]
+
+
+def _scan(a, b, out, h0, reverse, conj, invariant):
+    """Write h_t = a_t h_{t-1} + b_t (conj(a_t) when `conj`) into `out`.
 
     Args:
         a: planes of shape (B, L, N), or (N,) when `invariant`.
-        b, out: planes of shape (B, L, N); `out` must not overlap `b` or `a`.
-        h0: planes (B, N) or None (zero); the state before the first processed step.
+        b, out: planes of shape (B, L, N), any strides; `out` must not overlap `a`,
+            and may be `b` itself only on the sequential path (not used so).
+        h0: planes (B, N) or None (zero): the state before the first step.
         reverse: process steps L-1 .. 0.
         conj: use conj(a) (the backward pass).
         invariant: `a` has no batch/length axes.
@@ -158,65 +206,28 @@ def _scan_into(a, b, out, h0, reverse, conj, invariant):
         return
     chunk = chunk_length(batch * n, length)
     if chunk is None:
-        _sequential(a, b, out, h0, reverse, conj, invariant)
+        for o, p in zip(out, b):
+            o.copy_(p)
+        _sequential_inplace(a, out, h0, reverse, conj, invariant)
         return
     chunks = length // chunk
     rest = length - chunks * chunk
     main = slice(rest, length) if reverse else slice(0, chunks * chunk)
-    split = lambda p: p[:, main].unflatten(1, (chunks, chunk))  # (B, C, T, N)
-    bv = tuple(split(p) for p in b)
-    ov = tuple(split(p) for p in out)
-    av = a if invariant else tuple(split(p) for p in a)
-
-    # Pass 1: end state and coefficient product of each chunk that feeds another.
-    feeders = slice(1, chunks) if reverse else slice(0, chunks - 1)
-    positions = range(chunk - 1, -1, -1) if reverse else range(chunk)
-    b_feed = _unbind(tuple(p[:, feeders] for p in bv), 2)
-    a_feed = None if invariant else _unbind(tuple(p[:, feeders] for p in av), 2)
-    first, later = positions[0], positions[1:]
-    state = tuple(x.clone() for x in b_feed[first])
-    spare = tuple(torch.empty_like(x) for x in state)
-    if invariant:
-        product = _power(a, chunk, conj)
-    else:
-        product = _conj_copy(a_feed[first], conj)
-        spare_product = tuple(torch.empty_like(x) for x in product)
-    for j in later:
-        a_j = a if invariant else a_feed[j]
-        _step(a_j, state, b_feed[j], spare, conj)
-        state, spare = spare, state
-        if not invariant:
-            _mul(a_j, product, spare_product, conj)
-            product, spare_product = spare_product, product
-
-    # Carries: the state entering each chunk, a recurrence over the chunks.
-    carry = tuple(torch.empty_like(p[:, :, 0]) for p in bv)  # (B, C, N)
-    entry = chunks - 1 if reverse else 0
-    for c, p in zip(carry, h0 if h0 is not None else (None,) * len(carry)):
-        if p is None:
-            c[:, entry].zero_()
-        else:
-            c[:, entry].copy_(p)
-    fed = slice(0, chunks - 1) if reverse else slice(1, chunks)
-    _scan_into(product, state, tuple(c[:, fed] for c in carry), h0, reverse, False, invariant)
-
-    # Pass 2: every chunk from its carry, writing h.
-    b_pos, o_pos = _unbind(bv, 2), _unbind(ov, 2)
-    a_pos = None if invariant else _unbind(av, 2)
-    prev = carry
-    for j in positions:
-        _step(a if invariant else a_pos[j], prev, b_pos[j], o_pos[j], conj)
-        prev = o_pos[j]
-
-    # The steps that do not fill a whole chunk (processed last).
+    # (B, T, C, N) views: [:, j, c] is step j of chunk c.
+    view = lambda p: p[:, main].unflatten(1, (chunks, chunk)).transpose(1, 2)
+    for o, p in zip(out, b):
+        o.copy_(p)
+    a_view = a if invariant else tuple(view(p) for p in a)
+    _chunk_scan(a_view, tuple(view(o) for o in out), h0, reverse, conj, invariant)
     if rest:
+        # The steps that do not fill a chunk are processed last, one at a time.
         tail = slice(0, rest) if reverse else slice(chunks * chunk, length)
-        last = tuple(p[:, rest] if reverse else p[:, chunks * chunk - 1] for p in out)
-        _sequential(
+        boundary = rest if reverse else chunks * chunk - 1
+        _sequential_inplace(
             a if invariant else tuple(p[:, tail] for p in a),
-            tuple(p[:, tail] for p in b),
             tuple(p[:, tail] for p in out),
-            last, reverse, conj, invariant,
+            tuple(p[:, boundary] for p in out),
+            reverse, conj, invariant,
         )
 
 
@@ -230,14 +241,27 @@ def _empty(planes):
 
 def _recurrence_forward(a, b, h0, reverse, invariant):
     out = _empty(b)
-    _scan_into(a, b, out, h0, reverse, False, invariant)
+    _scan(a, b, out, h0, reverse, False, invariant)
+    return out
+
+
+def _conj_mul(x, y, out=None):
+    """conj(x) * y on planes (x * y for real planes), into `out` if given."""
+    out = _empty(y) if out is None else out
+    if len(y) == 1:
+        torch.mul(x[0], y[0], out=out[0])
+        return out
+    (xr, xi), (yr, yi), (o_r, o_i) = x, y, out
+    torch.mul(xr, yr, out=o_r)
+    o_r.addcmul_(xi, yi)
+    torch.mul(xr, yi, out=o_i)
+    o_i.addcmul_(xi, yr, value=-1.0)
     return out
 
 
 def _grad_coefficient(g, h_prev, invariant):
     """dL/da = g * conj(h_prev), summed over batch and time when `invariant`."""
-    prod = _empty(g)
-    _mul(h_prev, g, prod, True)
+    prod = _conj_mul(h_prev, g)
     if invariant:
         return tuple(p.sum(dim=(0, 1)) for p in prod)
     return prod
@@ -263,7 +287,7 @@ def _recurrence_backward(a, h0, y, grad_y, grad_last, reverse, invariant, needs)
     if length > 1:
         others = slice(1, length) if reverse else slice(0, length - 1)
         nexts = slice(0, length - 1) if reverse else slice(1, length)
-        _scan_into(
+        _scan(
             a if invariant else tuple(p[:, nexts] for p in a),
             tuple(p[:, others] for p in grad_y),
             tuple(p[:, others] for p in g),
@@ -289,9 +313,7 @@ def _recurrence_backward(a, h0, y, grad_y, grad_last, reverse, invariant, needs)
             da = tuple(torch.cat(pair, dim=1) for pair in zip(*parts))
     if need_h0:
         a_first = a if invariant else tuple(p[:, first] for p in a)
-        g_first = tuple(p[:, first] for p in g)
-        dh0 = _empty(g_first)
-        _mul(a_first, g_first, dh0, True)
+        dh0 = _conj_mul(a_first, tuple(p[:, first] for p in g))
     return da, g, dh0
 
 
@@ -332,8 +354,18 @@ def _is_torch(x):
     return isinstance(x, torch.Tensor)
 
 
-def _run(function, a, b, reverse, initial_state, return_final_state):
-    """Flatten the state axes, run `function` on plane tuples, restore shapes."""
+def apply_flat(function, a, b, reverse, initial_state, return_final_state):
+    """Run a recurrence on flattened plane tuples and restore the public shapes.
+
+    Args:
+        function: callable(a, b, h0, reverse, invariant) -> (h, h_last), on plane
+            tuples with the state axes flattened: b (B, L, N), a (B, L, N) or (N,),
+            h0 (B, N) or None; returns planes (B, L, N) and (B, N).
+        a, b, reverse, initial_state, return_final_state: as `linear_recurrence`.
+
+    Returns:
+        h like `b` (a pair for complex values), and h_last when `return_final_state`.
+    """
     complex_mode = common.is_pair(b)
     a_p, b_p, h_p = _planes(a), _planes(b), _planes(initial_state)
     shape = tuple(b_p[0].shape)
@@ -394,7 +426,7 @@ def linear_recurrence_chunked(a, b, *, reverse=False, initial_state=None,
     h = linear_recurrence_chunked(a, b)   # (2, 100, 4)
     ```
     """
-    return _run(_chunked, a, b, reverse, initial_state, return_final_state)
+    return apply_flat(_chunked, a, b, reverse, initial_state, return_final_state)
 
 
 # --------------------------------------------------------------------------------------

@@ -1,0 +1,307 @@
+"""Triton kernel of the diagonal linear recurrence h_t = a_t * h_{t-1} + b_t (torch).
+
+Layout: b, h of shape (B, L, N) (state axes flattened, N contiguous); `a` of the same
+shape, or (N,) for a time-invariant system, which is broadcast inside the kernel and
+never materialized over L. Complex values are separate real and imaginary planes.
+
+One program handles one batch row and BLOCK_N states. It walks over the sequence in
+time blocks of BLOCK_T steps: `tl.associative_scan` along the time axis of the
+(BLOCK_T, BLOCK_N) tile composes the affine maps h -> a h + b, and the state leaving a
+block (the carry) enters the next one: h = A_cum * carry + B_cum. Steps past the end of
+the sequence are the identity map (a = 1, b = 0), so the carry is the tile's last row.
+`reverse` only changes which row each processing step reads.
+
+The backward pass is the same kernel run in the other direction on dL/dh with
+coefficients conj(a_next) (the step processed before it by the backward walk):
+g_t = dL/dh_t + conj(a_{t+1}) g_{t+1}, dL/db_t = g_t, and, fused in the same walk,
+dL/da_t = g_t conj(h_{t-1}) (summed over time in the kernel and over batch afterwards
+for a time-invariant a). dL/dh_last enters as the initial carry of the backward walk.
+
+The module imports triton, so import it only when triton is installed (the registry
+entry in :mod:`keras_ssm.ops.torch` does). Set ``TRITON_INTERPRET=1`` before importing
+it to run the kernel on CPU tensors (slowly) in the Triton interpreter.
+
+Example:
+
+```python
+from keras_ssm.ops import triton_scan
+a = (torch.full((64,), 0.9, device="cuda"), torch.full((64,), 0.1, device="cuda"))
+b = (torch.randn(8, 4096, 64, device="cuda"), torch.zeros(8, 4096, 64, device="cuda"))
+h_re, h_im = triton_scan.linear_recurrence_triton(a, b)
+```
+"""
+
+import torch
+import triton
+import triton.language as tl
+
+# Time steps and states per tile. To be tuned on a GPU (see the module docstring).
+BLOCK_T = 64
+BLOCK_N = 32
+
+
+@triton.jit
+def _combine_real(a1, b1, a2, b2):
+    """(a2, b2) after (a1, b1): h -> a2 (a1 h + b1) + b2."""
+    return a2 * a1, a2 * b1 + b2
+
+
+@triton.jit
+def _combine_complex(ar1, ai1, br1, bi1, ar2, ai2, br2, bi2):
+    """The complex version of `_combine_real` on real/imaginary parts."""
+    ar = ar2 * ar1 - ai2 * ai1
+    ai = ar2 * ai1 + ai2 * ar1
+    br = ar2 * br1 - ai2 * bi1 + br2
+    bi = ar2 * bi1 + ai2 * br1 + bi2
+    return ar, ai, br, bi
+
+
+@triton.jit
+def _scan_kernel(
+    A_re, A_im, B_re, B_im, INIT_re, INIT_im, Y_re, Y_im, LAST_re, LAST_im,
+    H0_re, H0_im, HP_re, HP_im, DA_re, DA_im,
+    length, n_state,
+    COMPLEX: tl.constexpr, PER_STEP: tl.constexpr, REVERSE: tl.constexpr,
+    HAS_INIT: tl.constexpr, HAS_H0: tl.constexpr, BACKWARD: tl.constexpr,
+    NEED_DA: tl.constexpr, BLOCK_T: tl.constexpr, BLOCK_N: tl.constexpr,
+):
+    """Y = scan of (a, b) from the carry INIT; see the module docstring.
+
+    Forward: coefficient a at each step. BACKWARD: coefficient conj(a) of the step
+    processed just before (identity at the first step), and, if NEED_DA, the gradient
+    of a from HP (the forward output h) and H0 (the forward initial state).
+    """
+    dtype = B_re.dtype.element_ty
+    pid_b = tl.program_id(0).to(tl.int64)
+    pid_n = tl.program_id(1)
+    cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    col_ok = cols < n_state
+    steps = tl.arange(0, BLOCK_T)
+    seq = pid_b * length * n_state
+    state_offs = pid_b * n_state + cols
+
+    carry_re = tl.zeros([BLOCK_N], dtype=dtype)
+    carry_im = tl.zeros([BLOCK_N], dtype=dtype)
+    if HAS_INIT:
+        carry_re = tl.load(INIT_re + state_offs, mask=col_ok, other=0.0)
+        if COMPLEX:
+            carry_im = tl.load(INIT_im + state_offs, mask=col_ok, other=0.0)
+    h0_re = tl.zeros([BLOCK_N], dtype=dtype)
+    h0_im = tl.zeros([BLOCK_N], dtype=dtype)
+    if HAS_H0:
+        h0_re = tl.load(H0_re + state_offs, mask=col_ok, other=0.0)
+        if COMPLEX:
+            h0_im = tl.load(H0_im + state_offs, mask=col_ok, other=0.0)
+    if not PER_STEP:
+        a_vec_re = tl.load(A_re + cols, mask=col_ok, other=1.0)
+        a_vec_im = tl.zeros([BLOCK_N], dtype=dtype)
+        if COMPLEX:
+            a_vec_im = tl.load(A_im + cols, mask=col_ok, other=0.0)
+            if BACKWARD:
+                a_vec_im = -a_vec_im
+    acc_re = tl.zeros([BLOCK_N], dtype=dtype)
+    acc_im = tl.zeros([BLOCK_N], dtype=dtype)
+
+    for start in range(0, length, BLOCK_T):
+        p = start + steps  # processing index
+        valid = p < length
+        rows = (length - 1 - p) if REVERSE else p
+        offs = seq + rows.to(tl.int64)[:, None] * n_state + cols[None, :]
+        mask = valid[:, None] & col_ok[None, :]
+        b_re = tl.load(B_re + offs, mask=mask, other=0.0)
+        b_im = tl.zeros([BLOCK_T, BLOCK_N], dtype=dtype)
+        if COMPLEX:
+            b_im = tl.load(B_im + offs, mask=mask, other=0.0)
+
+        # Coefficients; the identity (1, 0) where unused.
+        if BACKWARD:
+            use = valid & (p >= 1)
+            pa = p - 1
+        else:
+            use = valid
+            pa = p
+        if PER_STEP:
+            a_rows = (length - 1 - pa) if REVERSE else pa
+            a_offs = seq + a_rows.to(tl.int64)[:, None] * n_state + cols[None, :]
+            a_mask = use[:, None] & col_ok[None, :]
+            a_re = tl.load(A_re + a_offs, mask=a_mask, other=1.0)
+            a_im = tl.zeros([BLOCK_T, BLOCK_N], dtype=dtype)
+            if COMPLEX:
+                a_im = tl.load(A_im + a_offs, mask=a_mask, other=0.0)
+                if BACKWARD:
+                    a_im = -a_im
+        else:
+            a_re = tl.where(use[:, None], a_vec_re[None, :], 1.0)
+            a_im = tl.where(use[:, None], a_vec_im[None, :], 0.0)
+
+        if COMPLEX:
+            sa_re, sa_im, sb_re, sb_im = tl.associative_scan(
+                (a_re, a_im, b_re, b_im), 0, _combine_complex)
+            y_re = sb_re + sa_re * carry_re[None, :] - sa_im * carry_im[None, :]
+            y_im = sb_im + sa_re * carry_im[None, :] + sa_im * carry_re[None, :]
+        else:
+            sa_re, sb_re = tl.associative_scan((a_re, b_re), 0, _combine_real)
+            y_re = sb_re + sa_re * carry_re[None, :]
+            y_im = b_im
+        tl.store(Y_re + offs, y_re, mask=mask)
+        if COMPLEX:
+            tl.store(Y_im + offs, y_im, mask=mask)
+
+        if NEED_DA:
+            # h before each step (forward order) is the row the backward walk
+            # processes next; the forward initial state before the first step.
+            pp = p + 1
+            hp_rows = (length - 1 - pp) if REVERSE else pp
+            hp_in = pp < length
+            hp_offs = seq + hp_rows.to(tl.int64)[:, None] * n_state + cols[None, :]
+            hp_mask = (valid & hp_in)[:, None] & col_ok[None, :]
+            hp_re = tl.load(HP_re + hp_offs, mask=hp_mask, other=0.0)
+            hp_re = tl.where(hp_in[:, None], hp_re, h0_re[None, :])
+            if COMPLEX:
+                hp_im = tl.load(HP_im + hp_offs, mask=hp_mask, other=0.0)
+                hp_im = tl.where(hp_in[:, None], hp_im, h0_im[None, :])
+                da_re = y_re * hp_re + y_im * hp_im
+                da_im = y_im * hp_re - y_re * hp_im
+            else:
+                da_re = y_re * hp_re
+                da_im = y_im
+            if PER_STEP:
+                tl.store(DA_re + offs, da_re, mask=mask)
+                if COMPLEX:
+                    tl.store(DA_im + offs, da_im, mask=mask)
+            else:
+                acc_re += tl.sum(tl.where(mask, da_re, 0.0), axis=0)
+                if COMPLEX:
+                    acc_im += tl.sum(tl.where(mask, da_im, 0.0), axis=0)
+
+        # Padding rows are the identity, so the last row is the state leaving the block.
+        is_last = (steps == BLOCK_T - 1)[:, None]
+        carry_re = tl.sum(tl.where(is_last, y_re, 0.0), axis=0)
+        if COMPLEX:
+            carry_im = tl.sum(tl.where(is_last, y_im, 0.0), axis=0)
+
+    tl.store(LAST_re + state_offs, carry_re, mask=col_ok)
+    if COMPLEX:
+        tl.store(LAST_im + state_offs, carry_im, mask=col_ok)
+    if NEED_DA and not PER_STEP:
+        tl.store(DA_re + state_offs, acc_re, mask=col_ok)
+        if COMPLEX:
+            tl.store(DA_im + state_offs, acc_im, mask=col_ok)
+
+
+def _launch(a, b, init, *, reverse, backward, h0=None, hp=None, need_da=False,
+            block_t=BLOCK_T, block_n=BLOCK_N):
+    """Run `_scan_kernel` on contiguous planes; returns (y, last, da or None)."""
+    complex_mode = len(b) == 2
+    batch, length, n = b[0].shape
+    per_step = a[0].dim() == 3
+    y = tuple(torch.empty_like(p) for p in b)
+    last = tuple(torch.empty((batch, n), dtype=p.dtype, device=p.device) for p in b)
+    da = None
+    if need_da:
+        da_shape = (batch, length, n) if per_step else (batch, n)
+        da = tuple(torch.empty(da_shape, dtype=p.dtype, device=p.device) for p in b)
+    dummy = b[0]
+    second = lambda planes: planes[1] if planes is not None and complex_mode else dummy
+    first = lambda planes: planes[0] if planes is not None else dummy
+    grid = (batch, triton.cdiv(n, block_n))
+    _scan_kernel[grid](
+        a[0], second(a), b[0], second(b), first(init), second(init),
+        y[0], second(y), last[0], second(last),
+        first(h0), second(h0), first(hp), second(hp), first(da), second(da),
+        length, n,
+        COMPLEX=complex_mode, PER_STEP=per_step, REVERSE=reverse,
+        HAS_INIT=init is not None, HAS_H0=h0 is not None, BACKWARD=backward,
+        NEED_DA=need_da, BLOCK_T=block_t, BLOCK_N=block_n,
+    )
+    return y, last, da
+
+
+class _TritonRecurrence(torch.autograd.Function):
+    """Autograd wrapper of the kernel; inputs and outputs are flat plane tuples."""
+
+    @staticmethod
+    def forward(ctx, reverse, planes, has_h0, block_t, block_n, *tensors):
+        tensors = tuple(t.contiguous() for t in tensors)
+        a, b = tensors[:planes], tensors[planes : 2 * planes]
+        h0 = tensors[2 * planes :] if has_h0 else None
+        y, last, _ = _launch(a, b, h0, reverse=reverse, backward=False,
+                             block_t=block_t, block_n=block_n)
+        ctx.save_for_backward(*a, *y, *(h0 or ()))
+        ctx.options = (reverse, planes, has_h0, block_t, block_n)
+        return (*y, *last)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, *grads):
+        reverse, planes, has_h0, block_t, block_n = ctx.options
+        saved = ctx.saved_tensors
+        a, y = saved[:planes], saved[planes : 2 * planes]
+        h0 = saved[2 * planes :] if has_h0 else None
+        grad_y = tuple(g.contiguous() for g in grads[:planes])
+        grad_last = tuple(g.contiguous() for g in grads[planes:])
+        needs = ctx.needs_input_grad[5:]
+        need_da = any(needs[:planes])
+        db, g_first, da = _launch(
+            a, grad_y, grad_last, reverse=not reverse, backward=True, h0=h0, hp=y,
+            need_da=need_da, block_t=block_t, block_n=block_n)
+        if need_da:
+            if a[0].dim() == 1:
+                da = tuple(p.sum(dim=0) for p in da)
+        else:
+            da = (None,) * planes
+        dh0 = ()
+        if has_h0:
+            dh0 = (None,) * planes
+            if any(needs[2 * planes :]):
+                first = y[0].shape[1] - 1 if reverse else 0
+                a_first = a if a[0].dim() == 1 else tuple(p[:, first] for p in a)
+                dh0 = _conj_mul(a_first, g_first)
+        return (None, None, None, None, None, *da, *db, *dh0)
+
+
+def _conj_mul(x, y):
+    """conj(x) * y on planes."""
+    if len(y) == 1:
+        return (x[0] * y[0],)
+    (xr, xi), (yr, yi) = x, y
+    return (xr * yr + xi * yi, xr * yi - xi * yr)
+
+
+def linear_recurrence_triton(a, b, *, reverse=False, initial_state=None,
+                             return_final_state=False, block_t=BLOCK_T, block_n=BLOCK_N):
+    """h_t = a_t * h_{t-1} + b_t by the Triton kernel, differentiable.
+
+    Runs on CUDA tensors, or on CPU tensors under ``TRITON_INTERPRET=1``.
+
+    Args:
+        a: (batch, length, *state) or (*state) (time-invariant); tensor or (re, im) pair.
+        b: (batch, length, *state); tensor or pair (pairs when `a` is a pair).
+        reverse: run from the last step to the first.
+        initial_state: (batch, *state) or None.
+        return_final_state: also return h at the last processed step.
+        block_t: time steps per tile (a power of two).
+        block_n: states per tile (a power of two).
+
+    Returns:
+        h like `b`; `(h, h_last)` when `return_final_state`.
+
+    Example:
+
+    ```python
+    a = torch.full((4,), 0.9, device="cuda")
+    h = linear_recurrence_triton(a, torch.ones(2, 100, 4, device="cuda"))
+    ```
+    """
+    from keras_ssm.ops.torch import apply_flat
+
+    def run(a_flat, b_flat, h_flat, reverse, invariant):
+        planes = len(b_flat)
+        outs = _TritonRecurrence.apply(reverse, planes, h_flat is not None, block_t,
+                                       block_n, *a_flat, *b_flat, *(h_flat or ()))
+        return outs[:planes], outs[planes:]
+
+    return apply_flat(run, a, b, reverse, initial_state, return_final_state)
+
+
+__all__ = ["BLOCK_N", "BLOCK_T", "linear_recurrence_triton"]
