@@ -374,29 +374,40 @@ def fmt(x, digits=3):
 # Interleaved timing, process memory and machine load
 
 
-def interleaved_medians(calls, *, repeats=5, budget_seconds=None):
+def interleaved_medians(calls, *, repeats=5, budget_seconds=None, min_seconds=0.0, max_repeats=200):
     """Median wall time of several calls timed in turns (A B C A B C ...), in seconds.
 
-    Interleaving spreads the noise of a shared machine evenly over the candidates. A
-    call whose first timed run exceeds `budget_seconds` is timed only once.
+    Interleaving spreads the noise of a shared machine evenly over the candidates. Each
+    call is timed at least `repeats` times, and more (up to `max_repeats`) until its
+    timed calls add up to `min_seconds`: short calls get many samples, so that a
+    median is not decided by a few preemptions. A call whose first timed run exceeds
+    `budget_seconds` is timed only once.
 
     Args:
         calls: dict name -> (fn, args); every fn is already compiled and warmed up.
-        repeats: rounds of timing.
+        repeats: minimum number of timed calls of each.
         budget_seconds: optional per-call limit (see above).
+        min_seconds: keep timing a call until its timed calls add up to this.
+        max_repeats: at most this many timed calls of each.
 
     Returns:
-        dict name -> (median_seconds, number_of_calls_timed).
+        dict name -> (median_seconds, number_of_calls_timed, fastest_seconds).
     """
     times = {name: [] for name in calls}
-    for _ in range(max(1, repeats)):
+
+    def done(t):
+        if t and budget_seconds is not None and t[0] > budget_seconds:
+            return True
+        return len(t) >= max_repeats or (len(t) >= repeats and sum(t) >= min_seconds)
+
+    while not all(done(t) for t in times.values()):
         for name, (fn, args) in calls.items():
-            if times[name] and budget_seconds is not None and times[name][0] > budget_seconds:
+            if done(times[name]):
                 continue
             start = time.perf_counter()
             sync(fn(*args))
             times[name].append(time.perf_counter() - start)
-    return {name: (statistics.median(t), len(t)) for name, t in times.items()}
+    return {name: (statistics.median(t), len(t), min(t)) for name, t in times.items()}
 
 
 def _proc_status_kib(field, pid="self"):

@@ -39,7 +39,8 @@ scale as 1/L with `--seq-len`:
   Attention-1 at L = 4096, 12 epochs of 14400 training samples (Shift 7200, MIPS 57600),
   with the listed exceptions (L = 512 runs, MIPS batch 4); ListOpsSubTrees and
   PathfinderSegmentation-128 per C.12/C.13. S5 has no synthetic-suite setting in its paper:
-  its `paper` entry reuses DSS-EXP's sizes with S5's own defaults.
+  its `paper` entry is the DSS-EXP-1 backbone (one block, H = 128, lr 1e-3) with P = 256,
+  J = 8 and S5's default step range [1e-3, 0.1].
 
 Everything a run writes goes to `--output` (see `examples/common.py`); rerunning the same
 command resumes it, and a larger `--epochs` extends a finished run.
@@ -47,7 +48,6 @@ command resumes it, and a larger `--epochs` extends a finished run.
 
 import argparse
 import os
-import pathlib
 import sys
 import time
 
@@ -331,8 +331,9 @@ def build_linear_model(task_info, model_name, ssm_kwargs, settings, seed=None):
         raise ValueError(f"The demo preset's linear model is for the regression tasks, not "
                          f"{info.task!r}; use --preset small or paper.")
     inputs = keras.Input((info.input_length, info.d_in), name="inputs")
-    x = keras.layers.Dense(settings["hidden_size"], name="encoder",
-                           kernel_initializer=keras.initializers.GlorotUniform(seed=seed_at(0)))(inputs)
+    encoder_init = keras.initializers.GlorotUniform(seed=seed_at(0))
+    x = keras.layers.Dense(settings["hidden_size"], kernel_initializer=encoder_init,
+                           name="encoder")(inputs)
     ssm_class = {"dlr": keras_ssm.layers.DLR, "dss": keras_ssm.layers.DSS,
                  "s5": keras_ssm.layers.S5}[model_name]
     for i in range(settings["num_layers"]):
@@ -374,6 +375,8 @@ def parse_args(argv=None):
     parser.add_argument("--num-layers", type=int, default=None)
     parser.add_argument("--hidden-size", type=int, default=None)
     parser.add_argument("--state-size", type=int, default=None)
+    parser.add_argument("--val-samples", type=int, default=None,
+                        help="validation samples, a fixed set (default: preset)")
     parser.add_argument("--eval-samples", type=int, default=None,
                         help="held-out samples (default: preset)")
     common.add_training_arguments(parser, presets=PRESETS, default_preset="small")
@@ -396,6 +399,11 @@ def resolve(args):
         settings = paper_exceptions(args.task, args.model, settings)
         settings = common.resolve_settings(settings, args)  # the command line wins
     return settings
+
+
+def _training_accuracy_name(task):
+    """The logged accuracy: class-balanced for PathfinderSegmentation (its weights)."""
+    return "balanced_accuracy" if task == "pathfinder_segmentation" else "accuracy"
 
 
 def held_out_seed(seed):
@@ -439,9 +447,11 @@ def main(argv=None):
         if info.kind == "regression":
             model.compile(optimizer, loss="mse", metrics=[R2()])
         else:
+            # Weighted by the sample weights: PathfinderSegmentation's is balanced accuracy.
             model.compile(optimizer,
                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                          weighted_metrics=[keras.metrics.SparseCategoricalAccuracy("accuracy")])
+                          weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(
+                              _training_accuracy_name(task))])
         model.fit(data, epochs=settings["epochs"], validation_data=validation,
                   validation_batch_size=batch_size, shuffle=False, verbose=args.verbose,
                   callbacks=common.training_callbacks(output, data=data))
@@ -463,7 +473,7 @@ def main(argv=None):
         parameters=model.count_params(), settings=settings,
         wall_time_s=time.perf_counter() - start)
     common.write_results(output, results)
-    metric_names = ["loss", "r2"] if info.kind == "regression" else ["loss", "accuracy"]
+    metric_names = ["loss", "r2" if info.kind == "regression" else _training_accuracy_name(task)]
     common.plot_history(output, metrics=metric_names, title=f"{task} / {model_name}, "
                         f"L={settings['seq_len']} ({common.backend_name()})")
     print(summary_line(results), flush=True)

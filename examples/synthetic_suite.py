@@ -56,6 +56,7 @@ def parse_args(argv=None):
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--steps-per-epoch", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--val-samples", type=int, default=None)
     parser.add_argument("--eval-samples", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", required=True, help="folder of the table and heat map")
@@ -71,7 +72,7 @@ def run_arguments(args, task, model, output):
     argv = ["--task", task, "--model", model, "--preset", args.preset,
             "--seq-len", str(args.seq_len), "--seed", str(args.seed), "--output", str(output),
             "--verbose", str(args.verbose)]
-    for name in ("epochs", "steps_per_epoch", "batch_size", "eval_samples"):
+    for name in ("epochs", "steps_per_epoch", "batch_size", "val_samples", "eval_samples"):
         value = getattr(args, name)
         if value is not None:
             argv += [f"--{name.replace('_', '-')}", str(value)]

@@ -29,6 +29,7 @@ model.fit(data, epochs=total_steps // 500, shuffle=False, callbacks=[backup])
 """
 
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -71,7 +72,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         states = _seed_generator_states(self.model)
         arrays = {f"state_{i}": keras.ops.convert_to_numpy(v.value) for i, v in enumerate(states)}
         temporary = self._rng_path + ".tmp.npz"
-        np.savez(temporary, paths=np.array([v.path for v in states]), **arrays)
+        np.savez(temporary, **arrays)
         os.replace(temporary, self._rng_path)
 
     def _load_model(self):
@@ -80,11 +81,13 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             return
         saved = np.load(self._rng_path)
         states = _seed_generator_states(self.model)
-        paths = [str(p) for p in saved["paths"]]
-        if paths != [v.path for v in states]:
+        # Seed generators are matched by their order in the model (their names are
+        # global counters that differ between processes).
+        shapes = [tuple(saved[f"state_{i}"].shape) for i in range(len(saved.files))]
+        if shapes != [tuple(v.shape) for v in states]:
             raise ValueError(
-                f"The backup in {self.backup_dir!r} was written by a different model "
-                f"(random states {paths} vs {[v.path for v in states]})."
+                f"The backup in {self.backup_dir!r} was written by a different model: it "
+                f"holds {len(shapes)} random states, the model has {len(states)}."
             )
         for i, v in enumerate(states):
             v.assign(saved[f"state_{i}"])
@@ -113,7 +116,9 @@ class ResumableBatches(keras.utils.PyDataset):
         drop_remainder: bool, drop each pass's last partial batch.
         **kwargs: `keras.utils.PyDataset` arguments (keep workers=1 for exact resume).
 
-    Call `fit(data, shuffle=False, ...)`: Keras would otherwise reorder the batches.
+    Call `fit(data, shuffle=False, ...)` (Keras would otherwise reorder the batches)
+    with `BackupAndRestore(..., data=data)` or `data.epoch_callback()` in the callbacks
+    (they tell the dataset which epoch runs).
 
     Example:
 
@@ -121,6 +126,7 @@ class ResumableBatches(keras.utils.PyDataset):
     data = ResumableBatches(x, y, batch_size=16, seed=1)
     model.fit(data, epochs=3, shuffle=False,
               callbacks=[keras_ssm.callbacks.BackupAndRestore(path, data=data)])
+    # without backups: callbacks=[data.epoch_callback()]
     ```
     """
 
@@ -146,19 +152,32 @@ class ResumableBatches(keras.utils.PyDataset):
             raise ValueError(f"batch_size={batch_size} leaves no batch of {self.size} examples.")
         self.steps_per_epoch = int(steps_per_epoch) if steps_per_epoch else self.batches_per_pass
         self.epoch = 0
-        self._next_epoch = 0
+        self._epoch_was_set = False
+        self._served_last = False
+        self._warned = False
         self._permutation_cache = (None, None)
 
     def set_epoch(self, epoch):
-        """Make `epoch` the next Keras epoch to run (called by `BackupAndRestore`).
+        """Make `epoch` the current Keras epoch.
 
-        Without it the dataset counts the epochs it runs itself (0, 1, 2, ...).
+        Called at every epoch start by `BackupAndRestore(..., data=self)` or by
+        `epoch_callback()`; one of the two must be in `fit`'s callbacks, otherwise
+        every epoch repeats epoch 0's batches.
         """
-        self.epoch = self._next_epoch = int(epoch)
+        self.epoch = int(epoch)
+        self._epoch_was_set = True
+        self._served_last = False
 
-    def on_epoch_begin(self):
-        self.epoch = self._next_epoch
-        self._next_epoch += 1
+    def epoch_callback(self):
+        """A `keras.callbacks.Callback` that tells this dataset which epoch runs.
+
+        Example:
+
+        ```python
+        model.fit(data, epochs=5, shuffle=False, callbacks=[data.epoch_callback()])
+        ```
+        """
+        return _SetEpoch(self)
 
     @property
     def num_batches(self):
@@ -181,6 +200,14 @@ class ResumableBatches(keras.utils.PyDataset):
         return order[position * self.batch_size:(position + 1) * self.batch_size]
 
     def __getitem__(self, index):
+        index = int(index)
+        if index == 0 and self._served_last and not self._epoch_was_set and not self._warned:
+            warnings.warn(
+                "ResumableBatches serves epoch 0 again: nothing sets its epoch. Add "
+                "data.epoch_callback() (or keras_ssm.callbacks.BackupAndRestore(..., "
+                "data=data)) to fit's callbacks.", stacklevel=2)
+            self._warned = True
+        self._served_last = index == self.steps_per_epoch - 1
         rows = self.indices(index)
         take = lambda a: None if a is None else np.asarray(a)[rows]
         batch = (keras.tree.map_structure(take, self.x),)
@@ -189,3 +216,14 @@ class ResumableBatches(keras.utils.PyDataset):
             if self.sample_weight is not None:
                 batch += (take(self.sample_weight),)
         return batch
+
+
+class _SetEpoch(keras.callbacks.Callback):
+    """Sets a `ResumableBatches`' epoch at every epoch start."""
+
+    def __init__(self, data):
+        super().__init__()
+        self.data = data
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.data.set_epoch(epoch)

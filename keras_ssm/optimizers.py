@@ -272,9 +272,6 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
                 opt.apply(group_grads, group_variables)
         self._iterations.assign_add(1)
 
-    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
-        return super().stateless_apply(optimizer_variables, grads, trainable_variables)
-
     def finalize_variable_values(self, var_list):
         per_group = [[] for _ in self._inner]
         for variable in var_list:

@@ -12,7 +12,6 @@ import keras
 import numpy as np
 import pytest
 
-import keras_ssm
 import layer_checks as lc
 from keras_ssm.layers import SSMBlock
 
@@ -112,8 +111,14 @@ def _randomize_norm(block, seed=3):
 # values
 
 
-@pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("norm,prenorm", [("layer", True), ("batch", False), (None, True)])
+@pytest.mark.parametrize("activation,norm,prenorm", [
+    ("gelu", "layer", True),
+    ("glu", "batch", False),
+    ("full_glu", None, True),
+    ("half_glu1", "layer", False),
+    ("half_glu2", "batch", True),
+    ("gelu", "batch", False),
+])
 def test_matches_numpy_reference(activation, norm, prenorm):
     u = _inputs()
     block = SSMBlock(SSMS["dlr"], norm=norm, prenorm=prenorm, activation=activation,
@@ -124,8 +129,7 @@ def test_matches_numpy_reference(activation, norm, prenorm):
     lc.assert_close(y, block_reference(block, u), atol=2e-4)
 
 
-@pytest.mark.parametrize("kind", sorted(SSMS))
-@pytest.mark.parametrize("activation", ["gelu", "half_glu1"])
+@pytest.mark.parametrize("kind,activation", [("dlr", "glu"), ("dss", "gelu"), ("s5", "half_glu1")])
 def test_every_ssm(kind, activation):
     u = _inputs()
     block = SSMBlock(SSMS[kind], norm="batch", activation=activation, seed=4)
@@ -227,8 +231,7 @@ def test_mask_passes_through():
     assert getattr(x, "_keras_mask", None) is not None
 
 
-@pytest.mark.parametrize("kind", ["dlr", "s5", "dss"])
-@pytest.mark.parametrize("norm", ["layer", "batch"])
+@pytest.mark.parametrize("kind,norm", [("dlr", "layer"), ("s5", "batch"), ("dss", "batch")])
 def test_streaming_equals_full_call(kind, norm):
     u = _inputs()
     block = SSMBlock(SSMS[kind], norm=norm, activation="half_glu2", dropout=0.2, seed=9)

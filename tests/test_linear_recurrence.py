@@ -165,30 +165,16 @@ def run(impl, a, b, h0=None, reverse=False, return_final_state=False):
 @pytest.mark.parametrize("a_mode", A_MODES)
 @pytest.mark.parametrize("kind", KINDS)
 def test_values(impl, kind, a_mode, reverse, rng):
-    a, b, _ = make_case(rng, kind, a_mode, SHAPE)
-    out = run(impl, a, b, reverse=reverse)
-    if out is NotApplicable:
-        return
-    assert (isinstance(out, tuple) and len(out) == 2) == (kind == "complex")
-    expected, _ = np_recurrence(a, b, reverse=reverse)
-    h = from_output(out)
-    assert h.shape == b.shape
-    assert_close(h, expected, 1e-5)
-
-
-@pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
-@pytest.mark.parametrize("a_mode", A_MODES)
-@pytest.mark.parametrize("kind", KINDS)
-def test_initial_and_final_state(impl, kind, a_mode, reverse, rng):
+    """h and the final state, from a given initial state."""
     a, b, h0 = make_case(rng, kind, a_mode, SHAPE)
     out = run(impl, a, b, h0=h0, reverse=reverse, return_final_state=True)
     if out is NotApplicable:
         return
     h, final = out
+    assert isinstance(h, tuple) == isinstance(final, tuple) == (kind == "complex")
     expected_h, expected_final = np_recurrence(a, b, h0, reverse=reverse)
     h, final = from_output(h), from_output(final)
-    assert final.shape == h0.shape
+    assert h.shape == b.shape and final.shape == h0.shape
     assert_close(h, expected_h, 1e-5)
     assert_close(final, expected_final, 1e-5)
     # The final state is the state after the last processed step.
@@ -196,19 +182,24 @@ def test_initial_and_final_state(impl, kind, a_mode, reverse, rng):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("return_final_state", [False, True], ids=["h", "h_and_final"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
-def test_final_state_without_initial_state(impl, reverse, rng):
+def test_without_initial_state(impl, reverse, return_final_state, rng):
+    """The default call: zero initial state, with or without the final state."""
     a, b, _ = make_case(rng, "complex", "invariant", SHAPE)
-    out = run(impl, a, b, reverse=reverse, return_final_state=True)
+    out = run(impl, a, b, reverse=reverse, return_final_state=return_final_state)
     if out is NotApplicable:
         return
-    _, expected_final = np_recurrence(a, b, reverse=reverse)
-    assert_close(from_output(out[1]), expected_final, 1e-5)
+    expected_h, expected_final = np_recurrence(a, b, reverse=reverse)
+    if return_final_state:
+        out, final = out
+        assert_close(from_output(final), expected_final, 1e-5)
+    assert isinstance(out, tuple) and len(out) == 2
+    assert_close(from_output(out), expected_h, 1e-5)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("a_mode", A_MODES)
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind,a_mode", [("complex", "invariant"), ("real", "per_step")])
 def test_multiple_state_axes(impl, kind, a_mode, rng):
     """b: (batch, L, H, N); a: the same, or (H, N) = b.shape[2:] when time-invariant."""
     a, b, h0 = make_case(rng, kind, a_mode, SHAPE + (2,))
@@ -239,8 +230,8 @@ def test_real_a_with_complex_b(impl, rng):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
-@pytest.mark.parametrize("a_mode", A_MODES)
+@pytest.mark.parametrize("a_mode,reverse", [("per_step", True), ("invariant", False)],
+                         ids=["per_step-reverse", "invariant-forward"])
 def test_medium_length(impl, a_mode, reverse, rng):
     """L = 1000: many chunks/levels in any blocked scan, both directions."""
     a, b, h0 = make_case(rng, "complex", a_mode, (2, 1000, 3), low=0.9, high=0.999)
@@ -305,11 +296,17 @@ def test_dtype(impl, kind, dtype, rng):
 # Gradients
 
 
+GRADIENT_CASES = [
+    (kind, a_mode, reverse, True) for kind in KINDS for a_mode in A_MODES for reverse in (False, True)
+] + [("complex", "invariant", False, False)]
+
+
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("with_state", [False, True], ids=["zero_state", "initial_state"])
-@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
-@pytest.mark.parametrize("a_mode", A_MODES)
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "kind,a_mode,reverse,with_state", GRADIENT_CASES,
+    ids=["-".join((k, m, "reverse" if r else "forward", "initial_state" if w else "zero_state"))
+         for k, m, r, w in GRADIENT_CASES],
+)
 def test_gradients(impl, kind, a_mode, reverse, with_state, rng):
     """d/da, d/db, d/d initial_state of Σ w·h + Σ v·h_final vs the adjoint recurrence."""
     a, b, h0 = make_case(rng, kind, a_mode, SHAPE)

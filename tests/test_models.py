@@ -17,24 +17,11 @@ import keras_ssm
 import layer_checks as lc
 from keras_ssm import models
 from keras_ssm.layers import DLR
-from keras_ssm.layers import S5
 from keras_ssm.layers import SSMBlock
+from model_checks import predict as _predict
 
 H, N, LENGTH, VOCAB = 8, 4, 12, 11
 SMALL = dict(hidden_size=H, num_layers=2, ssm_kwargs={"state_size": N}, seed=0)
-
-
-def _predict(model, x):
-    """The model's outputs at inference.
-
-    On JAX through the jit-compiled predict function (eager JAX compiles every op for
-    every new shape, which is much slower); elsewhere a direct call. (On TensorFlow a
-    second input length through `predict_on_batch` retraces with the length relaxed to
-    None, which the SSM layers do not support: they need a static length.)
-    """
-    if lc.BACKEND == "jax":
-        return np.asarray(model.predict_on_batch(x))
-    return lc.to_numpy(model(x, training=False))
 
 
 def _tokens(batch=8, seed=0, lengths=None):
@@ -142,28 +129,29 @@ def test_last_position_and_take_last():
 # masking end to end
 
 
-def _check_padding_ignored(model):
-    lengths = [LENGTH, 7]
-    padded = _tokens(batch=2, seed=1, lengths=lengths)
+def _check_padding_ignored(model, padded, length, unmask):
+    """Row 1 is valid on [0, length): it equals the unpadded row alone."""
     y = _predict(model, padded)
-    short = _predict(model, padded[1:, :7])
+    short = _predict(model, padded[1:, :length])
     lc.assert_close(y[1], short[0], atol=2e-4, what="padded row vs the unpadded sequence")
     # Without the mask the padding would matter: the check above can fail.
     unmasked = padded.copy()
-    unmasked[1, 7:] = 1
+    unmasked[1, length:] = unmask
     assert np.abs(_predict(model, unmasked)[1] - y[1]).max() > 1e-4
 
 
 def test_padded_batch_equals_unpadded_mean_pooling(trained_classifier):
     model = trained_classifier[0]
     assert any(isinstance(l, keras.layers.GlobalAveragePooling1D) for l in model.layers)
-    _check_padding_ignored(model)
+    _check_padding_ignored(model, _tokens(batch=2, seed=1, lengths=[LENGTH, 7]), 7, unmask=1)
 
 
-def test_padded_batch_equals_unpadded_last_pooling():
-    model = models.build_classifier(3, vocab_size=VOCAB, mask_zero=True, norm="batch",
+def test_padded_batch_equals_unpadded_last_pooling_real_inputs():
+    model = models.build_classifier(3, input_features=2, mask_value=0.0, norm="batch",
                                     pooling="last", **SMALL)
-    _check_padding_ignored(model)
+    x = np.random.default_rng(2).normal(size=(2, LENGTH, 2)).astype("float32")
+    x[1, 7:] = 0.0  # all features equal to mask_value: padding
+    _check_padding_ignored(model, x, 7, unmask=0.5)
 
 
 def test_retrieval_shares_the_encoder_and_builds_its_features():

@@ -102,6 +102,36 @@ def make_ssm(ssm, **defaults):
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
+class MaskedBatchNormalization(keras.layers.BatchNormalization):
+    """BatchNormalization whose masked statistics are also synchronized across replicas.
+
+    Keras computes masked moments per replica even with `synchronized=True`; under a
+    `tf.distribute` strategy this sums the masked count, sum and sum of squares over
+    the replicas, so padded batches get the global statistics of their valid
+    positions (as one device would). Elsewhere it is Keras' layer.
+    """
+
+    def _moments(self, inputs, mask):
+        if mask is None or not self.synchronized or keras.config.backend() != "tensorflow":
+            return super()._moments(inputs, mask)
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        if context is None or tf.distribute.get_strategy().num_replicas_in_sync == 1:
+            return super()._moments(inputs, mask)
+        weights = ops.cast(ops.expand_dims(mask, -1), inputs.dtype)
+        axes = self._reduction_axes
+        count = ops.sum(ops.broadcast_to(weights, ops.shape(inputs)), axes)
+        total = ops.sum(inputs * weights, axes)
+        squares = ops.sum(ops.square(inputs) * weights, axes)
+        count, total, squares = (context.all_reduce(tf.distribute.ReduceOp.SUM, t)
+                                 for t in (count, total, squares))
+        mean = total / (count + keras.config.epsilon())
+        variance = ops.maximum(squares / (count + keras.config.epsilon()) - ops.square(mean), 0.0)
+        return mean, variance
+
+
+@keras.saving.register_keras_serializable(package="keras_ssm")
 class SSMBlock(keras.layers.Layer):
     """Residual SSM block: y = x + drop(f(norm(x))) (pre-norm) or norm(x + drop(f(x))).
 
@@ -126,7 +156,9 @@ class SSMBlock(keras.layers.Layer):
             "gelu" and "glu" (torch's default).
         norm_kwargs: dict of extra arguments of the norm layer (e.g. epsilon,
             momentum, synchronized). Defaults: epsilon 1e-5, BatchNorm momentum 0.9
-            (torch's 0.1 in Keras convention).
+            (torch's 0.1 in Keras convention). `synchronized=True` gives global batch
+            statistics under `tf.distribute` (masked ones too); JAX's
+            `keras.distribution` always computes them over the global batch.
         seed: int or None, seeds the dropouts and the Dense initializers.
         **kwargs: forwarded to `keras.layers.Layer` (name, dtype, ...).
 
@@ -193,7 +225,7 @@ class SSMBlock(keras.layers.Layer):
             kwargs = {"epsilon": 1e-5, **self.norm_kwargs}
             return keras.layers.LayerNormalization(dtype=self.dtype_policy, name="norm", **kwargs)
         kwargs = {"epsilon": 1e-5, "momentum": 0.9, **self.norm_kwargs}
-        return keras.layers.BatchNormalization(dtype=self.dtype_policy, name="norm", **kwargs)
+        return MaskedBatchNormalization(dtype=self.dtype_policy, name="norm", **kwargs)
 
     def _dense(self, units, name, index, fan_in):
         if self.activation in _S5_ACTIVATIONS:
@@ -220,10 +252,11 @@ class SSMBlock(keras.layers.Layer):
             self.ssm.build(input_shape)
         if self.norm_layer is not None:
             self.norm_layer.build(input_shape)
-        if self.activation in ("gelu", "full_glu") and (self.output_linear or self.activation != "gelu"):
-            self.output_dense = self._dense(features, "output_dense", 2, features)
-        elif self.activation == "glu":
+        # Output mixing: Dense(H) for "gelu" (DSS/DLR) and "full_glu" (W1), Dense(2H) + GLU.
+        if self.activation == "glu":
             self.output_dense = self._dense(2 * features, "output_dense", 2, features)
+        elif self.activation == "full_glu" or (self.activation == "gelu" and self.output_linear):
+            self.output_dense = self._dense(features, "output_dense", 2, features)
         if self.activation in _S5_ACTIVATIONS:
             self.gate_dense = self._dense(features, "gate_dense", 4, features)
             self.gate_dense.build(input_shape)
@@ -247,7 +280,7 @@ class SSMBlock(keras.layers.Layer):
     def _gelu(self, x):
         return ops.gelu(x, approximate=self.gelu_approximate)
 
-    def _branch(self, u, s, training):
+    def _branch(self, s, training):
         """f: the nonlinearity and output mixing applied to the SSM output s."""
         act = self.activation
         if act == "gelu":
@@ -281,7 +314,7 @@ class SSMBlock(keras.layers.Layer):
         if "return_state" in ssm_kwargs:
             s, state = s
         s = ops.cast(s, self.compute_dtype)
-        z = self.residual_dropout(self._branch(u, s, training), training=training)
+        z = self.residual_dropout(self._branch(s, training), training=training)
         y = x + ops.cast(z, x.dtype)
         if not self.prenorm:
             y = self._normalize(y, mask, training)

@@ -35,6 +35,7 @@ __all__ = [
     "SequenceTagger",
     "StreamingModel",
     "TakeLast",
+    "build_attention_tagger",
     "build_classifier",
     "build_retrieval_classifier",
     "build_tagger",

@@ -14,6 +14,7 @@ Heads return logits (no softmax): compile with `from_logits=True` losses.
 import keras
 
 from keras_ssm.layers.block import SSMBlock
+from keras_ssm.layers.block import MaskedBatchNormalization
 from keras_ssm.models.heads import LastPosition
 from keras_ssm.models.heads import TakeLast
 
@@ -80,7 +81,7 @@ class _Encoder:
             kwargs = dict((block_kwargs or {}).get("norm_kwargs") or {})
             if norm == "batch":
                 kwargs = {"epsilon": 1e-5, "momentum": 0.9, **kwargs}
-                self.final_norm = keras.layers.BatchNormalization(name=f"{name}_final_norm", **kwargs)
+                self.final_norm = MaskedBatchNormalization(name=f"{name}_final_norm", **kwargs)
             else:
                 kwargs = {"epsilon": 1e-5, **kwargs}
                 self.final_norm = keras.layers.LayerNormalization(name=f"{name}_final_norm", **kwargs)

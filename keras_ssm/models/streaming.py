@@ -66,6 +66,12 @@ class StreamingModel:
         model: a functional `keras.Model` (e.g. from `build_tagger`) whose layers are
             SSM blocks/layers or per-position layers (see the module docstring).
         per_position_layers: extra layer classes to accept as per-position.
+        jit_compile: "auto" (compile the chunk function: `jax.jit` on JAX, a
+            `tf.function` graph on TensorFlow; eager on torch), True or False. One
+            compilation per chunk shape: keep the chunk length fixed.
+
+    On torch, streaming runs under `torch.no_grad()`: no autograd graph links the
+    chunks, so memory stays bounded.
 
     Example:
 
@@ -80,7 +86,7 @@ class StreamingModel:
     ```
     """
 
-    def __init__(self, model, per_position_layers=()):
+    def __init__(self, model, per_position_layers=(), jit_compile="auto"):
         if not hasattr(model, "_run_through_graph") or not hasattr(model, "operations"):
             raise ValueError(
                 "StreamingModel needs a functional keras.Model (built with keras.Input); "
@@ -89,6 +95,8 @@ class StreamingModel:
         if len(model.inputs) != 1:
             raise ValueError(f"StreamingModel needs a single-input model; this one has "
                              f"{len(model.inputs)} inputs.")
+        if jit_compile not in ("auto", True, False):
+            raise ValueError(f"`jit_compile` must be 'auto', True or False, got {jit_compile!r}.")
         allowed = PER_POSITION_LAYERS + tuple(per_position_layers)
         self.model = model
         self.stateful_layers = []
@@ -116,6 +124,9 @@ class StreamingModel:
                 )
         if not self.stateful_layers:
             raise ValueError("The model has no SSM layer to stream.")
+        backend = keras.config.backend()
+        self.jit_compile = (backend in ("jax", "tensorflow")) if jit_compile == "auto" else jit_compile
+        self._compiled = {}
         self.states = None
 
     def reset(self, batch_size):
@@ -124,8 +135,72 @@ class StreamingModel:
         Args:
             batch_size: int.
         """
-        self.states = {id(layer): layer.get_initial_state(batch_size)
-                       for layer in self.stateful_layers}
+        self.states = [layer.get_initial_state(batch_size) for layer in self.stateful_layers]
+
+    def _run(self, chunk, states, step_scale):
+        """One chunk through the graph: (outputs, new states), in inference mode."""
+        index = {id(layer): i for i, layer in enumerate(self.stateful_layers)}
+        new_states = [None] * len(states)
+
+        def operation_fn(layer):
+            if _is_stateful(layer):
+                def call(*args, **kwargs):
+                    i = index[id(layer)]
+                    if new_states[i] is not None:
+                        raise ValueError(
+                            f"Layer {layer.name!r} is used twice in the graph; a shared SSM "
+                            "cannot stream (its state would be ambiguous)."
+                        )
+                    kwargs.pop("training", None)
+                    extra = {} if step_scale == 1.0 else {"step_scale": step_scale}
+                    y, state = layer(*args, initial_state=states[i], return_state=True,
+                                     training=False, **extra, **kwargs)
+                    new_states[i] = tuple(state)
+                    return y
+                return call
+
+            def call(*args, **kwargs):
+                kwargs["training"] = False
+                return layer(*args, **kwargs)
+            return call
+
+        outputs = self.model._run_through_graph([chunk], operation_fn=operation_fn)
+        return outputs, new_states
+
+    def _chunk_function(self, step_scale):
+        """The (compiled) function (chunk, states) -> (outputs, states) for step_scale."""
+        key = float(step_scale)
+        if key in self._compiled:
+            return self._compiled[key]
+        backend = keras.config.backend()
+        if self.jit_compile and backend == "jax":
+            import jax
+
+            variables = list(self.model.variables)
+
+            def pure(values, states, chunk):
+                with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                    return self._run(chunk, states, key)
+
+            jitted = jax.jit(pure)
+
+            def fn(chunk, states):
+                return jitted([v.value for v in variables], states, chunk)
+        elif self.jit_compile and backend == "tensorflow":
+            import tensorflow as tf
+
+            fn = tf.function(lambda chunk, states: self._run(chunk, states, key))
+        elif backend == "torch":
+            import torch
+
+            def fn(chunk, states):
+                with torch.no_grad():
+                    return self._run(chunk, states, key)
+        else:
+            def fn(chunk, states):
+                return self._run(chunk, states, key)
+        self._compiled[key] = fn
+        return fn
 
     def __call__(self, chunk, step_scale=1.0):
         """Process the next chunk of every stream.
@@ -139,32 +214,11 @@ class StreamingModel:
         """
         if self.states is None:
             raise ValueError("Call reset(batch_size) before streaming.")
-        new_states = {}
-
-        def operation_fn(layer):
-            if _is_stateful(layer):
-                def call(*args, **kwargs):
-                    key = id(layer)
-                    if key in new_states:
-                        raise ValueError(
-                            f"Layer {layer.name!r} is used twice in the graph; a shared SSM "
-                            "cannot stream (its state would be ambiguous)."
-                        )
-                    kwargs.pop("training", None)
-                    extra = {} if step_scale == 1.0 else {"step_scale": step_scale}
-                    y, state = layer(*args, initial_state=self.states[key], return_state=True,
-                                     training=False, **extra, **kwargs)
-                    new_states[key] = state
-                    return y
-                return call
-
-            def call(*args, **kwargs):
-                kwargs["training"] = False
-                return layer(*args, **kwargs)
-            return call
-
-        outputs = self.model._run_through_graph([chunk], operation_fn=operation_fn)
-        self.states.update(new_states)
+        if not isinstance(step_scale, (int, float)):
+            raise ValueError(f"`step_scale` must be a float, got {step_scale!r}.")
+        chunk = keras.ops.convert_to_tensor(chunk)
+        outputs, states = self._chunk_function(step_scale)(chunk, self.states)
+        self.states = [tuple(s) for s in states]
         return outputs
 
     def step(self, inputs_t, step_scale=1.0):
@@ -173,10 +227,10 @@ class StreamingModel:
         Returns:
             The outputs at this step, (batch, ...) (no time axis).
         """
-        return self(inputs_t[:, None], step_scale=step_scale)[:, 0]
+        return self(keras.ops.convert_to_tensor(inputs_t)[:, None], step_scale=step_scale)[:, 0]
 
 
-def stream(model, batch_size, **kwargs):
+def stream(model, batch_size=1, **kwargs):
     """A `StreamingModel` for `model`, reset for `batch_size` streams.
 
     Example:

@@ -1,1 +1,195 @@
-"""jax fast paths (registered on import)."""
+"""JAX fast paths for ``linear_recurrence``.
+
+- ``"sequential"``: ``jax.lax.scan`` over a time-major copy of the inputs, one step per
+  iteration. The fastest on CPU at every size measured (B=8, state 64-256, L=1K-64K,
+  forward and forward+backward): the scan does the minimum work, and XLA's CPU loop is
+  cheap.
+- ``"associative"``: a parallel scan of depth O(log L). A per-step ``a`` goes through
+  ``jax.lax.associative_scan`` on ``(a, b)`` elements; a time-invariant ``a`` goes through
+  an odd/even scan in which the coefficient stays a ``(*state)`` array at every level
+  (a, a^2, a^4, ...), so nothing of size (length, *state) is built for it. The choice on
+  GPU and TPU, where the log-depth form keeps the device busy.
+
+Complex values stay (real, imag) pairs of real arrays: on XLA's CPU backend real
+arithmetic on pairs measured faster than complex64 (about 1.5-2x for the scan).
+Gradients come from JAX's autodiff of these programs.
+"""
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from keras_ssm.ops import common
+from keras_ssm.ops import registry
+from keras_ssm.ops.reference import cadd
+from keras_ssm.ops.reference import cmul
+
+
+def _map(fn, x, *rest):
+    if common.is_pair(x):
+        return tuple(fn(*parts) for parts in zip(x, *rest))
+    return fn(x, *rest)
+
+
+def _first(x):
+    return x[0] if common.is_pair(x) else x
+
+
+def platform(x):
+    """The device platform ("cpu", "gpu", "tpu", ...) holding `x` (a tensor or pair).
+
+    Inside `jax.jit` (where `x` is a tracer) this is the default backend.
+    """
+    part = _first(x)
+    try:
+        devices = part.devices()
+    except Exception:  # tracers have no devices
+        return jax.default_backend()
+    for device in devices:
+        return device.platform
+    return jax.default_backend()
+
+
+def _on_cpu(a, b, **kwargs):
+    return platform(b) == "cpu"
+
+
+def _final(h, reverse):
+    return _map(lambda t: t[:, 0] if reverse else t[:, -1], h)
+
+
+# --------------------------------------------------------------------------------------
+# sequential
+
+
+@registry.register(
+    "linear_recurrence",
+    "sequential",
+    backends=("jax",),
+    priority=lambda a, b, **kwargs: 2.0 if _on_cpu(a, b) else 0.0,
+)
+def linear_recurrence_sequential(a, b, *, reverse=False, initial_state=None, return_final_state=False):
+    """h_t = a_t h_{t-1} + b_t with `jax.lax.scan`, one step per iteration.
+
+    Args:
+        a: (batch, L, *state) or (*state) (time-invariant); array or (re, im) pair.
+        b: (batch, L, *state); same kind as `a`.
+        reverse: run from the last step to the first.
+        initial_state: (batch, *state) or None (zeros).
+        return_final_state: also return the state after the last processed step.
+
+    Returns:
+        h like `b`; `(h, h_last)` when `return_final_state`.
+
+    Example:
+
+    ```python
+    h = linear_recurrence_sequential(jnp.full((4,), 0.9), jnp.ones((2, 10, 4)))
+    ```
+    """
+    invariant = common.is_time_invariant(a, b)
+    time_major = lambda t: jnp.moveaxis(t, 1, 0)
+    b_t = _map(time_major, b)
+    h0 = initial_state
+    if h0 is None:
+        h0 = _map(lambda t: jnp.zeros_like(t[0]), b_t)
+
+    if invariant:
+
+        def step(h, b_s):
+            h = cadd(cmul(a, h), b_s)
+            return h, h
+
+        xs = b_t
+    else:
+
+        def step(h, ab_s):
+            h = cadd(cmul(ab_s[0], h), ab_s[1])
+            return h, h
+
+        xs = (_map(time_major, a), b_t)
+    last, h = lax.scan(step, h0, xs, reverse=reverse)
+    h = _map(lambda t: jnp.moveaxis(t, 0, 1), h)
+    return (h, last) if return_final_state else h
+
+
+# --------------------------------------------------------------------------------------
+# associative
+
+
+def _combine(earlier, later):
+    """(a1, b1) then (a2, b2) -> (a2 a1, a2 b1 + b2): two steps composed into one."""
+    a1, b1 = earlier
+    a2, b2 = later
+    return cmul(a2, a1), cadd(cmul(a2, b1), b2)
+
+
+def _odd_even_invariant(a, b):
+    """h_t = a h_{t-1} + b_t (h_{-1} = 0) along axis 1 for a time-invariant `a` (*state).
+
+    Neighbouring steps are combined pairwise (the pair's coefficient is a^2), the
+    half-length problem is solved recursively, and the even steps are filled in:
+    h_0 = b_0, h_{2i} = a h_{2i-1} + b_{2i}.
+    """
+    n = _first(b).shape[1]
+    if n == 1:
+        return b
+    m = n // 2
+    b_even = _map(lambda t: t[:, 0 : 2 * m : 2], b)
+    b_odd = _map(lambda t: t[:, 1 : 2 * m : 2], b)
+    h_odd = _odd_even_invariant(cmul(a, a), cadd(cmul(a, b_even), b_odd))
+    b_rest = _map(lambda t: t[:, 2::2], b)
+    n_rest = _first(b_rest).shape[1]
+    h_rest = cadd(cmul(a, _map(lambda t: t[:, :n_rest], h_odd)), b_rest)
+    h_even = _map(lambda t0, t1: jnp.concatenate([t0[:, :1], t1], axis=1), b, h_rest)
+
+    def interleave(e, o):
+        if e.shape[1] > o.shape[1]:
+            o = jnp.concatenate([o, jnp.zeros_like(o[:, :1])], axis=1)
+        merged = jnp.stack([e, o], axis=2).reshape((e.shape[0], 2 * e.shape[1]) + e.shape[2:])
+        return merged[:, :n]
+
+    return _map(interleave, h_even, h_odd)
+
+
+@registry.register(
+    "linear_recurrence",
+    "associative",
+    backends=("jax",),
+    priority=lambda a, b, **kwargs: 1.0,
+)
+def linear_recurrence_associative(a, b, *, reverse=False, initial_state=None, return_final_state=False):
+    """h_t = a_t h_{t-1} + b_t by a log-depth parallel scan.
+
+    Args:
+        a: (batch, L, *state) or (*state) (time-invariant); array or (re, im) pair.
+        b: (batch, L, *state); same kind as `a`.
+        reverse: run from the last step to the first.
+        initial_state: (batch, *state) or None (zeros).
+        return_final_state: also return the state after the last processed step.
+
+    Returns:
+        h like `b`; `(h, h_last)` when `return_final_state`.
+
+    Example:
+
+    ```python
+    h = linear_recurrence_associative(jnp.full((4,), 0.9), jnp.ones((2, 10, 4)))
+    ```
+    """
+    invariant = common.is_time_invariant(a, b)
+    first = -1 if reverse else 0
+    if initial_state is not None:
+        # Fold the initial state into the first processed step: b_first += a_first h_init.
+        a_first = a if invariant else _map(lambda t: t[:, first], a)
+        injected = cmul(a_first, initial_state)
+        b = _map(lambda t, v: t.at[:, first].add(v), b, injected)
+    if invariant:
+        flip = lambda t: jnp.flip(t, axis=1)
+        if reverse:
+            h = _map(flip, _odd_even_invariant(a, _map(flip, b)))
+        else:
+            h = _odd_even_invariant(a, b)
+    else:
+        h = lax.associative_scan(_combine, (a, b), reverse=reverse, axis=1)[1]
+    return (h, _final(h, reverse)) if return_final_state else h

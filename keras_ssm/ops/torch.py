@@ -5,21 +5,26 @@
 - ``"triton"``: the Triton kernel of :mod:`keras_ssm.ops.triton_scan` (forward and a
   reverse-scan backward); chosen for CUDA tensors when ``triton`` is importable.
 - ``"chunked"``: plain torch ops, any device (CPU, CUDA without triton, meta). The
-  sequence is cut into C chunks of T steps and every loop step works on one position of
-  all chunks at once, so a Python loop of about 2 T + C steps covers L = C T steps:
+  sequence is cut into C chunks of T steps, viewed (no copy) as (B, T, C, N), and every
+  loop step works on one position of all chunks at once, so a Python loop of about
+  2 T steps (plus the carries) covers L = C T steps:
 
   1. pass 1: the end state s_c of every chunk started from zero, and the product
-     P_c = prod_j a_{c, j} of its coefficients;
+     P_c = prod_j a_{c, j} of its coefficients (a^T when time-invariant);
   2. the carries H_c = P_c H_{c-1} + s_c, a recurrence of length C solved the same way
      (recursively);
   3. pass 2: each chunk again, started from the carry of the chunk before it, writing h.
 
-  No cumulative products over a chunk are divided or taken in log space, so a_t = 0
-  or |a_t| << 1 is exact. Complex values are (real, imag) planes combined with
-  ``torch.addcmul``; every step writes into preallocated buffers (``out=``), and the
-  gradient is a `torch.autograd.Function` whose backward is the same scan run the
+  The steps left over when T does not divide L run one at a time after the chunks.
+  Nothing is divided and no logarithm is taken, so a_t = 0 or |a_t| << 1 is exact.
+  Complex values stay (real, imag) planes combined with ``torch.addcmul``; every loop
+  step writes into preallocated buffers (``out=``). C is chosen so that one loop step
+  handles about `ELEMENTS_PER_STEP` values: below torch's 32768-element parallel grain,
+  so these small ops never wait on a thread pool (which costs milliseconds per op on a
+  busy machine), and above the ~2 us dispatch cost of a torch call.
+  The gradient is a `torch.autograd.Function` whose backward is the same scan run the
   other way (g_t = dL/dh_t + conj(a_{t+1}) g_{t+1}, dL/db_t = g_t,
-  dL/da_t = g_t conj(h_{t-1})).
+  dL/da_t = g_t conj(h_{t-1})). Meta tensors only get output shapes.
 
 Both take the canonical arguments of `keras_ssm.ops.common.prepare_recurrence`.
 """
@@ -35,16 +40,18 @@ CHUNKED_PRIORITY = 10.0
 TRITON_PRIORITY = 20.0
 
 # A loop step of the chunked scan handles about this many values of each plane (all
-# chunks at one position): large enough to amortize the ~2 us cost of a torch call,
-# small enough that the buffers of one step stay in the CPU's L2 cache.
+# chunks at one position): enough to amortize the ~2 us cost of a torch call, fewer
+# than torch's parallel grain (32768) so that it runs on the calling thread.
 ELEMENTS_PER_STEP = 1 << 14
+# The same on an accelerator, where every op is a kernel launch of ~5-10 us whatever
+# its size (the chunked path runs there only when triton is missing).
+ACCELERATOR_ELEMENTS_PER_STEP = 1 << 20
 # Shortest chunk; below 2 chunks of it the scan runs as one sequential loop.
 MIN_CHUNK = 8
 
 
 # --------------------------------------------------------------------------------------
 # values travel as plane tuples: (x,) for a real tensor, (re, im) for a complex one.
-# The scan itself runs on "native" tensors: one real or complex torch tensor.
 
 
 def _planes(x):
@@ -81,17 +88,6 @@ def _mul_add(a, x, b, out, conj):
     o_i.addcmul_(ai, xr, value=-sign)
 
 
-def _accumulate(acc, a, x, conj):
-    """acc += a * x (conj(a) when `conj`), in place; `acc` must not overlap x."""
-    if len(acc) == 1:
-        acc[0].addcmul_(a[0], x[0])
-        return
-    sign = 1.0 if conj else -1.0
-    (ar, ai), (xr, xi) = a, x
-    acc[0].addcmul_(ar, xr).addcmul_(ai, xi, value=sign)
-    acc[1].addcmul_(ar, xi).addcmul_(ai, xr, value=-sign)
-
-
 def _power(a, n, conj):
     """conj?(a) ** n for a time-invariant coefficient, by repeated squaring."""
     result = None
@@ -112,40 +108,51 @@ def _power(a, n, conj):
     return result
 
 
-def chunk_length(step_elements, length):
+def chunk_length(step_elements, length, on_cpu=True):
     """Chunk length T for a scan of `length` steps of `step_elements` values each.
 
     Returns None when a plain sequential loop is the better choice (short sequences,
     or steps already big enough to amortize the per-call cost).
+
+    Example:
+
+    ```python
+    chunk_length(8 * 64, 4096)   # 128: 32 chunks, one loop step handles 16384 values
+    ```
     """
-    if length < 2 * MIN_CHUNK or step_elements >= ELEMENTS_PER_STEP:
+    target = ELEMENTS_PER_STEP if on_cpu else ACCELERATOR_ELEMENTS_PER_STEP
+    if length < 2 * MIN_CHUNK or step_elements >= target:
         return None
-    chunks = max(2, ELEMENTS_PER_STEP // max(1, step_elements))
+    chunks = max(2, target // max(1, step_elements))
     return max(MIN_CHUNK, length // chunks)
 
 
-def _sequential_inplace(a, h, h0, reverse, conj, invariant):
-    """h_t += a_t * h_{t-1} in place, one step at a time (h holds b on entry)."""
-    length = h[0].shape[1]
-    steps = list(zip(*(torch.unbind(p, 1) for p in h)))
-    a_steps = None if invariant else list(zip(*(torch.unbind(p, 1) for p in a)))
-    order = range(length - 1, -1, -1) if reverse else range(length)
+def _sequential(a, b, out, h0, reverse, conj, invariant):
+    """out_t = a_t * out_{t-1} + b_t one step at a time; planes (B, L, N)."""
+    length = b[0].shape[1]
+    per_step = lambda planes: list(zip(*(torch.unbind(p, 1) for p in planes)))
+    b_steps, o_steps = per_step(b), per_step(out)
+    a_steps = None if invariant else per_step(a)
     prev = h0
-    for t in order:
-        if prev is not None:
-            _accumulate(steps[t], a if invariant else a_steps[t], prev, conj)
-        prev = steps[t]
+    for t in range(length - 1, -1, -1) if reverse else range(length):
+        if prev is None:
+            for o, p in zip(o_steps[t], b_steps[t]):
+                o.copy_(p)
+        else:
+            _mul_add(a if invariant else a_steps[t], prev, b_steps[t], o_steps[t], conj)
+        prev = o_steps[t]
 
 
-def _chunk_scan(a, h, h0, reverse, conj, invariant):
-    """The chunked scan, in place, on planes in position-major layout (B, T, C, N).
+def _chunk_scan(a, b, h, h0, reverse, conj, invariant):
+    """The chunked scan on planes viewed as (B, T, C, N): [:, j, c] is step j of chunk c.
 
-    h[:, j, c] holds b at step j of chunk c on entry and h on return; every loop step
-    works on one contiguous (B, C, N) slice: one position of all chunks at once.
+    Reads b, writes h. Every loop step works on one (B, C, N) slice: one position of
+    all chunks at once.
     """
     chunk, chunks = h[0].shape[1], h[0].shape[2]
     positions = range(chunk - 1, -1, -1) if reverse else range(chunk)
     h_pos = list(zip(*(torch.unbind(p, 1) for p in h)))
+    b_pos = list(zip(*(torch.unbind(p, 1) for p in b)))
     a_pos = None if invariant else list(zip(*(torch.unbind(p, 1) for p in a)))
 
     # Pass 1: end state (from zero) and coefficient product of each chunk that feeds
@@ -153,7 +160,7 @@ def _chunk_scan(a, h, h0, reverse, conj, invariant):
     feeders = slice(1, chunks) if reverse else slice(0, chunks - 1)
     feed = lambda planes: tuple(p[:, feeders] for p in planes)
     first = positions[0]
-    state = _copy(feed(h_pos[first]))
+    state = _copy(feed(b_pos[first]))
     spare = tuple(torch.empty_like(p) for p in state)
     if invariant:
         product = _power(a, chunk, conj)
@@ -165,14 +172,15 @@ def _chunk_scan(a, h, h0, reverse, conj, invariant):
         spare_product = tuple(torch.empty_like(p) for p in product)
     for j in positions[1:]:
         a_j = a if invariant else feed(a_pos[j])
-        _mul_add(a_j, state, feed(h_pos[j]), spare, conj)
+        _mul_add(a_j, state, feed(b_pos[j]), spare, conj)
         state, spare = spare, state
         if not invariant:
             _mul_add(a_j, product, None, spare_product, conj)
             product, spare_product = spare_product, product
 
     # Carries: the state entering each chunk, a recurrence of length C over the chunks.
-    carry = tuple(torch.empty_like(p) for p in h_pos[0])  # (B, C, N)
+    carry = tuple(torch.empty(p.shape, dtype=p.dtype, device=p.device)
+                  for p in h_pos[0])  # (B, C, N)
     entry = chunks - 1 if reverse else 0
     for c, p in zip(carry, h0 if h0 is not None else (None,) * len(carry)):
         if p is None:
@@ -182,10 +190,10 @@ def _chunk_scan(a, h, h0, reverse, conj, invariant):
     fed = slice(0, chunks - 1) if reverse else slice(1, chunks)
     _scan(product, state, tuple(c[:, fed] for c in carry), h0, reverse, False, invariant)
 
-    # Pass 2: every chunk again, from its carry, turning b into h in place.
+    # Pass 2: every chunk again, from its carry, writing h.
     prev = carry
     for j in positions:
-        _accumulate(h_pos[j], a if invariant else a_pos[j], prev, conj)
+        _mul_add(a if invariant else a_pos[j], prev, b_pos[j], h_pos[j], conj)
         prev = h_pos[j]
 
 
@@ -195,40 +203,34 @@ def _scan(a, b, out, h0, reverse, conj, invariant):
     Args:
         a: planes of shape (B, L, N), or (N,) when `invariant`.
         b, out: planes of shape (B, L, N), any strides; `out` must not overlap `a`,
-            and may be `b` itself only on the sequential path (not used so).
+            `b` or `h0`.
         h0: planes (B, N) or None (zero): the state before the first step.
         reverse: process steps L-1 .. 0.
         conj: use conj(a) (the backward pass).
         invariant: `a` has no batch/length axes.
     """
     batch, length, n = b[0].shape
-    if length == 0:
-        return
-    chunk = chunk_length(batch * n, length)
+    if length == 0 or b[0].device.type == "meta":
+        return  # nothing to compute (meta tensors carry shapes only)
+    chunk = chunk_length(batch * n, length, on_cpu=b[0].device.type == "cpu")
     if chunk is None:
-        for o, p in zip(out, b):
-            o.copy_(p)
-        _sequential_inplace(a, out, h0, reverse, conj, invariant)
+        _sequential(a, b, out, h0, reverse, conj, invariant)
         return
     chunks = length // chunk
     rest = length - chunks * chunk
     main = slice(rest, length) if reverse else slice(0, chunks * chunk)
     # (B, T, C, N) views: [:, j, c] is step j of chunk c.
     view = lambda p: p[:, main].unflatten(1, (chunks, chunk)).transpose(1, 2)
-    for o, p in zip(out, b):
-        o.copy_(p)
     a_view = a if invariant else tuple(view(p) for p in a)
-    _chunk_scan(a_view, tuple(view(o) for o in out), h0, reverse, conj, invariant)
+    _chunk_scan(a_view, tuple(view(p) for p in b), tuple(view(o) for o in out), h0,
+                reverse, conj, invariant)
     if rest:
         # The steps that do not fill a chunk are processed last, one at a time.
         tail = slice(0, rest) if reverse else slice(chunks * chunk, length)
         boundary = rest if reverse else chunks * chunk - 1
-        _sequential_inplace(
-            a if invariant else tuple(p[:, tail] for p in a),
-            tuple(p[:, tail] for p in out),
-            tuple(p[:, boundary] for p in out),
-            reverse, conj, invariant,
-        )
+        piece = lambda planes: tuple(p[:, tail] for p in planes)
+        _sequential(a if invariant else piece(a), piece(b), piece(out),
+                    tuple(p[:, boundary] for p in out), reverse, conj, invariant)
 
 
 # --------------------------------------------------------------------------------------
@@ -259,9 +261,9 @@ def _conj_mul(x, y, out=None):
     return out
 
 
-def _grad_coefficient(g, h_prev, invariant):
-    """dL/da = g * conj(h_prev), summed over batch and time when `invariant`."""
-    prod = _conj_mul(h_prev, g)
+def _grad_coefficient(g, h_prev, invariant, out=None):
+    """dL/da = g * conj(h_prev) (into `out`), summed over batch and time if `invariant`."""
+    prod = _conj_mul(h_prev, g, out)
     if invariant:
         return tuple(p.sum(dim=(0, 1)) for p in prod)
     return prod
@@ -299,18 +301,24 @@ def _recurrence_backward(a, h0, y, grad_y, grad_last, reverse, invariant, needs)
         # h_prev_t: the state before step t; h0 (or 0) before the first step.
         steps, before = (slice(0, length - 1), slice(1, length)) if reverse else (
             slice(1, length), slice(0, length - 1))
-        inner = _grad_coefficient(
-            tuple(p[:, steps] for p in g), tuple(p[:, before] for p in y), invariant)
+        g_steps = tuple(p[:, steps] for p in g)
+        h_before = tuple(p[:, before] for p in y)
         g_first = tuple(p[:, first : first + 1] for p in g)
-        if h0 is None:
-            edge = None if invariant else tuple(torch.zeros_like(p) for p in g_first)
-        else:
-            edge = _grad_coefficient(g_first, tuple(p[:, None] for p in h0), invariant)
+        h0_first = None if h0 is None else tuple(p[:, None] for p in h0)
         if invariant:
-            da = inner if edge is None else tuple(i + e for i, e in zip(inner, edge))
+            da = _grad_coefficient(g_steps, h_before, True)
+            if h0 is not None:
+                edge = _grad_coefficient(g_first, h0_first, True)
+                da = tuple(i + e for i, e in zip(da, edge))
         else:
-            parts = (inner, edge) if reverse else (edge, inner)
-            da = tuple(torch.cat(pair, dim=1) for pair in zip(*parts))
+            da = _empty(g)
+            _grad_coefficient(g_steps, h_before, False, tuple(p[:, steps] for p in da))
+            da_first = tuple(p[:, first : first + 1] for p in da)
+            if h0 is None:
+                for p in da_first:
+                    p.zero_()
+            else:
+                _grad_coefficient(g_first, h0_first, False, da_first)
     if need_h0:
         a_first = a if invariant else tuple(p[:, first] for p in a)
         dh0 = _conj_mul(a_first, tuple(p[:, first] for p in g))

@@ -105,7 +105,10 @@ def _scan_kernel(
     for start in range(0, length, BLOCK_T):
         p = start + steps  # processing index
         valid = p < length
-        rows = (length - 1 - p) if REVERSE else p
+        if REVERSE:
+            rows = length - 1 - p
+        else:
+            rows = p
         offs = seq + rows.to(tl.int64)[:, None] * n_state + cols[None, :]
         mask = valid[:, None] & col_ok[None, :]
         b_re = tl.load(B_re + offs, mask=mask, other=0.0)
@@ -121,7 +124,10 @@ def _scan_kernel(
             use = valid
             pa = p
         if PER_STEP:
-            a_rows = (length - 1 - pa) if REVERSE else pa
+            if REVERSE:
+                a_rows = length - 1 - pa
+            else:
+                a_rows = pa
             a_offs = seq + a_rows.to(tl.int64)[:, None] * n_state + cols[None, :]
             a_mask = use[:, None] & col_ok[None, :]
             a_re = tl.load(A_re + a_offs, mask=a_mask, other=1.0)
@@ -151,7 +157,10 @@ def _scan_kernel(
             # h before each step (forward order) is the row the backward walk
             # processes next; the forward initial state before the first step.
             pp = p + 1
-            hp_rows = (length - 1 - pp) if REVERSE else pp
+            if REVERSE:
+                hp_rows = length - 1 - pp
+            else:
+                hp_rows = pp
             hp_in = pp < length
             hp_offs = seq + hp_rows.to(tl.int64)[:, None] * n_state + cols[None, :]
             hp_mask = (valid & hp_in)[:, None] & col_ok[None, :]

@@ -1,0 +1,240 @@
+"""Train S5, DSS or DLR on one Long Range Arena task; report test accuracy at the best val epoch.
+
+```bash
+# data: docs/data.md (lra_release.gz for listops, retrieval, pathfinder, pathx;
+# IMDB and CIFAR-10 for text and image)
+KERAS_BACKEND=jax python examples/lra.py --task listops --model s5 --preset paper \
+    --data-dir /data/lra_release --output runs/lra_listops_s5
+python examples/lra.py --task pathx --model dss --preset paper --data-dir /data/lra_release \
+    --output runs/pathx_dss --distribution data_parallel
+python examples/lra.py --task pathfinder --model dlr --preset small --data-dir /data/lra_release \
+    --output runs/try --epochs 1
+```
+
+Models (`keras_ssm.models` builders; settings in `examples/presets.py`):
+
+- `s5`: the S5 scripts (spec s5.md C3): pre-norm BatchNorm blocks with half-GLU, bidirectional
+  S5 layers, no final norm, mean pooling; Adam(ssm_lr) for Λ, Δ (and B, C, D per
+  `opt_config`) and AdamW(lr, weight decay) for the rest, linear warmup then cosine per step.
+- `dss`: the DSS configs (spec dss_dlr.md D.2): DSS_SOFTMAX, N = 64, unidirectional, GELU +
+  output linear, BatchNorm, pre- or post-norm per task, mean or last pooling; Adam at 1e-3 for
+  Λ, W (log Δ at its own rate where the config sets one), AdamW for the rest,
+  ReduceLROnPlateau (factor 0.2) on val accuracy.
+- `dlr`: not in the papers: DSS's settings with DLR's N = 1024 and Λ/W rate 1e-4.
+
+Inputs (`keras_ssm.data.lra`): token tasks (listops, text) go through an Embedding with
+`mask_zero=True` (pad id 0), so padding never reaches the valid positions and pooling is the
+masked mean (or the last valid token); retrieval is the dual encoder
+`build_retrieval_classifier`; pixel tasks (image, pathfinder, pathx) read raw uint8 grey levels
+and the model normalizes them (`pixel_normalization`: Pathfinder/Path-X (x/255 − 0.5)/0.5,
+CIFAR (x/255 − 122.6/255)/(61.0/255), as S5's loaders) before its linear encoder.
+
+Training: `epochs` passes over the training set (or `--steps-per-epoch` batches), shuffled per
+(seed, epoch), so rerunning the same command resumes exactly after the last finished epoch. The
+checkpoint with the best val accuracy is kept; after training the test set is evaluated with
+it (the papers' "test accuracy at the best validation checkpoint"). Text has no validation
+split: val is the test set (the LRA convention), so its number is the best test epoch.
+
+Output (`--output`, see `examples/common.py`): config.json, backup/, best.weights.h5,
+history.json/csv, training_curves.png and results.json with `test_accuracy`,
+`best_val_accuracy`, `best_epoch` and the paper's number for comparison.
+"""
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import common  # noqa: E402
+import keras  # noqa: E402
+import presets  # noqa: E402
+
+import keras_ssm  # noqa: E402
+from keras_ssm.callbacks import ResumableBatches  # noqa: E402
+from keras_ssm.data import lra  # noqa: E402
+
+PRESETS = presets.LRA_PRESETS
+TASKS = lra.TASKS
+MODELS = common.SSM_MODELS
+
+PIXEL_NORMALIZATION = {
+    "image": (122.6, 61.0),  # CIFAR grey levels: mean 122.6/255, std 61.0/255 (S4/S5)
+    "pathfinder": (127.5, 127.5),  # (x/255 - 0.5) / 0.5
+    "pathx": (127.5, 127.5),
+}
+"""(mean, std) in grey levels (0-255) of the pixel tasks: the model computes (x − mean)/std."""
+
+
+def task_info(task):
+    """`keras_ssm.data.lra.TASK_INFO[task]`."""
+    return lra.TASK_INFO[task]
+
+
+# ---------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------
+
+
+def truncate(inputs, seq_len):
+    """Token inputs cut to their first `seq_len` positions (views; a pair stays a pair)."""
+    if seq_len is None:
+        return inputs
+    if isinstance(inputs, tuple):
+        return tuple(x[:, :seq_len] for x in inputs)
+    return inputs[:, :seq_len]
+
+
+def load_split(task, data_dir, split, settings, cache_dir=None, verbose=1):
+    """(inputs, labels) of one split as the model reads them.
+
+    Token inputs are int32 ids (truncated to `settings["seq_len"]` when set), retrieval a
+    (docs1, docs2) pair, pixels uint8 (n, L) grey levels; arrays stay memory-mapped.
+    """
+    inputs, labels = lra.load(task, data_dir, split, cache_dir=cache_dir, verbose=verbose)
+    if task_info(task)["inputs"] != "pixels":
+        inputs = truncate(inputs, settings.get("seq_len"))
+    return inputs, labels
+
+
+def sequence_length(task, settings):
+    """The model's input length: the task's L, or the preset's `seq_len` for token tasks."""
+    info = task_info(task)
+    if info["inputs"] != "pixels" and settings.get("seq_len"):
+        return min(int(settings["seq_len"]), info["seq_len"])
+    return info["seq_len"]
+
+
+# ---------------------------------------------------------------------------
+# Model
+# ---------------------------------------------------------------------------
+
+
+def build_model(task, model_name, settings, seed=None):
+    """The classifier of `model_name` for an LRA task (see the module docstring).
+
+    Args:
+        task: one of `TASKS`.
+        model_name: "s5", "dss" or "dlr".
+        settings: a resolved settings dict.
+        seed: int or None.
+
+    Returns:
+        An uncompiled `keras.Model` to (batch, num_classes) logits: inputs int32 token ids
+        (batch, L), a pair of them (retrieval), or grey levels (batch, L).
+    """
+    info = task_info(task)
+    length = sequence_length(task, settings)
+    name = f"{model_name}_{task}"
+    kwargs = common.ssm_model_kwargs(model_name, settings, seed=seed)
+    if info["inputs"] == "token_pairs":
+        return keras_ssm.models.build_retrieval_classifier(
+            info["num_classes"], vocab_size=info["vocab_size"], sequence_length=length,
+            mask_zero=True, name=name, **kwargs)
+    if info["inputs"] == "tokens":
+        return keras_ssm.models.build_classifier(
+            info["num_classes"], vocab_size=info["vocab_size"], sequence_length=length,
+            mask_zero=True, pooling=settings["pooling"], name=name, **kwargs)
+    classifier = keras_ssm.models.build_classifier(
+        info["num_classes"], input_features=info["input_channels"], sequence_length=length,
+        pooling=settings["pooling"], name=f"{name}_classifier", **kwargs)
+    mean, std = PIXEL_NORMALIZATION[task]
+    pixels = keras.Input((length,), name="pixels")
+    x = keras.layers.Rescaling(1.0 / std, offset=-mean / std, name="pixel_normalization")(pixels)
+    x = keras.layers.Reshape((length, 1), name="channel")(x)
+    return keras.Model(pixels, classifier(x), name=name)
+
+
+# ---------------------------------------------------------------------------
+# Script
+# ---------------------------------------------------------------------------
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Train S5/DSS/DLR on a Long Range Arena task (docs/data.md for the data).")
+    parser.add_argument("--task", choices=TASKS, default="listops")
+    parser.add_argument("--model", choices=MODELS, default="s5")
+    parser.add_argument("--data-dir", default=None,
+                        help="the extracted lra_release folder (text: may hold aclImdb/; "
+                             "image: not needed)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="folder of the readers' .npy caches (default: DATA_DIR/.keras_ssm_cache)")
+    common.add_training_arguments(parser, presets=PRESETS, default_preset="paper")
+    return parser.parse_args(argv)
+
+
+def resolve(args):
+    """The run's settings: the preset's for (model, task), then the command line."""
+    return common.resolve_settings(
+        PRESETS[args.preset][args.model][args.task], args,
+        names=["epochs", "batch_size", "steps_per_epoch", "lr"])
+
+
+def summary_line(results):
+    """The one-line result, e.g. `listops  s5  test accuracy 0.6215 (best val 0.6300, epoch 31)`."""
+    paper = results["paper_test_accuracy"]
+    paper_text = "" if paper is None else f", paper {paper:.2f}%"
+    return (f"{results['task']}  {results['model']}  test accuracy {results['test_accuracy']:.4f} "
+            f"(best val {results['best_val_accuracy']:.4f}, epoch {results['best_epoch']}"
+            f"{paper_text}; {results['wall_time_s']:.0f} s)")
+
+
+def main(argv=None):
+    """Runs the script; returns the results dict (also written to OUTPUT/results.json)."""
+    start = time.perf_counter()
+    args = parse_args(argv)
+    settings = resolve(args)
+    task, model_name, seed = args.task, args.model, args.seed
+    info = task_info(task)
+    keras.utils.set_random_seed(seed)
+    config = dict(task=task, model=model_name, preset=args.preset, seed=seed,
+                  backend=common.backend_name(), **settings)
+    output = common.prepare_output_dir(args.output, config)
+
+    loaded = {split: load_split(task, args.data_dir, split, settings, args.cache_dir,
+                                verbose=min(args.verbose, 1))
+              for split in ("train", "val", "test")}
+    with common.distribution_scope(args.distribution) as scope:
+        batch_size = settings["batch_size"] * scope.num_replicas
+        train = ResumableBatches(*loaded["train"], batch_size=batch_size, shuffle=True, seed=seed,
+                                 steps_per_epoch=settings["steps_per_epoch"],
+                                 drop_remainder=settings["drop_remainder"])
+        validation = common.OrderedBatches(*loaded["val"], batch_size=batch_size)
+        model = build_model(task, model_name, settings, seed=seed)
+        optimizer = common.paper_optimizer(model, model_name, settings, train.steps_per_epoch)
+        model.compile(optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=[keras.metrics.SparseCategoricalAccuracy("accuracy")])
+        callbacks = common.paper_callbacks(settings, args.verbose) + common.training_callbacks(
+            output, monitor="val_accuracy", mode="max", data=train)
+        model.fit(train, epochs=settings["epochs"], validation_data=validation, shuffle=False,
+                  verbose=args.verbose, callbacks=callbacks)
+        common.restore_best_weights(model, output)
+        test = common.classification_scores(model, *loaded["test"], batch_size=batch_size)
+
+    epoch, val_accuracy = common.best_epoch(output)
+    notes = []
+    if task == "text":
+        notes.append("IMDB has no validation split: val is the test set (LRA convention).")
+    if model_name == "dlr":
+        notes.append("DLR has no LRA setting in its paper: DSS's settings with DLR's SSM "
+                     "(examples/presets.py).")
+    results = dict(
+        task=task, model=model_name, preset=args.preset, backend=common.backend_name(),
+        seq_len=sequence_length(task, settings), num_classes=info["num_classes"],
+        test_accuracy=test["accuracy"], test_loss=test["loss"], best_val_accuracy=val_accuracy,
+        best_epoch=epoch, paper_test_accuracy=presets.PAPER_LRA[model_name][task],
+        samples={split: len(labels) for split, (_, labels) in loaded.items()},
+        epochs_completed=len(common.load_history(output).get("epoch", [])),
+        parameters=model.count_params(), settings=settings, notes=notes,
+        wall_time_s=time.perf_counter() - start)
+    common.write_results(output, results)
+    common.plot_history(output, metrics=["loss", "accuracy"],
+                        title=f"LRA {task} / {model_name} ({common.backend_name()})")
+    print(summary_line(results), flush=True)
+    return results
+
+
+if __name__ == "__main__":
+    main()
