@@ -708,6 +708,11 @@ def with_step_scale(model, step_scale=1.0, sequence_length=None):
 
     if not float(step_scale) > 0:
         raise ValueError(f"`step_scale` must be positive, got {step_scale!r}.")
+    stepless = [layer.name for layer in _ssm_layers(model) if not getattr(layer, "has_step", True)]
+    if stepless and float(step_scale) != 1.0:
+        raise ValueError(
+            f"`step_scale` must be 1.0 for a model with SSM layers without a step Δ "
+            f"({', '.join(stepless)}: DLR); evaluate it naively at the new length.")
     input_tensors = None
     if sequence_length is not None:
         input_tensors = [

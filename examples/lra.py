@@ -29,6 +29,9 @@ masked mean (or the last valid token); retrieval is the dual encoder
 and the model normalizes them (`pixel_normalization`: Pathfinder/Path-X (x/255 − 0.5)/0.5,
 CIFAR (x/255 − 122.6/255)/(61.0/255), as S5's loaders) before its linear encoder.
 
+Command-line values override the preset: `--epochs`, `--batch-size` (per replica),
+`--steps-per-epoch`, `--lr` (the main group's rate; the SSM groups keep `ssm_lr`).
+
 Training: `epochs` passes over the training set (or `--steps-per-epoch` batches), shuffled per
 (seed, epoch), so rerunning the same command resumes exactly after the last finished epoch. The
 checkpoint with the best val accuracy is kept; after training the test set is evaluated with
@@ -160,7 +163,8 @@ def parse_args(argv=None):
                         help="the extracted lra_release folder (text: may hold aclImdb/; "
                              "image: not needed)")
     parser.add_argument("--cache-dir", default=None,
-                        help="folder of the readers' .npy caches (default: DATA_DIR/.keras_ssm_cache)")
+                        help="folder of the readers' .npy caches "
+                             "(default: DATA_DIR/.keras_ssm_cache)")
     common.add_training_arguments(parser, presets=PRESETS, default_preset="paper")
     return parser.parse_args(argv)
 

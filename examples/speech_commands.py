@@ -107,7 +107,8 @@ def parse_args(argv=None):
     parser.add_argument("--data-dir", required=True,
                         help="the extracted speech_commands_v0.02 folder (docs/data.md)")
     parser.add_argument("--cache-dir", default=None,
-                        help="folder of the reader's .npy caches (default: DATA_DIR/.keras_ssm_cache)")
+                        help="folder of the reader's .npy caches "
+                             "(default: DATA_DIR/.keras_ssm_cache)")
     common.add_training_arguments(parser, presets=PRESETS, default_preset="paper")
     return parser.parse_args(argv)
 

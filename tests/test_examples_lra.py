@@ -218,6 +218,23 @@ def test_paper_presets_match_the_papers_scripts(task):
     assert "log_dt_lr" not in dlr and "variant" not in dlr
 
 
+def _trainable_parameters(model):
+    return int(sum(np.prod(v.shape) for v in model.trainable_weights))
+
+
+@pytest.mark.parametrize("task, spec_count, spec_encoder, our_encoder", [
+    # s5.md A11: the S5 scripts' parameter counts, with a one-hot Dense(in_dim -> H) encoder
+    # (ListOps in_dim 20); ours is an Embedding of the 18 ids (no bias). Path-X: same encoder.
+    ("listops", 188_490, 20 * 128 + 128, 18 * 128),
+    ("pathx", 694_018, 0, 0),
+])
+def test_s5_paper_models_have_the_papers_parameter_count(task, spec_count, spec_encoder,
+                                                         our_encoder):
+    settings = presets.LRA_PRESETS["paper"]["s5"][task]
+    model = script.build_model(task, "s5", settings, seed=0)
+    assert _trainable_parameters(model) == spec_count - spec_encoder + our_encoder
+
+
 def test_command_line_overrides_the_preset():
     args = script.parse_args(["--task", "pathx", "--model", "s5", "--epochs", "3",
                               "--batch-size", "7", "--output", "unused"])

@@ -96,7 +96,7 @@ def prepare_recurrence(a, b, initial_state):
         )
     complex_mode = is_pair(a) or is_pair(b) or is_pair(initial_state)
     out_dtype = pair_dtype(b)
-    if not (out_dtype.startswith("float")):
+    if not keras.backend.is_float_dtype(out_dtype):
         raise ValueError(f"`b` must be a floating-point tensor (or pair of them), got dtype {out_dtype}.")
     dtype = compute_dtype_for(out_dtype)
     cast = lambda x: ops.cast(x, dtype)
