@@ -34,8 +34,11 @@ test-one: install
 demo: install
 	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) examples/synthetic.py --task shift --model dlr --preset demo --output $${DEMO_OUTPUT:-runs/demo}
 
+# Benchmarks (not part of CI): the ops, then the layers against their peers.
 bench: install
+	$(PY) -m pip install -q -e ".[bench]"
 	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) benchmarks/ops.py
+	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) benchmarks/layers.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -221,7 +221,7 @@ class Report:
         """Record the settings of a section that starts now (its rows are replaced)."""
         a = self.args
         self.config[section] = dict(sizes, repeats=a.s5_repeats if section == "s5" else a.repeats,
-                                    min_seconds=a.min_seconds,
+                                    min_seconds=a.min_seconds, threads=a.threads_text,
                                     warmup=a.warmup, date=datetime.date.today().isoformat(),
                                     versions=T.library_versions())
         setattr(self, self.ROWS[section], [])
@@ -286,7 +286,8 @@ class Report:
             return []
         return [f"- Run {c['date']} ({c['versions']}); median of at least {c['repeats']} timed "
                 f"calls of each candidate, more until they add up to {c.get('min_seconds', 0):g} s "
-                f"(at most 200), after {c['warmup']} warm-up call(s)."]
+                f"(at most 200), after {c['warmup']} warm-up call(s); CPU threads: "
+                f"{c.get('threads', 'backend default')}."]
 
     def _load_line(self, section):
         loads = self.loads.get(section, [])
@@ -845,6 +846,9 @@ def parse_args(argv=None):
                         help="kill a memory subprocess whose RSS exceeds this")
     parser.add_argument("--child-timeout", type=float, default=900.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for the backend (default: its own choice); 1 gives "
+                             "stable torch timings on a shared machine")
     parser.add_argument("--output", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--fresh", action="store_true",
@@ -868,6 +872,9 @@ def main(argv=None):
     if args.child is not None:
         child_main(args.child)
         return 0
+    args.threads_text = "backend default"
+    if args.threads is not None:
+        args.threads_text = T.limit_threads(args.threads)
     os.makedirs(args.output, exist_ok=True)
     stem = f"layers-{T.backend()}-{T.device_slug()}"
     path_md = os.path.join(args.output, stem + ".md")

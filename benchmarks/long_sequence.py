@@ -56,6 +56,9 @@ def child_main(spec):
     from benchmarks.layers import layer_functions
     from benchmarks.layers import random_inputs
 
+    threads = "backend default"
+    if spec.get("threads") is not None:
+        threads = T.limit_threads(spec["threads"])
     b, length, h, n = spec["B"], spec["L"], spec["H"], spec["N"]
     shape = (b, length, h)
     x, g = random_inputs(np.random.default_rng(0), shape)
@@ -82,13 +85,14 @@ def child_main(spec):
         compiled=mode, fallbacks=fallbacks,
         causal_conv=conv_impl, vandermonde_kernel=vander_impl,
         baseline_rss=baseline, peak_rss_first=peak_first, peak_rss_warm=T.peak_rss_bytes(),
-        first_seconds=first, warm_seconds=warm, finite=finite, load=T.load_average(),
+        first_seconds=first, warm_seconds=warm, finite=finite, load=T.load_average(), threads=threads,
     )
     print("RESULT " + json.dumps(result), flush=True)
 
 
 def run_backend(backend, args):
-    spec = dict(B=args.batch, L=args.length, H=args.features, N=args.state, repeats=args.repeats)
+    spec = dict(B=args.batch, L=args.length, H=args.features, N=args.state, repeats=args.repeats,
+                threads=args.threads)
     env = dict(os.environ, KERAS_BACKEND=backend)
     cmd = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)]
     print(f"[{backend}] L={args.length} N={args.state} H={args.features} B={args.batch} "
@@ -157,7 +161,7 @@ def write_report(rows, args, path):
     lines += [T.markdown_table(headers, table), ""]
     for r in rows:
         if r.get("versions"):
-            lines.append(f"- {r['backend']}: {r['versions']}"
+            lines.append(f"- {r['backend']}: {r['versions']}; CPU threads: {r.get('threads')}"
                          + (f"; fell back from {r['fallbacks']}" if r.get("fallbacks") else "") + ".")
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -176,6 +180,8 @@ def parse_args(argv=None):
     parser.add_argument("--kill-gb", type=float, default=14.0,
                         help="kill a child whose RSS exceeds this (shared-machine guard)")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per backend")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for the backend (default: its own choice)")
     parser.add_argument("--output", default=os.path.join(HERE, "results"))
     parser.add_argument("--quick", action="store_true", help="L = 16384, N = 1024: a smoke run")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)

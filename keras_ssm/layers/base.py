@@ -312,6 +312,14 @@ class DiagonalSSMLayer(keras.layers.Layer):
              training=None):
         u = ops.cast(inputs, "float32")
         length = u.shape[1]
+        if length is None:
+            raise ValueError(
+                f"{type(self).__name__} needs a static sequence length, but this call is "
+                f"traced with an unknown length (shape {tuple(u.shape)}). On TensorFlow, "
+                f"Keras retraces fit/predict with an unknown length once it has seen two "
+                f"different lengths: pad the sequences to one length (use a mask for the "
+                f"padding) or call the model eagerly per length."
+            )
         step_scale = self._check_step_scale(step_scale)
         per_step = not isinstance(step_scale, float)
         stateful_call = initial_state is not None or return_state
