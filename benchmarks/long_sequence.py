@@ -137,7 +137,8 @@ def write_report(rows, args, path):
         "`warm peak`: peak RSS during the warm calls only; `baseline`: RSS after imports, "
         "layer and inputs, before the first call.",
         f"- Limit: {limit:g} GB (10^9 bytes). `first call`: compilation + one call; `warm`: median "
-        f"of {args.repeats} later call(s).",
+        "of the later calls (--repeats). Rows of backends not rerun are kept from the previous "
+        "run (their load and date may differ).",
         "",
     ]
     headers = ["backend", "compiled", "vandermonde_kernel / causal_conv", "ru_maxrss GB", "VmHWM GB",
@@ -167,6 +168,10 @@ def write_report(rows, args, path):
         f.write("\n".join(lines) + "\n")
 
 
+def _sizes(args):
+    return dict(B=args.batch, L=args.length, H=args.features, N=args.state)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -184,6 +189,8 @@ def parse_args(argv=None):
                         help="CPU threads for the backend (default: its own choice)")
     parser.add_argument("--output", default=os.path.join(HERE, "results"))
     parser.add_argument("--quick", action="store_true", help="L = 16384, N = 1024: a smoke run")
+    parser.add_argument("--fresh", action="store_true",
+                        help="drop the rows of other backends from an earlier run")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
@@ -199,10 +206,21 @@ def main(argv=None):
     os.makedirs(args.output, exist_ok=True)
     suffix = "-quick" if args.quick else ""
     path = os.path.join(args.output, f"long_sequence-cpu{suffix}.md")
+    path_json = os.path.splitext(path)[0] + ".json"
+    # Rows of backends not rerun now are kept from the previous run (same sizes only).
+    kept = []
+    if os.path.exists(path_json) and not args.fresh:
+        with open(path_json) as f:
+            previous = json.load(f)
+        if previous.get("sizes") == _sizes(args):
+            kept = [r for r in previous["rows"] if r["backend"] not in args.backends]
     rows = []
     for backend in args.backends:
         rows.append(run_backend(backend, args))
-        write_report(rows, args, path)
+        ordered = sorted(kept + rows, key=lambda r: BACKENDS.index(r["backend"]))
+        write_report(ordered, args, path)
+        with open(path_json, "w") as f:
+            json.dump({"sizes": _sizes(args), "rows": ordered}, f, indent=1)
     print(f"wrote {path}")
     return 0
 
