@@ -54,6 +54,10 @@ def _on_cpu(a, b, **kwargs):
     return platform(b) == "cpu"
 
 
+def _as_arrays(*values):
+    return [None if v is None else _map(jnp.asarray, v) for v in values]
+
+
 def _final(h, reverse):
     return _map(lambda t: t[:, 0] if reverse else t[:, -1], h)
 
@@ -87,6 +91,7 @@ def linear_recurrence_sequential(a, b, *, reverse=False, initial_state=None, ret
     h = linear_recurrence_sequential(jnp.full((4,), 0.9), jnp.ones((2, 10, 4)))
     ```
     """
+    a, b, initial_state = _as_arrays(a, b, initial_state)
     invariant = common.is_time_invariant(a, b)
     time_major = lambda t: jnp.moveaxis(t, 1, 0)
     b_t = _map(time_major, b)
@@ -177,6 +182,7 @@ def linear_recurrence_associative(a, b, *, reverse=False, initial_state=None, re
     h = linear_recurrence_associative(jnp.full((4,), 0.9), jnp.ones((2, 10, 4)))
     ```
     """
+    a, b, initial_state = _as_arrays(a, b, initial_state)
     invariant = common.is_time_invariant(a, b)
     first = -1 if reverse else 0
     if initial_state is not None:

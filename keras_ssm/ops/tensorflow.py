@@ -245,6 +245,9 @@ def _unflatten(flat, kinds):
 
 def _recurrence_with_gradient(scan, a, b, initial_state, reverse):
     """Run `scan(a, b, invariant, reverse)` with the initial state and a custom gradient."""
+    a, b, initial_state = (
+        None if v is None else _map(tf.convert_to_tensor, v) for v in (a, b, initial_state)
+    )
     invariant = common.is_time_invariant(a, b)
     has_h0 = initial_state is not None
     values = [a, b] + ([initial_state] if has_h0 else [])
