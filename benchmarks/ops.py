@@ -4,8 +4,8 @@ For the current backend (``KERAS_BACKEND``), times forward and forward+backward 
 
 - ``linear_recurrence``: every implementation in ``keras_ssm.ops.implementations``,
   against ``keras.ops.associative_scan`` (the same recurrence as a 4-tuple scan of
-  float (real, imag) planes) and a sequential loop (``keras.ops.scan``; a Python loop on
-  torch);
+  float (real, imag) planes), a sequential loop (``keras.ops.scan``; a Python loop on
+  torch) and, on TensorFlow, ``tf.scan`` (whose gradient under XLA degrades with L);
 - ``causal_conv``: every implementation, against a direct depthwise convolution
   (``keras.ops.depthwise_conv``, O(L²)).
 
@@ -46,6 +46,8 @@ from keras_ssm.ops import registry  # noqa: E402
 
 ASSOC = "keras.ops.associative_scan"
 SEQUENTIAL = "keras.ops.scan"
+TF_SCAN = "tf.scan"
+BASELINES = (ASSOC, SEQUENTIAL, TF_SCAN, "keras.ops.depthwise_conv")
 DIRECT_CONV = "keras.ops.depthwise_conv"
 FAILURE_TOLERANCE = 1e-3  # relative error above which a path is flagged as wrong
 
@@ -156,7 +158,33 @@ def recurrence_paths(n, per_step):
         return tuple(out) if n == 2 else out[0]
 
     paths[SEQUENTIAL] = sequential_fn
+    if keras.config.backend() == "tensorflow":
+        paths[TF_SCAN] = tf_scan_fn(n, per_step)
     return paths
+
+
+def tf_scan_fn(n, per_step):
+    """The recurrence as `tf.scan` over time (the path backends.md finds slow to train)."""
+    import tensorflow as tf
+
+    def fn(*args):
+        a, b = list(args[:n]), list(args[n:])
+        time_major = lambda p: tf.transpose(p, (1, 0, 2))
+        elems = tuple(time_major(p) for p in (a + b if per_step else b))
+
+        def step(h, x):
+            a_now, b_now = (x[:n], x[n:]) if per_step else (a, x)
+            if n == 2:
+                return (a_now[0] * h[0] - a_now[1] * h[1] + b_now[0],
+                        a_now[0] * h[1] + a_now[1] * h[0] + b_now[1])
+            return (a_now[0] * h[0] + b_now[0],)
+
+        init = tuple(tf.zeros_like(p[:, 0]) for p in b)
+        ys = tf.scan(step, elems, initializer=init)
+        out = [time_major(y) for y in ys]
+        return tuple(out) if n == 2 else out[0]
+
+    return fn
 
 
 def recurrence_bytes(batch, length, state, n, per_step):
@@ -173,7 +201,7 @@ def recurrence_bytes(batch, length, state, n, per_step):
 
 
 def recurrence_not_applicable(name, a_in, b_in):
-    if name in (ASSOC, SEQUENTIAL):
+    if name in (ASSOC, SEQUENTIAL, TF_SCAN):
         return None
     return registry.get("linear_recurrence", name).reason_not_applicable(
         a_in, b_in, initial_state=None, reverse=False, return_final_state=False)
@@ -249,6 +277,7 @@ class Results:
         self.path_md = path_md
         self.rows = {}  # op -> list of dict
         self.notes = {}  # op -> list of str
+        self.automatic = {}  # (op, L) -> the implementation `resolve` picks
 
     def add(self, op, row):
         self.rows.setdefault(op, []).append(row)
@@ -287,6 +316,8 @@ class Results:
             "4 bytes per float; causal_conv read u, kernel + write y forward, + read dy, u, kernel "
             "and write du, dk backward.",
             f"- `x {ASSOC}` = time / time of {ASSOC} at the same L (below 1: faster).",
+            "- `(auto)` marks the implementation chosen automatically for these inputs "
+            "(`keras_ssm.ops.resolve`).",
             "- `rel err` = max |h - h_numpy| / max |h_numpy| of the forward output (float64 numpy "
             f"loop or FFT); WRONG above {FAILURE_TOLERANCE:g}.",
             "- `mode`: jit (jax.jit), xla (tf.function(jit_compile=True)), graph (tf.function, "
@@ -301,12 +332,13 @@ class Results:
                 headers += [f"x {ASSOC} (fwd)", f"x {ASSOC} (fwd+bwd)"]
             headers.append("rel err")
             paths = list(dict.fromkeys(r["path"] for r in rows))
-            paths.sort(key=lambda p: (p.startswith("keras."), p != "reference", p))
+            paths.sort(key=lambda p: (p in BASELINES, p != "reference", p))
             ratio = lambda x, y: None if (x is None or not y) else x / y
             table = []
             for r in sorted(rows, key=lambda r: (paths.index(r["path"]), r["L"])):
+                auto = self.automatic.get((op, r["L"])) == r["path"]
                 cells = [
-                    f"`{r['path']}`", r.get("mode", "—"), r["L"],
+                    f"`{r['path']}`" + (" (auto)" if auto else ""), r.get("mode", "—"), r["L"],
                     r.get("fwd_note") or T.fmt(_ms(r.get("fwd"))),
                     r.get("fwdbwd_note") or T.fmt(_ms(r.get("fwdbwd"))),
                     T.fmt(ratio(r.get("fwd"), r["floor_fwd"])),
@@ -394,6 +426,8 @@ def run_op(op, args, results, rng):
             floor_f, floor_b = recurrence_bytes(args.batch, length, args.state, n, args.per_step)
             pack = lambda xs: tuple(xs) if n == 2 else xs[0]
             reason_of = lambda name: recurrence_not_applicable(name, pack(a_in), pack(b_in))
+            results.automatic[(op, length)] = keras_ssm.ops.resolve(
+                "linear_recurrence", pack(a_in), pack(b_in))
         else:
             u, kernel, g = conv_inputs(rng, args.batch, length, args.channels)
             expected = numpy_causal_conv(u, kernel)
@@ -402,6 +436,7 @@ def run_op(op, args, results, rng):
             paths = conv_paths()
             floor_f, floor_b = conv_bytes(args.batch, length, args.channels, length)
             reason_of = lambda name: conv_not_applicable(name, *inputs)
+            results.automatic[(op, length)] = keras_ssm.ops.resolve("causal_conv", *inputs)
         # The baseline first, so that ratios exist when the other rows are written.
         order = sorted(paths, key=lambda p: (p != ASSOC, p))
         for name in order:
@@ -458,7 +493,7 @@ def plot(results, path_png):
                 pts = [(r["L"], r[key] * 1e3) for r in rows if r["path"] == name and r.get(key)]
                 if pts:
                     xs, ys = zip(*pts)
-                    style = "--" if name.startswith("keras.") else "-"
+                    style = "--" if name in BASELINES else "-"
                     ax.plot(xs, ys, style, marker="o", label=name)
             floor_key = "floor_" + key
             floor = sorted({(r["L"], r[floor_key] * 1e3) for r in rows})
