@@ -254,6 +254,86 @@ def test_gradient_of_b_only(small_chunks, rng):
 
 
 # --------------------------------------------------------------------------------------
+# The split over threads (CPU, several torch threads)
+
+
+@pytest.fixture
+def threaded(monkeypatch, small_chunks):
+    """Every scan split over the batch: 3 torch threads, no minimum size.
+
+    Records the names of the threads that ran a part on the pool (the calling thread
+    takes the first part itself).
+    """
+    monkeypatch.setattr(torch_ops, "PARALLEL_MIN_ELEMENTS", 0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(3)
+    names = []
+    scan = torch_ops._scan_without_grad
+
+    def recording_scan(*args):
+        import threading
+
+        names.append(threading.current_thread().name)
+        return scan(*args)
+
+    monkeypatch.setattr(torch_ops, "_scan_without_grad", recording_scan)
+    yield names
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("batch", (1, 2, 5))
+@pytest.mark.parametrize("cplx", [False, True], ids=["real", "complex"])
+@pytest.mark.parametrize("invariant", [False, True], ids=["per_step", "invariant"])
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("with_h0", [False, True], ids=["zero_h0", "h0"])
+def test_split_over_threads_values_and_gradients(threaded, rng, batch, cplx, invariant,
+                                                 reverse, with_h0):
+    global B
+    saved, B = B, batch  # random_inputs draws batch B
+    try:
+        a, b, h0 = random_inputs(rng, 37, cplx, invariant, with_h0)
+    finally:
+        B = saved
+    expected = np_loop(a, b, h0, reverse)
+    planes = 2 if cplx else 1
+    weights = ([torch.tensor(rng.normal(size=b.shape)) for _ in range(planes)],
+               [torch.tensor(rng.normal(size=(batch, N))) for _ in range(planes)])
+    grads = []
+    for run in ("chunked", "loop"):
+        pa, pb = planes_of(a, requires_grad=True), planes_of(b, requires_grad=True)
+        ph = planes_of(h0, requires_grad=True)
+        if run == "chunked":
+            threaded.clear()
+            h, last = torch_ops.linear_recurrence_chunked(
+                pack(pa), pack(pb), reverse=reverse, initial_state=pack(ph),
+                return_final_state=True)
+            np.testing.assert_allclose(as_numpy(h), expected, rtol=1e-12, atol=1e-12)
+            workers = [n for n in threaded if n.startswith("keras_ssm_scan")]
+            # min(3 threads, batch) parts; all but the first run on pool threads.
+            assert len(workers) == min(3, batch) - 1
+        else:
+            h, last = torch_loop(pa, pb, ph, reverse)
+        leaves = pa + pb + (ph or [])
+        grads.append(torch.autograd.grad(weighted_loss(h, last, weights), leaves))
+    for got, want in zip(*grads):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_no_split_for_small_inputs_or_one_thread():
+    b = (torch.zeros(4, 2000, 64),)
+    assert torch_ops._workers_for((torch.zeros(4, 10, 3),)) == 1  # below PARALLEL_MIN_ELEMENTS
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert torch_ops._workers_for(b) == 1
+        torch.set_num_threads(2)
+        assert torch_ops._workers_for(b) == 2
+        assert torch_ops._workers_for((torch.zeros(1, 10000, 64),)) == 1  # batch 1
+    finally:
+        torch.set_num_threads(threads)
+
+
+# --------------------------------------------------------------------------------------
 # Meta tensors and selection
 
 

@@ -29,7 +29,9 @@
 Both take the canonical arguments of `keras_ssm.ops.common.prepare_recurrence`.
 """
 
+import concurrent.futures
 import importlib.util
+import threading
 
 import torch
 
@@ -48,6 +50,10 @@ ELEMENTS_PER_STEP = 1 << 14
 ACCELERATOR_ELEMENTS_PER_STEP = 1 << 20
 # Shortest chunk; below 2 chunks of it the scan runs as one sequential loop.
 MIN_CHUNK = 8
+# On a CPU with several torch threads, a scan of at least this many values per plane is
+# split over the batch into one part per thread, each run by a worker thread (torch ops
+# release the GIL, and each loop step is below torch's own parallel grain).
+PARALLEL_MIN_ELEMENTS = 1 << 18
 
 
 # --------------------------------------------------------------------------------------
@@ -233,6 +239,56 @@ def _scan(a, b, out, h0, reverse, conj, invariant):
                     tuple(p[:, boundary] for p in out), reverse, conj, invariant)
 
 
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers):
+    """A process-wide thread pool with at least `workers` threads."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < workers:
+            _POOL = concurrent.futures.ThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix="keras_ssm_scan")
+        return _POOL
+
+
+def _workers_for(b):
+    """How many threads a scan of planes `b` (B, L, N) is split over (1 = no split)."""
+    if b[0].device.type != "cpu" or threading.current_thread().name.startswith("keras_ssm_scan"):
+        return 1
+    batch = b[0].shape[0]
+    if b[0].numel() < PARALLEL_MIN_ELEMENTS:
+        return 1
+    return max(1, min(torch.get_num_threads(), batch))
+
+
+def _scan_without_grad(*args):
+    # Grad mode is per thread: the autograd.Function that calls the scan disables it in
+    # its own thread only.
+    with torch.no_grad():
+        _scan(*args)
+
+
+def _parallel_scan(a, b, out, h0, reverse, conj, invariant):
+    """`_scan`, split over the batch into one part per torch thread on a CPU."""
+    workers = _workers_for(b)
+    if workers < 2:
+        _scan(a, b, out, h0, reverse, conj, invariant)
+        return
+    batch = b[0].shape[0]
+    edges = [batch * i // workers for i in range(workers + 1)]
+    parts = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        rows = lambda planes: None if planes is None else tuple(p[lo:hi] for p in planes)
+        parts.append((a if invariant else rows(a), rows(b), rows(out), rows(h0)))
+    futures = [_pool(workers).submit(_scan_without_grad, *part, reverse, conj, invariant)
+               for part in parts[1:]]
+    _scan(*parts[0], reverse, conj, invariant)  # the calling thread takes the first part
+    for future in futures:
+        future.result()
+
+
 # --------------------------------------------------------------------------------------
 # forward and backward on flattened planes: b (B, L, N), a (B, L, N) or (N,), h0 (B, N)
 
@@ -243,7 +299,7 @@ def _empty(planes):
 
 def _recurrence_forward(a, b, h0, reverse, invariant):
     out = _empty(b)
-    _scan(a, b, out, h0, reverse, False, invariant)
+    _parallel_scan(a, b, out, h0, reverse, False, invariant)
     return out
 
 
@@ -289,7 +345,7 @@ def _recurrence_backward(a, h0, y, grad_y, grad_last, reverse, invariant, needs)
     if length > 1:
         others = slice(1, length) if reverse else slice(0, length - 1)
         nexts = slice(0, length - 1) if reverse else slice(1, length)
-        _scan(
+        _parallel_scan(
             a if invariant else tuple(p[:, nexts] for p in a),
             tuple(p[:, others] for p in grad_y),
             tuple(p[:, others] for p in g),
