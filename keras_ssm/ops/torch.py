@@ -22,6 +22,9 @@
   handles about `ELEMENTS_PER_STEP` values: below torch's 32768-element parallel grain,
   so these small ops never wait on a thread pool (which costs milliseconds per op on a
   busy machine), and above the ~2 us dispatch cost of a torch call.
+  On a CPU with several torch threads, a large scan is split over the batch into one
+  part per thread, run by a small thread pool (torch ops release the GIL; each loop step
+  stays below torch's parallel grain, so torch alone would use one core).
   The gradient is a `torch.autograd.Function` whose backward is the same scan run the
   other way (g_t = dL/dh_t + conj(a_{t+1}) g_{t+1}, dL/db_t = g_t,
   dL/da_t = g_t conj(h_{t-1})). Meta tensors only get output shapes.
