@@ -346,7 +346,7 @@ def check_tf_path(name, complex_, invariant, reverse, with_h0, jit=None, batch_s
 
 
 @tf_only
-@pytest.mark.parametrize("name", ["chunked", "associative"])
+@pytest.mark.parametrize("name", ["chunked", "associative", "sequential"])
 @pytest.mark.parametrize("complex_, invariant, reverse, with_h0", CASES)
 def test_tf_path_values_and_gradients_eager(name, complex_, invariant, reverse, with_h0):
     check_tf_path(name, complex_, invariant, reverse, with_h0)
@@ -361,7 +361,7 @@ XLA_CASES = [
 
 
 @tf_only
-@pytest.mark.parametrize("name", ["chunked", "associative"])
+@pytest.mark.parametrize("name", ["chunked", "associative", "sequential"])
 @pytest.mark.parametrize("complex_, invariant, reverse, with_h0", XLA_CASES)
 def test_tf_path_values_and_gradients_under_xla(name, complex_, invariant, reverse, with_h0):
     """Compiles with jit_compile=True, with an unknown batch size, values and gradients."""
@@ -369,14 +369,14 @@ def test_tf_path_values_and_gradients_under_xla(name, complex_, invariant, rever
 
 
 @tf_only
-@pytest.mark.parametrize("name", ["chunked", "associative"])
+@pytest.mark.parametrize("name", ["chunked", "associative", "sequential"])
 def test_tf_path_in_graph_mode_without_xla(name):
     """Keras `fit` on CPU runs inside tf.function without XLA."""
     check_tf_path(name, True, False, True, True, jit=False, batch_spec=True)
 
 
 @tf_only
-@pytest.mark.parametrize("name", ["chunked", "associative"])
+@pytest.mark.parametrize("name", ["chunked", "associative", "sequential"])
 @pytest.mark.parametrize("length", [1, 2, 15, 16, 17, 33])
 @pytest.mark.parametrize("invariant", [False, True])
 def test_tf_path_lengths(name, length, invariant, rng):
@@ -391,7 +391,7 @@ def test_tf_path_lengths(name, length, invariant, rng):
 
 
 @tf_only
-@pytest.mark.parametrize("name", ["chunked", "associative"])
+@pytest.mark.parametrize("name", ["chunked", "associative", "sequential"])
 def test_tf_path_gradients_match_finite_differences(name, rng):
     from keras_ssm.ops import registry
 
@@ -406,12 +406,21 @@ def test_tf_path_gradients_match_finite_differences(name, rng):
 
 
 @tf_only
-def test_tf_automatic_choice():
+@pytest.mark.parametrize("accelerator", [False, True], ids=["cpu", "gpu_or_tpu"])
+def test_tf_automatic_choice(monkeypatch, accelerator):
+    """CPU only: the sequential loop (fastest there); with a GPU/TPU: the parallel paths."""
+    from keras_ssm.ops import tensorflow as tf_ops
+
+    monkeypatch.setattr(tf_ops, "_has_accelerator", lambda: accelerator)
     a = (np.full((4,), 0.9, "float32"), np.zeros((4,), "float32"))
     b = (np.ones((2, 8, 4), "float32"), np.zeros((2, 8, 4), "float32"))
     a_per_step = tuple(np.broadcast_to(x, (2, 8, 4)).copy() for x in a)
-    assert ssm_ops.resolve("linear_recurrence", a_per_step, b) == "chunked"
-    assert ssm_ops.resolve("linear_recurrence", a, b) == "associative"
+    if accelerator:
+        assert ssm_ops.resolve("linear_recurrence", a_per_step, b) == "chunked"
+        assert ssm_ops.resolve("linear_recurrence", a, b) == "associative"
+    else:
+        assert ssm_ops.resolve("linear_recurrence", a_per_step, b) == "sequential"
+        assert ssm_ops.resolve("linear_recurrence", a, b) == "sequential"
 
 
 @tf_only

@@ -1,7 +1,7 @@
 """TensorFlow fast paths for ``linear_recurrence``, written to compile under XLA.
 
-Two implementations, both with static-shape Python recursion (no ``tf.cond``), so they
-run eagerly, inside ``tf.function`` and inside ``tf.function(jit_compile=True)``:
+Three implementations, all with static shapes (no ``tf.cond``), so they run eagerly,
+inside ``tf.function`` and inside ``tf.function(jit_compile=True)``:
 
 - ``"associative"``: an odd/even (Blelloch-style) associative scan. Pairs of neighbouring
   steps are combined, the half-length problem is solved recursively, and the remaining
@@ -11,8 +11,10 @@ run eagerly, inside ``tf.function`` and inside ``tf.function(jit_compile=True)``
   (unrolled in Python, vectorized over all blocks) solves each block from a zero state,
   an associative scan over the block ends carries the state from block to block, and one
   elementwise pass adds each block's carried-in state times the running product of ``a``.
+- ``"sequential"``: one ``tf.while_loop`` iteration per step over ``tf.TensorArray``s of
+  static size L; XLA compiles it into one tight loop.
 
-Both have a hand-written gradient, itself one recurrence run in the opposite direction
+All three have a hand-written gradient, itself one recurrence run in the opposite direction
 (Martin & Cundy, 2018, "Parallelizing linear recurrent neural nets over sequence
 length"): with G = dLoss/dRe h + i dLoss/dIm h,
 
@@ -23,9 +25,10 @@ so training costs about three forward passes and does not degrade with length th
 ``tf.scan``'s gradient does under XLA. Complex values are (real, imag) pairs throughout
 (real arithmetic, no complex dtypes).
 
-Automatic choice: ``"chunked"`` for a per-step ``a``, ``"associative"`` for a
-time-invariant ``a`` (the faster of the two in each case on CPU under XLA; see the
-benchmarks). Both need a static sequence length.
+Automatic choice: ``"sequential"`` when TensorFlow sees no GPU or TPU (the fastest on
+CPU under XLA, forward and forward+backward: benchmarks/results/ops-tensorflow-cpu.md);
+otherwise ``"chunked"`` for a per-step ``a`` and ``"associative"`` for a time-invariant
+``a``, whose O(log L) depth keeps an accelerator busy. All need a static sequence length.
 """
 
 import tensorflow as tf
@@ -208,6 +211,37 @@ def _chunked_scan(a, b, invariant, reverse, chunk=CHUNK):
 # the shared wrapper: initial state, hand-written gradient, final state
 
 
+def _sequential_scan(a, b, invariant, reverse):
+    """h_t = a_t h_{t∓1} + b_t (zero initial state), one step per `tf.while_loop` iteration.
+
+    The steps are read from and written to `tf.TensorArray`s of static size L, which XLA
+    compiles into one loop. Never differentiated itself: the gradient is the same scan
+    run the other way (`_recurrence_with_gradient`).
+    """
+    length = _length(b)
+    rank = len(_first(b).shape)
+    perm = [1, 0] + list(range(2, rank))
+    time_major = lambda t: tf.transpose(t, perm)
+    unstack = lambda t: tf.TensorArray(t.dtype, size=length, infer_shape=True).unstack(time_major(t))
+    b_steps = _map(unstack, b)
+    a_steps = None if invariant else _map(unstack, a)
+    outputs = _map(lambda t: tf.TensorArray(t.dtype, size=length, element_shape=t[:, 0].shape), b)
+    h0 = _zeros_state(b)
+
+    def body(i, h, out):
+        t = length - 1 - i if reverse else i
+        read = lambda ta: ta.read(t)
+        a_t = a if invariant else _map(read, a_steps)
+        h = cadd(cmul(a_t, h), _map(read, b_steps))
+        out = _map(lambda ta, v: ta.write(t, v), out, h)
+        return i + 1, h, out
+
+    _, _, outputs = tf.while_loop(
+        lambda i, h, out: i < length, body, (tf.constant(0), h0, outputs),
+        maximum_iterations=length)
+    return _map(lambda ta: tf.transpose(ta.stack(), perm), outputs)
+
+
 def _shift_in(x, reverse, fill):
     """x_{t-1} along axis 1 (x_{t+1} when `reverse`), the missing step set to `fill`."""
 
@@ -316,6 +350,16 @@ def _associative_priority(a, b, **kwargs):
     return 2.0 if common.is_time_invariant(a, b) else 1.0
 
 
+def _has_accelerator():
+    return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
+def _sequential_priority(a, b, **kwargs):
+    # The fastest on CPU (see benchmarks/results/ops-tensorflow-cpu.md); a GPU or TPU
+    # would idle through L dependent steps.
+    return 0.5 if _has_accelerator() else 3.0
+
+
 linear_recurrence_associative = registry.register(
     "linear_recurrence",
     "associative",
@@ -338,4 +382,24 @@ linear_recurrence_chunked = registry.register(
 linear_recurrence_chunked.__doc__ = """h_t = a_t h_{t-1} + b_t in blocks of `CHUNK` steps (XLA-safe).
 
 Same arguments and results as `keras_ssm.ops.linear_recurrence` (canonical inputs).
+"""
+
+linear_recurrence_sequential = registry.register(
+    "linear_recurrence",
+    "sequential",
+    backends=("tensorflow",),
+    supports=_needs_static_length,
+    priority=_sequential_priority,
+)(_make_path(_sequential_scan))
+linear_recurrence_sequential.__doc__ = """h_t = a_t h_{t-1} + b_t by a `tf.while_loop`, one step per iteration (XLA-safe).
+
+The forward is one loop of L steps; the gradient is the same loop run in the other
+direction (a hand-written gradient, so `tf.scan`'s slow gradient under XLA is avoided).
+Same arguments and results as `keras_ssm.ops.linear_recurrence` (canonical inputs).
+
+Example:
+
+```python
+h = linear_recurrence_sequential(tf.fill([4], 0.9), tf.ones([2, 10, 4]))
+```
 """
