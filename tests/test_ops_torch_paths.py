@@ -320,7 +320,7 @@ def test_split_over_threads_values_and_gradients(threaded, rng, batch, cplx, inv
 
 
 def test_no_split_for_small_inputs_or_one_thread():
-    b = (torch.zeros(4, 2000, 64),)
+    b = (torch.empty(4, 1 << 16, 64),)  # 2^24 values
     assert torch_ops._workers_for((torch.zeros(4, 10, 3),)) == 1  # below PARALLEL_MIN_ELEMENTS
     threads = torch.get_num_threads()
     try:
@@ -328,7 +328,7 @@ def test_no_split_for_small_inputs_or_one_thread():
         assert torch_ops._workers_for(b) == 1
         torch.set_num_threads(2)
         assert torch_ops._workers_for(b) == 2
-        assert torch_ops._workers_for((torch.zeros(1, 10000, 64),)) == 1  # batch 1
+        assert torch_ops._workers_for((torch.empty(1, 1 << 18, 64),)) == 1  # batch 1
     finally:
         torch.set_num_threads(threads)
 
