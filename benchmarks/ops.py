@@ -309,8 +309,9 @@ class Results:
             f"- Sizes: batch {a.batch}; linear_recurrence state {a.state} "
             f"{'real' if a.real else 'complex'}, a {'per step' if a.per_step else 'time-invariant'}; "
             f"causal_conv {a.channels} channels, kernel length = L.",
-            f"- Median of {a.repeats} calls after {a.warmup} warm-up call(s) (compilation excluded); "
-            f"a path whose call exceeds {a.budget:g} s is timed once and not run at larger L.",
+            f"- Median of {a.repeats} calls after {a.warmup} warm-up call(s) (compilation excluded), "
+            "all paths timed in turns at each L (forward calls interleaved, then forward+backward "
+            f"calls); a path whose call exceeds {a.budget:g} s is timed once and not run at larger L.",
             "- `x floor` = time / (bytes read + written / bandwidth): linear_recurrence moves "
             "read b + write h forward, + read dh, h and write db backward (+ a, da when per step), "
             "4 bytes per float; causal_conv read u, kernel + write y forward, + read dy, u, kernel "
@@ -361,20 +362,21 @@ def _ms(seconds):
     return None if seconds is None else seconds * 1e3
 
 
-def measure_path(fn, inputs, cotangent, args, check):
-    """Time forward and forward+backward of one path at one length.
+def prepare_path(fn, inputs, cotangent, args, check):
+    """Compile and warm up forward and forward+backward of one path at one length.
 
-    Returns a dict: mode, fwd, fwdbwd (seconds), err (str), *_note on failure,
-    and "notes" (list of str: errors, fallbacks from XLA to graph).
+    Returns a dict: mode, err (str), "calls" {"fwd": (fn, args), "fwdbwd": (fn, args)}
+    for the timing, *_note on failure, and "notes" (list of str: errors, fallbacks from
+    XLA to graph).
     """
-    row = {"notes": []}
+    row = {"notes": [], "calls": {}}
     fallbacks = []
     try:
         fwd, mode = T.compile_and_warm(fn, inputs, warmup=args.warmup, torch_compile=args.torch_compile,
                                        fallbacks=fallbacks)
         row["mode"] = mode
         row["err"] = check(fwd(*inputs))
-        row["fwd"], _ = T.median_seconds(fwd, inputs, repeats=args.repeats, budget_seconds=args.budget)
+        row["calls"]["fwd"] = (fwd, inputs)
     except Exception as e:  # noqa: BLE001 - record and go on
         row["fwd_note"] = row["fwdbwd_note"] = "failed"
         row["notes"].append(f"forward failed: {T.short_error(e)}")
@@ -391,13 +393,26 @@ def measure_path(fn, inputs, cotangent, args, check):
                                          torch_compile=args.torch_compile, fallbacks=fallbacks)
         if mode_b != row["mode"]:
             row["mode"] = f"{row['mode']} / {mode_b}"
-        row["fwdbwd"], _ = T.median_seconds(bwd, vjp_inputs, repeats=args.repeats, budget_seconds=args.budget)
+        row["calls"]["fwdbwd"] = (bwd, vjp_inputs)
     except Exception as e:  # noqa: BLE001
         row["fwdbwd_note"] = "failed"
         row["notes"].append(f"forward+backward failed: {T.short_error(e)}")
     finally:
         row["notes"] += [f"forward+backward fell back from {f}" for f in fallbacks]
     return row
+
+
+def time_rows(rows, args):
+    """Median seconds of every prepared row's calls, all paths timed in turns.
+
+    Forward calls of all paths are interleaved (A B C A B C ...), then forward+backward
+    calls, so that the noise of a shared machine falls evenly on every path.
+    """
+    for key in ("fwd", "fwdbwd"):
+        calls = {i: row["calls"][key] for i, row in enumerate(rows) if key in row["calls"]}
+        medians = T.interleaved_medians(calls, repeats=args.repeats, budget_seconds=args.budget)
+        for i, (median, _, _) in medians.items():
+            rows[i][key] = median
 
 
 def rel_err_check(expected):
@@ -439,6 +454,7 @@ def run_op(op, args, results, rng):
             results.automatic[(op, length)] = keras_ssm.ops.resolve("causal_conv", *inputs)
         # The baseline first, so that ratios exist when the other rows are written.
         order = sorted(paths, key=lambda p: (p != ASSOC, p))
+        prepared = []
         for name in order:
             if args.paths and not any(s in name for s in args.paths):
                 continue
@@ -454,9 +470,14 @@ def run_op(op, args, results, rng):
                 continue
             if name in over_budget:
                 continue
-            print(f"  {name} ...", end="", flush=True)
-            row.update(measure_path(paths[name], inputs, cotangent, args, rel_err_check(expected)))
-            print(f" fwd {T.fmt(_ms(row.get('fwd')))} ms, fwd+bwd {T.fmt(_ms(row.get('fwdbwd')))} ms,"
+            print(f"  compiling {name} ...", flush=True)
+            row.update(prepare_path(paths[name], inputs, cotangent, args, rel_err_check(expected)))
+            prepared.append(row)
+        time_rows(prepared, args)
+        for row in prepared:
+            name = row["path"]
+            del row["calls"]
+            print(f"  {name}: fwd {T.fmt(_ms(row.get('fwd')))} ms, fwd+bwd {T.fmt(_ms(row.get('fwdbwd')))} ms,"
                   f" err {row.get('err', '—')}", flush=True)
             for text in row.pop("notes"):
                 print(f"    {text}", flush=True)
