@@ -19,7 +19,7 @@ Example:
 from benchmarks import _timing as T
 
 fn, mode = T.compile_and_warm(my_fn, args)          # mode: "jit", "xla", "graph", "eager"
-seconds = T.median_seconds(fn, args, repeats=5)
+seconds = T.interleaved_medians({"mine": (fn, args)}, repeats=5)["mine"][0]
 bandwidth = T.measure_bandwidth()["best"]            # bytes / s
 ratio = seconds / T.floor_seconds(bytes_moved, bandwidth)
 ```
@@ -245,28 +245,6 @@ def vjp_fn(fn):
 
 
 # --------------------------------------------------------------------------------------
-# Timing
-
-
-def median_seconds(fn, args, *, repeats=5, budget_seconds=None):
-    """Median wall time of `fn(*args)` (synchronized), in seconds.
-
-    If the first call takes longer than `budget_seconds`, it is the only one taken.
-
-    Returns:
-        (median_seconds, number_of_calls_timed).
-    """
-    times = []
-    for _ in range(max(1, repeats)):
-        start = time.perf_counter()
-        sync(fn(*args))
-        times.append(time.perf_counter() - start)
-        if budget_seconds is not None and times[0] > budget_seconds:
-            break
-    return statistics.median(times), len(times)
-
-
-# --------------------------------------------------------------------------------------
 # Memory bandwidth and the physical floor
 
 
@@ -374,7 +352,8 @@ def fmt(x, digits=3):
 # Interleaved timing, process memory and machine load
 
 
-def interleaved_medians(calls, *, repeats=5, budget_seconds=None, min_seconds=0.0, max_repeats=200):
+def interleaved_medians(calls, *, repeats=5, budget_seconds=None, min_seconds=0.0, max_repeats=200,
+                        warm_each=False):
     """Median wall time of several calls timed in turns (A B C A B C ...), in seconds.
 
     Interleaving spreads the noise of a shared machine evenly over the candidates. Each
@@ -389,6 +368,10 @@ def interleaved_medians(calls, *, repeats=5, budget_seconds=None, min_seconds=0.
         budget_seconds: optional per-call limit (see above).
         min_seconds: keep timing a call until its timed calls add up to this.
         max_repeats: at most this many timed calls of each.
+        warm_each: precede every timed call by an untimed call of the same fn. The
+            first call after another fn pays for the memory that fn left (a path with
+            a large tape leaves the allocator and caches cold): measured up to 1.5-2x
+            on an identical program.
 
     Returns:
         dict name -> (median_seconds, number_of_calls_timed, fastest_seconds).
@@ -404,6 +387,8 @@ def interleaved_medians(calls, *, repeats=5, budget_seconds=None, min_seconds=0.
         for name, (fn, args) in calls.items():
             if done(times[name]):
                 continue
+            if warm_each:
+                sync(fn(*args))
             start = time.perf_counter()
             sync(fn(*args))
             times[name].append(time.perf_counter() - start)

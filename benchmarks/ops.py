@@ -28,9 +28,7 @@ KERAS_BACKEND=torch python benchmarks/ops.py --lengths 1024 65536 --state 64 --b
 import argparse
 import datetime
 import os
-import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -414,31 +412,10 @@ def time_rows(rows, args):
     """
     for key in ("fwd", "fwdbwd"):
         calls = {i: row["calls"][key] for i, row in enumerate(rows) if key in row["calls"]}
-        for i, median in interleaved_warm_medians(calls, args.repeats, args.budget).items():
+        medians = T.interleaved_medians(calls, repeats=args.repeats, budget_seconds=args.budget,
+                                        max_repeats=args.repeats, warm_each=True)
+        for i, (median, _, _) in medians.items():
             rows[i][key] = median
-
-
-def interleaved_warm_medians(calls, repeats, budget):
-    """{name: median seconds} of calls timed in rounds, each timed call preceded by an
-    untimed call of the same path.
-
-    The untimed call matters: the first call after another path pays for that path's
-    memory (a path with a large tape leaves the allocator and caches cold), which
-    measured up to 1.5-2x on the call that follows it.
-    """
-    times = {name: [] for name in calls}
-    slow = set()
-    for _ in range(repeats):
-        for name, (fn, fn_args) in calls.items():
-            if name in slow:
-                continue
-            T.sync(fn(*fn_args))  # untimed: the same path warms what the other paths left
-            start = time.perf_counter()
-            T.sync(fn(*fn_args))
-            times[name].append(time.perf_counter() - start)
-            if times[name][-1] > budget:
-                slow.add(name)
-    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def rel_err_check(expected):

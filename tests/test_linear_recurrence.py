@@ -16,6 +16,7 @@ import keras_ssm
 from _grad import NotApplicable
 from _grad import call_forced
 from _grad import value_and_grad
+from recurrence_reference import np_loop
 
 OP = "linear_recurrence"
 IMPLS = keras_ssm.ops.implementations(OP)
@@ -29,19 +30,9 @@ SHAPE = (2, 24, 3)
 
 
 def np_recurrence(a, b, h0=None, reverse=False):
-    """h_t = a_t h_{t-1} + b_t (or h_{t+1} when reverse) by a loop over time.
-
-    a: (B, L, *S) or (*S); b: (B, L, *S); h0: (B, *S) or None. Returns (h, final).
-    """
-    per_step = a.ndim == b.ndim
-    length = b.shape[1]
-    steps = range(length - 1, -1, -1) if reverse else range(length)
-    h = np.zeros_like(b)
-    prev = np.zeros_like(b[:, 0]) if h0 is None else h0
-    for t in steps:
-        prev = (a[:, t] if per_step else a) * prev + b[:, t]
-        h[:, t] = prev
-    return h, prev
+    """(h, final state) of the numpy loop; a: (B, L, *S) or (*S), b: (B, L, *S)."""
+    h = np_loop(a, b, h0, reverse)
+    return h, h[:, 0 if reverse else -1]
 
 
 def np_recurrence_grads(a, b, h0, w, v, reverse=False):

@@ -14,6 +14,7 @@ import pytest
 
 from keras_ssm import config
 from keras_ssm import ops as ssm_ops
+from recurrence_reference import np_loop
 
 BACKEND = keras.config.backend()
 jax_only = pytest.mark.skipif(BACKEND != "jax", reason="jax-only path")
@@ -24,18 +25,6 @@ BATCH, STATE = 2, 3
 
 # --------------------------------------------------------------------------------------
 # numpy ground truth
-
-
-def numpy_recurrence(a, b, reverse=False, h0=None):
-    """h_t = a_t h_{t-1} + b_t by a plain loop; complex128 numpy arrays."""
-    h = np.zeros((b.shape[0],) + b.shape[2:], complex) if h0 is None else h0.astype(complex)
-    out = np.zeros(b.shape, complex)
-    steps = range(b.shape[1] - 1, -1, -1) if reverse else range(b.shape[1])
-    for t in steps:
-        a_t = a if a.ndim == b.ndim - 2 else a[:, t]
-        h = a_t * h + b[:, t]
-        out[:, t] = h
-    return out
 
 
 def make_problem(rng, length, complex_, invariant, with_h0, batch=BATCH, state=STATE):
@@ -63,7 +52,7 @@ def loss_weights(rng, length, complex_, batch=BATCH, state=STATE):
 
 
 def numpy_loss(a, b, h0, reverse, w, v):
-    h = numpy_recurrence(a, b, reverse, h0)
+    h = np_loop(a, b, h0, reverse)
     last = h[:, 0] if reverse else h[:, -1]
     parts_h = [h.real, h.imag][: len(w)]
     parts_last = [last.real, last.imag][: len(v)]
@@ -162,7 +151,7 @@ def reference_grads(key, compute):
 
 
 def check_against_numpy(h, last, a, b, h0, reverse):
-    expected = numpy_recurrence(a, b, reverse, h0)
+    expected = np_loop(a, b, h0, reverse)
     np.testing.assert_allclose(to_complex(h), expected, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(to_complex(last), expected[:, 0] if reverse else expected[:, -1],
                                rtol=1e-4, atol=1e-4)
@@ -170,6 +159,18 @@ def check_against_numpy(h, last, a, b, h0, reverse):
 
 # --------------------------------------------------------------------------------------
 # JAX
+
+
+def check_path_lengths(name, length, invariant, rng):
+    """Path `name` called directly, complex with an initial state, both directions."""
+    from keras_ssm.ops import registry
+
+    a, b, h0 = make_problem(rng, length, True, invariant, True)
+    fn = registry.get("linear_recurrence", name).fn
+    pair = lambda x: real_parts(x, True)
+    for reverse in (False, True):
+        h, last = fn(pair(a), pair(b), reverse=reverse, initial_state=pair(h0), return_final_state=True)
+        check_against_numpy(h, last, a, b, h0, reverse)
 
 
 def jax_values_and_grads(fn, flat, complex_, with_h0, reverse, w, v, jit=True):
@@ -215,14 +216,7 @@ def test_jax_path_values_and_gradients(name, complex_, invariant, reverse, with_
 @pytest.mark.parametrize("length", [1, 2, 16])
 @pytest.mark.parametrize("invariant", [False, True])
 def test_jax_path_lengths(name, length, invariant, rng):
-    from keras_ssm.ops import registry
-
-    a, b, h0 = make_problem(rng, length, True, invariant, True)
-    fn = registry.get("linear_recurrence", name).fn
-    pair = lambda x: real_parts(x, True)
-    for reverse in (False, True):
-        h, last = fn(pair(a), pair(b), reverse=reverse, initial_state=pair(h0), return_final_state=True)
-        check_against_numpy(h, last, a, b, h0, reverse)
+    check_path_lengths(name, length, invariant, rng)
 
 
 @jax_only
@@ -380,14 +374,7 @@ def test_tf_path_in_graph_mode_without_xla(name):
 @pytest.mark.parametrize("length", [1, 2, 15, 16, 17, 33])
 @pytest.mark.parametrize("invariant", [False, True])
 def test_tf_path_lengths(name, length, invariant, rng):
-    from keras_ssm.ops import registry
-
-    a, b, h0 = make_problem(rng, length, True, invariant, True)
-    fn = registry.get("linear_recurrence", name).fn
-    pair = lambda x: real_parts(x, True)
-    for reverse in (False, True):
-        h, last = fn(pair(a), pair(b), reverse=reverse, initial_state=pair(h0), return_final_state=True)
-        check_against_numpy(h, last, a, b, h0, reverse)
+    check_path_lengths(name, length, invariant, rng)
 
 
 @tf_only
@@ -456,4 +443,4 @@ def test_tf_public_op_under_xla_uses_the_fast_path(rng):
     a, b, _ = make_problem(rng, 20, True, False, False)
     fn = tf.function(lambda a, b: ssm_ops.linear_recurrence(a, b), jit_compile=True)
     h = fn(real_parts(a, True), real_parts(b, True))
-    np.testing.assert_allclose(to_complex(h), numpy_recurrence(a, b), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(to_complex(h), np_loop(a, b), rtol=1e-4, atol=1e-4)

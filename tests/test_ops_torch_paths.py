@@ -5,7 +5,7 @@ multiple of the chunk (with the chunk constants made small so that tiny inputs g
 through two levels of chunking, the carries and the leftover steps), gradients of a,
 b and the initial state, meta tensors, strided inputs and when the path is chosen.
 Values are compared with a numpy loop, gradients with torch autograd through a plain
-Python loop over time, both written here.
+Python loop over time (both in tests/recurrence_reference.py).
 """
 
 import keras
@@ -20,6 +20,8 @@ if keras.config.backend() == "torch":
     import torch
 
     from keras_ssm.ops import torch as torch_ops
+
+from recurrence_reference import as_numpy, np_loop, pack, planes_of, torch_loop  # noqa: E402
 
 B, N = 2, 3
 # Lengths around the chunk sizes the `small_chunks` fixture produces (4-9 chunks of
@@ -39,40 +41,10 @@ def small_chunks(monkeypatch):
 
 
 # --------------------------------------------------------------------------------------
-# Independent references
+# Inputs (the references are in tests/recurrence_reference.py)
 
 
-def np_loop(a, b, h0=None, reverse=False):
-    """h_t = a_t h_{t-1} + b_t (h_{t+1} when reverse), numpy, complex128 or float64."""
-    per_step = a.ndim == b.ndim
-    h = np.zeros_like(b)
-    prev = np.zeros_like(b[:, 0]) if h0 is None else h0
-    for t in range(b.shape[1] - 1, -1, -1) if reverse else range(b.shape[1]):
-        prev = (a[:, t] if per_step else a) * prev + b[:, t]
-        h[:, t] = prev
-    return h
-
-
-def torch_loop(a, b, h0=None, reverse=False):
-    """The same loop in torch ops on plane lists (differentiable by autograd).
-
-    Returns (h planes, last planes).
-    """
-    cplx = len(b) == 2
-    to_c = (lambda p: torch.complex(p[0], p[1])) if cplx else (lambda p: p[0])
-    a_c, b_c = to_c(a), to_c(b)
-    per_step = a_c.dim() == b_c.dim()
-    prev = torch.zeros_like(b_c[:, 0]) if h0 is None else to_c(h0)
-    hs = [None] * b_c.shape[1]
-    for t in range(b_c.shape[1] - 1, -1, -1) if reverse else range(b_c.shape[1]):
-        prev = (a_c[:, t] if per_step else a_c) * prev + b_c[:, t]
-        hs[t] = prev
-    h = torch.stack(hs, dim=1)
-    split = (lambda z: [z.real, z.imag]) if cplx else (lambda z: [z])
-    return split(h), split(prev)
-
-
-def random_inputs(rng, length, cplx, invariant, with_h0, state=(N,), scale=0.95):
+def random_inputs(rng, length, cplx, invariant, with_h0, state=(N,), scale=0.95, batch=B):
     """numpy a, b, h0 (complex128 or float64), |a| <= scale."""
     def draw(*shape):
         x = rng.uniform(-1, 1, shape)
@@ -80,34 +52,11 @@ def random_inputs(rng, length, cplx, invariant, with_h0, state=(N,), scale=0.95)
             x = x + 1j * rng.uniform(-1, 1, shape)
         return x
 
-    a = draw(*state) if invariant else draw(B, length, *state)
+    a = draw(*state) if invariant else draw(batch, length, *state)
     a = a * (scale / np.maximum(1.0, np.abs(a)))
-    b = draw(B, length, *state)
-    h0 = draw(B, *state) if with_h0 else None
+    b = draw(batch, length, *state)
+    h0 = draw(batch, *state) if with_h0 else None
     return a, b, h0
-
-
-def planes_of(x, dtype=None, requires_grad=False):
-    """numpy -> list of torch planes ([re, im] for complex arrays)."""
-    if x is None:
-        return None
-    dtype = dtype or torch.float64
-    parts = [x.real, x.imag] if np.iscomplexobj(x) else [x]
-    return [torch.tensor(np.ascontiguousarray(p), dtype=dtype).requires_grad_(requires_grad)
-            for p in parts]
-
-
-def pack(planes):
-    """Planes as the op takes them: a pair for complex, a tensor for real."""
-    if planes is None:
-        return None
-    return tuple(planes) if len(planes) == 2 else planes[0]
-
-
-def as_numpy(value):
-    if isinstance(value, tuple):
-        return value[0].detach().numpy() + 1j * value[1].detach().numpy()
-    return value.detach().numpy()
 
 
 # --------------------------------------------------------------------------------------
@@ -288,12 +237,7 @@ def threaded(monkeypatch, small_chunks):
 @pytest.mark.parametrize("with_h0", [False, True], ids=["zero_h0", "h0"])
 def test_split_over_threads_values_and_gradients(threaded, rng, batch, cplx, invariant,
                                                  reverse, with_h0):
-    global B
-    saved, B = B, batch  # random_inputs draws batch B
-    try:
-        a, b, h0 = random_inputs(rng, 37, cplx, invariant, with_h0)
-    finally:
-        B = saved
+    a, b, h0 = random_inputs(rng, 37, cplx, invariant, with_h0, batch=batch)
     expected = np_loop(a, b, h0, reverse)
     planes = 2 if cplx else 1
     weights = ([torch.tensor(rng.normal(size=b.shape)) for _ in range(planes)],

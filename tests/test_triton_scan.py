@@ -5,7 +5,7 @@ Without a GPU the kernel runs on CPU tensors in the Triton interpreter
 are tiny: B=2, L=40 with BLOCK_T=16 (three time blocks, carries between them, a partial
 last block) and N=5 with BLOCK_N=4 (two state blocks, the second one masked).
 Values are compared with a numpy loop, gradients with torch autograd through a plain
-Python loop over time, both written here; the final state and every gradient (a, b,
+Python loop over time (tests/recurrence_reference.py); the final state and every gradient (a, b,
 initial state) are checked.
 
 On a machine with CUDA, run with ``TRITON_INTERPRET=0`` to also compile the kernel for
@@ -29,37 +29,12 @@ if AVAILABLE:
 
     from keras_ssm.ops import triton_scan
 
+from recurrence_reference import as_numpy, np_loop, pack, planes_of, torch_loop  # noqa: E402
+
 INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") == "1"
 CUDA = AVAILABLE and torch.cuda.is_available()
 B, L, N = 2, 40, 5
 BLOCKS = dict(block_t=16, block_n=4)
-
-
-def np_loop(a, b, h0=None, reverse=False):
-    """h_t = a_t h_{t-1} + b_t (h_{t+1} when reverse) by a numpy loop."""
-    per_step = a.ndim == b.ndim
-    h = np.zeros_like(b)
-    prev = np.zeros_like(b[:, 0]) if h0 is None else h0
-    for t in range(b.shape[1] - 1, -1, -1) if reverse else range(b.shape[1]):
-        prev = (a[:, t] if per_step else a) * prev + b[:, t]
-        h[:, t] = prev
-    return h
-
-
-def torch_loop(a, b, h0=None, reverse=False):
-    """The same loop with torch ops on plane lists; returns (h planes, last planes)."""
-    cplx = len(b) == 2
-    to_c = (lambda p: torch.complex(p[0], p[1])) if cplx else (lambda p: p[0])
-    a_c, b_c = to_c(a), to_c(b)
-    per_step = a_c.dim() == b_c.dim()
-    prev = torch.zeros_like(b_c[:, 0]) if h0 is None else to_c(h0)
-    hs = [None] * b_c.shape[1]
-    for t in range(b_c.shape[1] - 1, -1, -1) if reverse else range(b_c.shape[1]):
-        prev = (a_c[:, t] if per_step else a_c) * prev + b_c[:, t]
-        hs[t] = prev
-    h = torch.stack(hs, dim=1)
-    split = (lambda z: [z.real, z.imag]) if cplx else (lambda z: [z])
-    return split(h), split(prev)
 
 
 def random_inputs(rng, cplx, invariant, with_h0, length=L, n=N):
@@ -70,26 +45,6 @@ def random_inputs(rng, cplx, invariant, with_h0, length=L, n=N):
     a = draw(n) if invariant else draw(B, length, n)
     a = a * (0.97 / np.maximum(1.0, np.abs(a)))
     return a, draw(B, length, n), (draw(B, n) if with_h0 else None)
-
-
-def planes_of(x, dtype, device="cpu", requires_grad=False):
-    if x is None:
-        return None
-    parts = [x.real, x.imag] if np.iscomplexobj(x) else [x]
-    return [torch.tensor(p, dtype=dtype, device=device).requires_grad_(requires_grad)
-            for p in parts]
-
-
-def pack(planes):
-    if planes is None:
-        return None
-    return tuple(planes) if len(planes) == 2 else planes[0]
-
-
-def as_numpy(value):
-    if isinstance(value, tuple):
-        return value[0].detach().cpu().numpy() + 1j * value[1].detach().cpu().numpy()
-    return value.detach().cpu().numpy()
 
 
 CASES = [

@@ -360,46 +360,36 @@ def _sequential_priority(a, b, **kwargs):
     return 0.5 if _has_accelerator() else 3.0
 
 
-linear_recurrence_associative = registry.register(
-    "linear_recurrence",
-    "associative",
-    backends=("tensorflow",),
-    supports=_needs_static_length,
-    priority=_associative_priority,
-)(_make_path(_associative_any_direction))
-linear_recurrence_associative.__doc__ = """h_t = a_t h_{t-1} + b_t by an odd/even associative scan (XLA-safe).
-
-Same arguments and results as `keras_ssm.ops.linear_recurrence` (canonical inputs).
-"""
-
-linear_recurrence_chunked = registry.register(
-    "linear_recurrence",
-    "chunked",
-    backends=("tensorflow",),
-    supports=_needs_static_length,
-    priority=_chunked_priority,
-)(_make_path(_chunked_scan))
-linear_recurrence_chunked.__doc__ = """h_t = a_t h_{t-1} + b_t in blocks of `CHUNK` steps (XLA-safe).
-
-Same arguments and results as `keras_ssm.ops.linear_recurrence` (canonical inputs).
-"""
-
-linear_recurrence_sequential = registry.register(
-    "linear_recurrence",
-    "sequential",
-    backends=("tensorflow",),
-    supports=_needs_static_length,
-    priority=_sequential_priority,
-)(_make_path(_sequential_scan))
-linear_recurrence_sequential.__doc__ = """h_t = a_t h_{t-1} + b_t by a `tf.while_loop`, one step per iteration (XLA-safe).
-
-The forward is one loop of L steps; the gradient is the same loop run in the other
-direction (a hand-written gradient, so `tf.scan`'s slow gradient under XLA is avoided).
+_SAME_CONTRACT = """
 Same arguments and results as `keras_ssm.ops.linear_recurrence` (canonical inputs).
 
 Example:
 
 ```python
-h = linear_recurrence_sequential(tf.fill([4], 0.9), tf.ones([2, 10, 4]))
+h = {name}(tf.fill([4], 0.9), tf.ones([2, 10, 4]))
 ```
 """
+
+
+def _register(name, scan, priority, summary):
+    """Register `scan` (with its hand-written gradient) as the TF path `name`."""
+    path = _make_path(scan)
+    path.__name__ = f"linear_recurrence_{name}"
+    path.__doc__ = summary + "\n" + _SAME_CONTRACT.format(name=path.__name__)
+    return registry.register(
+        "linear_recurrence", name, backends=("tensorflow",),
+        supports=_needs_static_length, priority=priority,
+    )(path)
+
+
+linear_recurrence_associative = _register(
+    "associative", _associative_any_direction, _associative_priority,
+    "h_t = a_t h_{t-1} + b_t by an odd/even associative scan (XLA-safe).")
+linear_recurrence_chunked = _register(
+    "chunked", _chunked_scan, _chunked_priority,
+    "h_t = a_t h_{t-1} + b_t in blocks of `CHUNK` steps (XLA-safe).")
+linear_recurrence_sequential = _register(
+    "sequential", _sequential_scan, _sequential_priority,
+    "h_t = a_t h_{t-1} + b_t by a `tf.while_loop`, one step per iteration (XLA-safe).\n\n"
+    "The gradient is the same loop run in the other direction (hand-written), so\n"
+    "`tf.scan`'s slow gradient under XLA is avoided.")

@@ -245,27 +245,26 @@ def _scan(a, b, out, h0, reverse, conj, invariant):
 
 
 _POOL = None
+_POOL_SIZE = 0
 _POOL_LOCK = threading.Lock()
 
 
 def _pool(workers):
     """A process-wide thread pool with at least `workers` threads."""
-    global _POOL
+    global _POOL, _POOL_SIZE
     with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < workers:
+        if _POOL_SIZE < workers:
             _POOL = concurrent.futures.ThreadPoolExecutor(
                 max_workers=workers, thread_name_prefix="keras_ssm_scan")
+            _POOL_SIZE = workers
         return _POOL
 
 
 def _workers_for(b):
     """How many threads a scan of planes `b` (B, L, N) is split over (1 = no split)."""
-    if b[0].device.type != "cpu" or threading.current_thread().name.startswith("keras_ssm_scan"):
+    if b[0].device.type != "cpu" or b[0].numel() < PARALLEL_MIN_ELEMENTS:
         return 1
-    batch = b[0].shape[0]
-    if b[0].numel() < PARALLEL_MIN_ELEMENTS:
-        return 1
-    return max(1, min(torch.get_num_threads(), batch))
+    return max(1, min(torch.get_num_threads(), b[0].shape[0]))
 
 
 def _scan_without_grad(*args):
