@@ -798,6 +798,55 @@ def classification_scores(model, inputs, labels, batch_size):
     }
 
 
+def fit_paper_classifier(build, loaded, model_name, settings, output_dir, *, seed, verbose,
+                         num_replicas=1):
+    """Train a classifier the papers' way, resumably, and restore its best weights.
+
+    Shuffled, resumable training batches; the papers' optimizer and callbacks; sparse
+    cross-entropy on logits; checkpoints and history in `output_dir` (a rerun resumes
+    after the last finished epoch); at the end, the weights of the best validation
+    accuracy. Call inside `distribution_scope`.
+
+    Args:
+        build: callable() -> an uncompiled keras.Model returning logits.
+        loaded: {"train": (inputs, labels), "val": (inputs, labels)}.
+        model_name: "s5", "dss" or "dlr" (selects the optimizer groups).
+        settings: resolved preset (batch_size, epochs, steps_per_epoch, drop_remainder, ...).
+        output_dir: the run folder (from `prepare_output_dir`).
+        seed: the shuffling seed.
+        verbose: keras verbosity.
+        num_replicas: data-parallel replicas; the global batch is batch_size * replicas.
+
+    Returns:
+        (model, batch_size): the trained model and the global batch size.
+
+    Example:
+
+    ```python
+    with distribution_scope("none") as scope:
+        model, batch = fit_paper_classifier(lambda: build_model(...), loaded, "s5",
+                                            settings, out, seed=0, verbose=1)
+    ```
+    """
+    from keras_ssm.callbacks import ResumableBatches
+
+    batch_size = settings["batch_size"] * num_replicas
+    train = ResumableBatches(*loaded["train"], batch_size=batch_size, shuffle=True, seed=seed,
+                             steps_per_epoch=settings["steps_per_epoch"],
+                             drop_remainder=settings["drop_remainder"])
+    validation = OrderedBatches(*loaded["val"], batch_size=batch_size)
+    model = build()
+    optimizer = paper_optimizer(model, model_name, settings, train.steps_per_epoch)
+    model.compile(optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[keras.metrics.SparseCategoricalAccuracy("accuracy")])
+    callbacks = paper_callbacks(settings, verbose) + training_callbacks(
+        output_dir, monitor="val_accuracy", mode="max", data=train)
+    model.fit(train, epochs=settings["epochs"], validation_data=validation, shuffle=False,
+              verbose=verbose, callbacks=callbacks)
+    restore_best_weights(model, output_dir)
+    return model, batch_size
+
+
 def best_epoch(output_dir, monitor="val_accuracy", mode="max"):
     """(epoch counted from 1, value) of the best recorded `monitor`, or (None, None).
 

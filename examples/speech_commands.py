@@ -47,7 +47,6 @@ import keras  # noqa: E402
 import presets  # noqa: E402
 
 import keras_ssm  # noqa: E402
-from keras_ssm.callbacks import ResumableBatches  # noqa: E402
 from keras_ssm.data import speech_commands  # noqa: E402
 
 PRESETS = presets.SC_PRESETS
@@ -144,20 +143,9 @@ def main(argv=None):
               for split in ("train", "val", "test")}
     test_8k = load_split(args.data_dir, "test", classes, RATE_8K, args.cache_dir, verbose)
     with common.distribution_scope(args.distribution) as scope:
-        batch_size = settings["batch_size"] * scope.num_replicas
-        train = ResumableBatches(*loaded["train"], batch_size=batch_size, shuffle=True, seed=seed,
-                                 steps_per_epoch=settings["steps_per_epoch"],
-                                 drop_remainder=settings["drop_remainder"])
-        validation = common.OrderedBatches(*loaded["val"], batch_size=batch_size)
-        model = build_model(model_name, settings, classes, seed=seed)
-        optimizer = common.paper_optimizer(model, model_name, settings, train.steps_per_epoch)
-        model.compile(optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=[keras.metrics.SparseCategoricalAccuracy("accuracy")])
-        callbacks = common.paper_callbacks(settings, args.verbose) + common.training_callbacks(
-            output, monitor="val_accuracy", mode="max", data=train)
-        model.fit(train, epochs=settings["epochs"], validation_data=validation, shuffle=False,
-                  verbose=args.verbose, callbacks=callbacks)
-        common.restore_best_weights(model, output)
+        model, batch_size = common.fit_paper_classifier(
+            lambda: build_model(model_name, settings, classes, seed=seed), loaded, model_name,
+            settings, output, seed=seed, verbose=args.verbose, num_replicas=scope.num_replicas)
         test = common.classification_scores(model, *loaded["test"], batch_size=batch_size)
         test_8khz = common.classification_scores(model_8khz(model, model_name), *test_8k,
                                                  batch_size=batch_size)
