@@ -9,7 +9,7 @@ BACKENDS ?= jax tensorflow torch
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-one demo bench clean
+.PHONY: install test test-one demo bench data clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,21 @@ bench: install
 	$(PY) -m pip install -q -e ".[bench]"
 	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) benchmarks/ops.py
 	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) benchmarks/layers.py
+
+# Fashion-MNIST (the original release files) from Debian's package, where apt-get can run;
+# otherwise says what to do. MNIST and CIFAR-10 come from keras.datasets (internet, once).
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+data:
+	@if [ -f $(FASHION_DIR)/train-images-idx3-ubyte.gz ]; then \
+	  echo "Fashion-MNIST is installed in $(FASHION_DIR)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist && \
+	  echo "Fashion-MNIST installed in $(FASHION_DIR)"; \
+	else \
+	  echo "Fashion-MNIST is not installed. Run as root: apt-get update && apt-get install -y dataset-fashion-mnist"; \
+	  echo "(Debian/Ubuntu), or pass --data-dir FOLDER holding the four *-ubyte.gz release files,"; \
+	  echo "or let keras.datasets.fashion_mnist.load_data() download them once."; \
+	fi
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

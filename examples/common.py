@@ -40,6 +40,7 @@ import json
 import math
 import os
 import pathlib
+import time
 
 import keras
 import numpy as np
@@ -317,6 +318,83 @@ class HistoryWriter(keras.callbacks.Callback):
             writer.writeheader()
             writer.writerows(ordered)
         os.replace(temporary, self.output_dir / HISTORY_CSV)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Adds `epoch_seconds` and `elapsed_seconds` to every epoch's logs.
+
+    `epoch_seconds`: wall-clock seconds of the epoch (training and validation);
+    `elapsed_seconds`: the run's total, resumed runs included (it continues from the
+    last epoch recorded in history.json). Put it before `HistoryWriter`.
+
+    Args:
+        output_dir: the output folder (for the elapsed time of earlier sessions).
+
+    Example:
+
+    ```python
+    model.fit(..., callbacks=[EpochTimer("runs/demo"), HistoryWriter("runs/demo")])
+    ```
+    """
+
+    def __init__(self, output_dir):
+        super().__init__()
+        self.output_dir = pathlib.Path(output_dir)
+        self.started = None
+
+    def elapsed_before(self):
+        """Seconds recorded by the epochs already in history.json."""
+        values = [v for v in load_history(self.output_dir).get("elapsed_seconds", [])
+                  if v is not None]
+        return max(values) if values else 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or self.started is None:
+            return
+        seconds = time.perf_counter() - self.started
+        logs["epoch_seconds"] = seconds
+        logs["elapsed_seconds"] = self.elapsed_before() + seconds
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training once the run's wall-clock time reaches a budget.
+
+    Counted like `EpochTimer.elapsed_seconds` (resumed sessions included); checked after
+    every batch, so the last epoch may be partial (it is still validated and recorded).
+
+    Args:
+        seconds: float, the budget.
+        output_dir: the output folder.
+
+    Example:
+
+    ```python
+    model.fit(..., callbacks=[TimeBudget(3600, "runs/demo")])
+    ```
+    """
+
+    def __init__(self, seconds, output_dir):
+        super().__init__()
+        self.seconds = float(seconds)
+        self.timer = EpochTimer(output_dir)
+        self.session_start = None
+        self.before = 0.0
+        self.exhausted = False
+
+    def on_train_begin(self, logs=None):
+        self.before = self.timer.elapsed_before()
+        self.session_start = time.perf_counter()
+        if self.before >= self.seconds:
+            self.exhausted = True
+            self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.before + time.perf_counter() - self.session_start >= self.seconds:
+            self.exhausted = True
+            self.model.stop_training = True
 
 
 def load_history(output_dir, as_rows=False):
@@ -633,7 +711,7 @@ def paper_optimizer(model, model_name, settings, steps_per_epoch):
     if s["schedule"] not in ("cosine", "plateau", "constant"):
         raise ValueError(f"`schedule` must be 'cosine', 'plateau' or 'constant', got "
                          f"{s['schedule']!r}.")
-    warmup = int(s.get("warmup_epochs", 0)) * int(steps_per_epoch)
+    warmup = int(round(float(s.get("warmup_epochs", 0)) * int(steps_per_epoch)))
     total = max(int(s["epochs"]) * int(steps_per_epoch), warmup + 1)
 
     def rate(value):
@@ -799,7 +877,7 @@ def classification_scores(model, inputs, labels, batch_size):
 
 
 def fit_paper_classifier(build, loaded, model_name, settings, output_dir, *, seed, verbose,
-                         num_replicas=1):
+                         num_replicas=1, make_optimizer=None, extra_callbacks=()):
     """Train a classifier the papers' way, resumably, and restore its best weights.
 
     Shuffled, resumable training batches; the papers' optimizer and callbacks; sparse
@@ -816,6 +894,10 @@ def fit_paper_classifier(build, loaded, model_name, settings, output_dir, *, see
         seed: the shuffling seed.
         verbose: keras verbosity.
         num_replicas: data-parallel replicas; the global batch is batch_size * replicas.
+        make_optimizer: optional callable(model, steps_per_epoch) -> optimizer, instead of
+            the papers' (`paper_optimizer`): for models without SSM layers (baselines).
+        extra_callbacks: callbacks run before the checkpoint and history writers (so
+            values they add to the logs, e.g. `EpochTimer`'s, are recorded).
 
     Returns:
         (model, batch_size): the trained model and the global batch size.
@@ -836,10 +918,13 @@ def fit_paper_classifier(build, loaded, model_name, settings, output_dir, *, see
                              drop_remainder=settings["drop_remainder"])
     validation = OrderedBatches(*loaded["val"], batch_size=batch_size)
     model = build()
-    optimizer = paper_optimizer(model, model_name, settings, train.steps_per_epoch)
+    if make_optimizer is None:
+        optimizer = paper_optimizer(model, model_name, settings, train.steps_per_epoch)
+    else:
+        optimizer = make_optimizer(model, train.steps_per_epoch)
     model.compile(optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=[keras.metrics.SparseCategoricalAccuracy("accuracy")])
-    callbacks = paper_callbacks(settings, verbose) + training_callbacks(
+    callbacks = paper_callbacks(settings, verbose) + list(extra_callbacks) + training_callbacks(
         output_dir, monitor="val_accuracy", mode="max", data=train)
     model.fit(train, epochs=settings["epochs"], validation_data=validation, shuffle=False,
               verbose=verbose, callbacks=callbacks)

@@ -197,3 +197,74 @@ PAPER_SC = {
 """S5: SC35, 16 kHz and zero-shot 8 kHz (spec s5.md C2). DSS: SC10 16 kHz (DSS repo README;
 the NeuralCDE/CKConv 10-class split, not the official lists used here), no 8 kHz number. DLR:
 not reported."""
+
+# ---------------------------------------------------------------------------
+# Sequential images (examples/sequential_image.py): IMAGE_PRESETS[preset][model][task].
+# Baselines (gru, lstm, transformer) take the S5 preset's depth, dropout, batch, epochs and
+# main-group optimizer (AdamW, lr, weight decay, warmup + cosine); their width is chosen so
+# that their parameter count matches the S5 model's (`--hidden-size` overrides it).
+
+IMAGE_TASKS = ("smnist", "psmnist", "sfashion", "psfashion", "scifar", "scifar-gray")
+
+S5_IMAGE_PAPER = {
+    "smnist": _s5(num_layers=4, hidden_size=96, state_size=128, blocks=1, dropout=0.1, lr=8e-3,
+                  ssm_lr=2e-3, batch_size=50, epochs=150, weight_decay=0.01, warmup_epochs=1,
+                  c_init="lecun_normal", opt_config="standard", activation="half_glu1"),
+    "psmnist": _s5(num_layers=4, hidden_size=128, state_size=128, blocks=2, dropout=0.15,
+                   lr=4e-3, ssm_lr=1e-3, batch_size=50, epochs=150, weight_decay=0.01,
+                   warmup_epochs=1, c_init="lecun_normal", opt_config="standard",
+                   activation="half_glu1"),
+    "scifar": _s5(num_layers=6, hidden_size=512, state_size=384, blocks=3, dropout=0.1,
+                  lr=4.5e-3, ssm_lr=1e-3, batch_size=50, epochs=250, weight_decay=0.07,
+                  warmup_epochs=1, c_init="lecun_normal", opt_config="BfastandCdecay",
+                  activation="half_glu1", clip_eigs=True),
+}
+S5_IMAGE_PAPER["sfashion"] = dict(S5_IMAGE_PAPER["smnist"])
+S5_IMAGE_PAPER["psfashion"] = dict(S5_IMAGE_PAPER["psmnist"])
+S5_IMAGE_PAPER["scifar-gray"] = dict(S5_LRA["image"])
+"""S5's pixel-level settings (paper Table 11; see PAPER_IMAGE_SOURCES). Fashion-MNIST is not in
+the paper: sMNIST's settings for sfashion, psMNIST's for psfashion (our choice). scifar-gray is
+LRA Image, the S5 script's settings."""
+
+DSS_IMAGE_PAPER = {task: dict(DSS_LRA["image"]) for task in IMAGE_TASKS}
+DLR_IMAGE_PAPER = {task: dict(DLR_LRA["image"]) for task in IMAGE_TASKS}
+"""DSS and DLR report no pixel-level sMNIST/sFashion/sCIFAR settings: their LRA Image (grey
+CIFAR) settings on every pixel task (our choice)."""
+
+S5_IMAGE_CPU = _s5(
+    num_layers=4, hidden_size=64, state_size=64, blocks=4, dropout=0.0, lr=4e-3, ssm_lr=1e-3,
+    batch_size=32, epochs=6, weight_decay=0.01, warmup_epochs=0.25, c_init="lecun_normal",
+    opt_config="standard", activation="half_glu1", norm_momentum=0.9)
+"""The `cpu` preset: an S5 that trains well on a 2-core CPU (chosen by measurement; see
+examples/results/sequential_image.md)."""
+
+DSS_IMAGE_CPU = _dss(num_layers=4, hidden_size=64, state_size=64, dropout=0.0, lr=4e-3,
+                     ssm_lr=1e-3, batch_size=32, epochs=6, weight_decay=0.01,
+                     schedule="cosine", warmup_epochs=0.25, prenorm=True, bidirectional=True,
+                     norm_momentum=0.9)
+DLR_IMAGE_CPU = _dlr_from_dss(DSS_IMAGE_CPU) | dict(state_size=64, ssm_lr=1e-3, dt_min=1e-4,
+                                                    dt_max=0.1)
+"""DSS and DLR at the S5 `cpu` preset's depth, width, batch, schedule and rates."""
+
+_IMAGE_SMALL = dict(num_layers=1, hidden_size=8, batch_size=4, epochs=1, dropout=0.0, lr=1e-2,
+                    weight_decay=0.01, prenorm=True, pooling="mean", drop_remainder=False,
+                    seq_len=None, steps_per_epoch=None)
+
+IMAGE_PRESETS = {
+    "paper": {"s5": S5_IMAGE_PAPER, "dss": DSS_IMAGE_PAPER, "dlr": DLR_IMAGE_PAPER},
+    "cpu": {"s5": {t: dict(S5_IMAGE_CPU) for t in IMAGE_TASKS},
+            "dss": {t: dict(DSS_IMAGE_CPU) for t in IMAGE_TASKS},
+            "dlr": {t: dict(DLR_IMAGE_CPU) for t in IMAGE_TASKS}},
+    "small": {"s5": {t: _s5(**_IMAGE_SMALL, state_size=8, blocks=2) for t in IMAGE_TASKS},
+              "dss": {t: _dss(**_IMAGE_SMALL, state_size=8, patience=1) for t in IMAGE_TASKS},
+              "dlr": {t: _dlr_from_dss(_dss(**_IMAGE_SMALL, patience=1)) | dict(state_size=8)
+                      for t in IMAGE_TASKS}},
+}
+"""IMAGE_PRESETS[preset][model][task] -> settings dict; baselines use the "s5" entry."""
+
+PAPER_IMAGE = {
+    "s5": dict(smnist=99.65, psmnist=98.67, scifar=90.10, sfashion=None, psfashion=None),
+    "dss": {},
+    "dlr": {},
+}
+"""Reported test accuracies (%), for comparison only (spec s5.md C2)."""

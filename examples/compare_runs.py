@@ -1,0 +1,94 @@
+"""Compare finished example runs: validation accuracy against wall-clock time, and a table.
+
+Reads each run folder's history.json (with `elapsed_seconds`, written by
+`common.EpochTimer`) and results.json, draws validation accuracy against elapsed minutes
+(one line per run), and prints a markdown table.
+
+```bash
+python examples/compare_runs.py runs/sfashion_s5 runs/sfashion_gru runs/sfashion_lstm \
+    --output examples/results/sequential_image_sfashion.png
+```
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+
+def run_summary(folder):
+    """{label, minutes, val_accuracy, results} of one run folder."""
+    folder = pathlib.Path(folder)
+    history = common.load_history(folder)
+    results_path = folder / common.RESULTS_JSON
+    results = json.loads(results_path.read_text()) if results_path.exists() else {}
+    label = (f"{results.get('model', folder.name)} ({results.get('backend', '?')}, "
+             f"{results.get('parameters', '?')} params)")
+    minutes = [v / 60.0 for v in history.get("elapsed_seconds", [])]
+    return dict(label=label, minutes=minutes, val_accuracy=history.get("val_accuracy", []),
+                results=results, folder=str(folder))
+
+
+def markdown(summaries):
+    """A markdown table: model, backend, parameters, epochs, minutes, s/epoch, val, test."""
+    lines = ["| run | model | backend | parameters | epochs | minutes | s / epoch | best val "
+             "| test |", "|---|---|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        r = s["results"]
+        minutes = s["minutes"][-1] if s["minutes"] else float("nan")
+
+        def pct(value):
+            return "-" if value is None else f"{100 * value:.2f}%"
+
+        lines.append(
+            f"| `{pathlib.Path(s['folder']).name}` | {r.get('model', '?')} | "
+            f"{r.get('backend', '?')} | {r.get('parameters', '?')} | "
+            f"{r.get('epochs_completed', '?')} | {minutes:.1f} | "
+            f"{r.get('seconds_per_epoch') or float('nan'):.0f} | "
+            f"{pct(r.get('best_val_accuracy'))} | {pct(r.get('test_accuracy'))} |")
+    return "\n".join(lines)
+
+
+def plot(summaries, path, title=None):
+    """Validation accuracy against elapsed minutes, one line per run, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6.5, 4))
+    for s in summaries:
+        if s["minutes"]:
+            axis.plot(s["minutes"], [100 * v for v in s["val_accuracy"]], marker="o",
+                      label=s["label"])
+    axis.set_xlabel("wall-clock minutes (2-core CPU)")
+    axis.set_ylabel("validation accuracy (%)")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    if title:
+        axis.set_title(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="run folders (--output of the examples)")
+    parser.add_argument("--output", default=None, help="PNG of val accuracy against time")
+    parser.add_argument("--title", default=None)
+    args = parser.parse_args(argv)
+    summaries = [run_summary(folder) for folder in args.runs]
+    print(markdown(summaries))
+    if args.output:
+        plot(summaries, args.output, args.title)
+    return summaries
+
+
+if __name__ == "__main__":
+    main()
