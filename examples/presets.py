@@ -222,9 +222,12 @@ S5_IMAGE_PAPER = {
 S5_IMAGE_PAPER["sfashion"] = dict(S5_IMAGE_PAPER["smnist"])
 S5_IMAGE_PAPER["psfashion"] = dict(S5_IMAGE_PAPER["psmnist"])
 S5_IMAGE_PAPER["scifar-gray"] = dict(S5_LRA["image"])
-"""S5's pixel-level settings (paper Table 11; see PAPER_IMAGE_SOURCES). Fashion-MNIST is not in
-the paper: sMNIST's settings for sfashion, psMNIST's for psfashion (our choice). scifar-gray is
-LRA Image, the S5 script's settings."""
+"""S5's pixel-level settings, as recalled from the paper's appendix Table 11 (sMNIST, psMNIST,
+sCIFAR rows). UNVERIFIED: the paper's text could not be read in the environment these presets
+were written in, and the S5 repository has no script for these tasks; check them against the
+paper before relying on `--preset paper` here. Fashion-MNIST is not in the paper: sMNIST's
+settings for sfashion, psMNIST's for psfashion (our choice). scifar-gray is LRA Image, the S5
+script's settings (verified, spec s5.md C3)."""
 
 DSS_IMAGE_PAPER = {task: dict(DSS_LRA["image"]) for task in IMAGE_TASKS}
 DLR_IMAGE_PAPER = {task: dict(DLR_LRA["image"]) for task in IMAGE_TASKS}
