@@ -9,6 +9,9 @@ python examples/lra.py --task pathx --model dss --preset paper --data-dir /data/
     --output runs/pathx_dss --distribution data_parallel
 python examples/lra.py --task pathfinder --model dlr --preset small --data-dir /data/lra_release \
     --output runs/try --epochs 1
+# ListOps without the archive: generate it first (LRA's generator, keras_ssm.data.listops)
+python examples/lra.py --task listops --generate --data-dir runs/listops_generated \
+    --model s5 --preset paper --output runs/lra_listops_generated_s5
 ```
 
 Models (`keras_ssm.models` builders; settings in `examples/presets.py`):
@@ -38,6 +41,14 @@ checkpoint with the best val accuracy is kept; after training the test set is ev
 it (the papers' "test accuracy at the best validation checkpoint"). Text has no validation
 split: val is the test set (the LRA convention), so its number is the best test epoch.
 
+Generated ListOps (`--generate`, `--task listops` only): `keras_ssm.data.listops.write_release`
+draws ListOps from the published LRA generator's distribution (96,000 / 2,000 / 2,000 samples of
+501-1999 tokens, about a minute on one core) and writes `listops-1000/basic_{train,val,test}.tsv`
+with `generated.json` into `--data-dir` (default `runs/listops_generated`), unless that folder
+already holds them with the same settings (`--generate-sizes`, `--generate-seed`,
+`--generate-min-length`, `--generate-max-length`); then training proceeds as usual.
+results.json then has `data: "generated"`, the generation settings under `generated` and a note.
+
 Output (`--output`, see `examples/common.py`): config.json, backup/, best.weights.h5,
 history.json/csv, training_curves.png and results.json with `test_accuracy`,
 `best_val_accuracy`, `best_epoch` and the paper's number for comparison.
@@ -55,6 +66,8 @@ import keras  # noqa: E402
 import presets  # noqa: E402
 
 import keras_ssm  # noqa: E402
+from keras_ssm.data import _cache  # noqa: E402
+from keras_ssm.data import listops  # noqa: E402
 from keras_ssm.data import lra  # noqa: E402
 
 PRESETS = presets.LRA_PRESETS
@@ -67,6 +80,9 @@ PIXEL_NORMALIZATION = {
     "pathx": (127.5, 127.5),
 }
 """(mean, std) in grey levels (0-255) of the pixel tasks: the model computes (x − mean)/std."""
+
+GENERATED_DATA_DIR = "runs/listops_generated"
+"""Where `--generate` writes ListOps when `--data-dir` is not given."""
 
 
 def task_info(task):
@@ -106,6 +122,68 @@ def sequence_length(task, settings):
     if info["inputs"] != "pixels" and settings.get("seq_len"):
         return min(int(settings["seq_len"]), info["seq_len"])
     return info["seq_len"]
+
+
+def generation_settings(args):
+    """The `keras_ssm.data.listops.release_settings` of `--generate`, or None without it."""
+    if not args.generate:
+        return None
+    return listops.release_settings(
+        args.generate_seed, args.generate_sizes, min_length=args.generate_min_length,
+        max_length=args.generate_max_length)
+
+
+def prepare_generated_listops(data_dir, settings, cache_dir=None, verbose=1):
+    """Makes sure `data_dir` holds ListOps generated with `settings`; generates it if not.
+
+    Files generated earlier with the same settings are reused. A folder holding
+    `listops-1000` TSVs without `generated.json` (e.g. the LRA release) or generated with
+    other settings is an error, never overwritten. After generating, the reader's stale
+    ListOps caches in the cache folder (`--cache-dir` or `DATA_DIR/.keras_ssm_cache`) are
+    deleted.
+
+    Args:
+        data_dir: the folder (created if needed).
+        settings: a `listops.release_settings` dict.
+        cache_dir: the readers' cache folder, or None for the default.
+        verbose: 0 silent, else one line on stdout and a progress count on stderr.
+
+    Returns:
+        "generated" or "reused".
+    """
+    paths = listops.release_paths(data_dir)
+    recorded = listops.read_marker(data_dir)
+    folder = paths["train"].parent
+    if recorded is not None and all(path.is_file() for path in paths.values()):
+        if recorded != settings:
+            different = ", ".join(f"{key}: {recorded.get(key)!r} -> {settings.get(key)!r}"
+                                  for key in sorted(set(recorded) | set(settings))
+                                  if recorded.get(key) != settings.get(key))
+            raise ValueError(
+                f"--generate: {folder} holds ListOps generated with other settings "
+                f"({different}). Choose another --data-dir, or delete {folder} to "
+                "generate it again.")
+        return "reused"
+    if recorded is None and any(path.exists() for path in paths.values()):
+        raise ValueError(
+            f"--generate: {folder} already holds ListOps files that keras_ssm did not "
+            f"generate (no {listops.MARKER_FILE}), e.g. the LRA release. Drop --generate to "
+            "train on them, or choose another --data-dir.")
+    if verbose:
+        sizes = "/".join(str(size) for size in settings["sizes"])
+        print(f"Generating ListOps ({sizes} samples, seed {settings['seed']}) into {folder}",
+              flush=True)
+    listops.write_release(
+        data_dir, settings["seed"], settings["sizes"], min_length=settings["min_length"],
+        max_length=settings["max_length"], max_depth=settings["max_depth"],
+        max_args=settings["max_args"], verbose=1 if verbose else 0)
+    cache_folder = _cache.resolve_cache_dir(data_dir, cache_dir)
+    for split in lra.SPLITS:
+        key = f"listops-{split}-{lra.CACHE_VERSION}"
+        for path in _cache.cache_paths(cache_folder, key, ("inputs", "labels")).values():
+            if path.is_file():
+                path.unlink()
+    return "generated"
 
 
 # ---------------------------------------------------------------------------
@@ -164,8 +242,50 @@ def parse_args(argv=None):
     parser.add_argument("--cache-dir", default=None,
                         help="folder of the readers' .npy caches "
                              "(default: DATA_DIR/.keras_ssm_cache)")
+    generation = parser.add_argument_group(
+        "generated ListOps", "--task listops only: LRA's generator (keras_ssm.data.listops) "
+        "instead of the released files")
+    generation.add_argument("--generate", action="store_true",
+                            help="generate ListOps into --data-dir (default "
+                                 f"{GENERATED_DATA_DIR}) unless it is already there, then "
+                                 "train on it")
+    generation.add_argument("--generate-sizes", type=int, nargs=3, default=None,
+                            metavar=("TRAIN", "VAL", "TEST"),
+                            help="samples per split (default: %s %s %s, as LRA)"
+                                 % listops.RELEASE_SIZES)
+    generation.add_argument("--generate-seed", type=int, default=None,
+                            help="generation seed (default: 0)")
+    generation.add_argument("--generate-min-length", type=int, default=None,
+                            help="keep expressions of more than this many tokens "
+                                 f"(default: {listops.MIN_LENGTH})")
+    generation.add_argument("--generate-max-length", type=int, default=None,
+                            help="... and fewer than this many (default: "
+                                 f"{listops.MAX_LENGTH})")
     common.add_training_arguments(parser, presets=PRESETS, default_preset="paper")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    options = ("generate_sizes", "generate_seed", "generate_min_length", "generate_max_length")
+    if not args.generate:
+        given = [f"--{name.replace('_', '-')}" for name in options
+                 if getattr(args, name) is not None]
+        if given:
+            parser.error(f"{', '.join(given)} need --generate.")
+        return args
+    if args.task != "listops":
+        parser.error(f"--generate is for --task listops only (got --task {args.task}); the "
+                     "other LRA tasks read their released files (docs/data.md).")
+    defaults = dict(generate_sizes=list(listops.RELEASE_SIZES), generate_seed=0,
+                    generate_min_length=listops.MIN_LENGTH,
+                    generate_max_length=listops.MAX_LENGTH)
+    for name, value in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.data_dir is None:
+        args.data_dir = GENERATED_DATA_DIR
+    try:
+        generation_settings(args)
+    except ValueError as error:
+        parser.error(f"--generate: {error}")
+    return args
 
 
 def resolve(args):
@@ -179,7 +299,8 @@ def summary_line(results):
     """The one-line result, e.g. `listops  s5  test accuracy 0.6215 (best val 0.6300, epoch 31)`."""
     paper = results["paper_test_accuracy"]
     paper_text = "" if paper is None else f", paper {paper:.2f}%"
-    return (f"{results['task']}  {results['model']}  test accuracy {results['test_accuracy']:.4f} "
+    task = results["task"] + ("  (generated data)" if results.get("data") == "generated" else "")
+    return (f"{task}  {results['model']}  test accuracy {results['test_accuracy']:.4f} "
             f"(best val {results['best_val_accuracy']:.4f}, epoch {results['best_epoch']}"
             f"{paper_text}; {results['wall_time_s']:.0f} s)")
 
@@ -194,7 +315,13 @@ def main(argv=None):
     keras.utils.set_random_seed(seed)
     config = dict(task=task, model=model_name, preset=args.preset, seed=seed,
                   backend=common.backend_name(), **settings)
+    generated = generation_settings(args)
+    if generated is not None:
+        config["data"] = dict(source="generated", **generated)
     output = common.prepare_output_dir(args.output, config)
+    if generated is not None:
+        status = prepare_generated_listops(args.data_dir, generated, args.cache_dir,
+                                           verbose=args.verbose)
 
     loaded = {split: load_split(task, args.data_dir, split, settings, args.cache_dir,
                                 verbose=min(args.verbose, 1))
@@ -212,6 +339,13 @@ def main(argv=None):
     if model_name == "dlr":
         notes.append("DLR has no LRA setting in its paper: DSS's settings with DLR's SSM "
                      "(examples/presets.py).")
+    extra = {}
+    if generated is not None:
+        notes.append("Generated ListOps (keras_ssm.data.listops, the LRA generator's "
+                     "distribution), not the released files: the paper's number is for "
+                     "the released samples.")
+        extra = dict(data="generated", generated=dict(
+            generated, data_dir=str(args.data_dir), status=status))
     results = dict(
         task=task, model=model_name, preset=args.preset, backend=common.backend_name(),
         seq_len=sequence_length(task, settings), num_classes=info["num_classes"],
@@ -220,7 +354,7 @@ def main(argv=None):
         samples={split: len(labels) for split, (_, labels) in loaded.items()},
         epochs_completed=len(common.load_history(output).get("epoch", [])),
         parameters=model.count_params(), settings=settings, notes=notes,
-        wall_time_s=time.perf_counter() - start)
+        wall_time_s=time.perf_counter() - start, **extra)
     common.write_results(output, results)
     common.plot_history(output, metrics=["loss", "accuracy"],
                         title=f"LRA {task} / {model_name} ({common.backend_name()})")
