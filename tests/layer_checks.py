@@ -16,6 +16,7 @@ import textwrap
 
 import keras
 import numpy as np
+import pytest
 
 BACKEND = keras.config.backend()
 ALL_BACKENDS = ("jax", "tensorflow", "torch")
@@ -46,13 +47,25 @@ def simulate(system, u, step_scales=None):
     return np.stack(ys, axis=1)
 
 
+# The first lag the backward system of each layer sees, as its authors' code: DSS and
+# DLR strictly future inputs (lags -1..-L), S5 the current step too (lag 0).
+BACKWARD_LAG = {"DSS": 1, "DLR": 1, "S5": 0}
+
+
+def backward_part(layer, u, step_scale=1.0):
+    """flip(backward(flip(u))) read `BACKWARD_LAG` steps later (0 past the end)."""
+    backward = layer.discrete_system("backward", step_scale=step_scale, length=u.shape[1])
+    z = simulate(backward, u[:, ::-1])[:, ::-1]
+    lag = BACKWARD_LAG[type(layer).__name__]
+    return np.concatenate([z[:, lag:], np.zeros_like(z[:, :lag])], axis=1)
+
+
 def expected_output(layer, u, step_scale=1.0):
     """The layer's output by numpy simulation of its discrete system(s)."""
     length = u.shape[1]
     y = simulate(layer.discrete_system("forward", step_scale=step_scale, length=length), u)
     if layer.bidirectional:
-        backward = layer.discrete_system("backward", step_scale=step_scale, length=length)
-        y = y + simulate(backward, u[:, ::-1])[:, ::-1]
+        y = y + backward_part(layer, u, step_scale)
     return y
 
 
@@ -133,18 +146,50 @@ def check_streaming(layer, u, splits=(1, 7, 20), atol=2e-4):
 
 
 def check_bidirectional_formula(layer, u, atol=2e-4):
-    """y = forward(u) + flip(backward(flip(u))), with the backward system's d = 0."""
+    """y = forward(u) + flip(backward(flip(u))) shifted by the backward lag, d_backward = 0."""
     assert layer.bidirectional
     backward = layer.discrete_system("backward", length=u.shape[1])
     assert np.all(backward["d"] == 0)
     forward_only = simulate(layer.discrete_system("forward", length=u.shape[1]), u)
-    backward_only = simulate(backward, u[:, ::-1])[:, ::-1]
-    assert_close(to_numpy(layer(u)), forward_only + backward_only, atol=atol, what="bidirectional")
+    assert_close(to_numpy(layer(u)), forward_only + backward_part(layer, u), atol=atol,
+                 what="bidirectional")
     # The backward part really depends on the future: perturb the last step.
     v = u.copy()
     v[:, -1] += 1.0
     delta = to_numpy(layer(v)) - to_numpy(layer(u))
     assert np.abs(delta[:, 0]).max() > 1e-6, "backward direction does not see the future"
+
+
+def authors_bidirectional(u, kernel, kernel_backward, d):
+    """The bidirectional DSS/DLR of the authors' code (ag1988/dss, ag1988/dlr), in numpy.
+
+    y_t = Σ_{s<=t} K[t-s] u_s + D u_t + Σ_{s>t} K_b[s-t-1] u_s: the backward kernel at
+    lags -1..-L (strictly future inputs), lag 0 only in the forward kernel and D.
+
+    Args:
+        u: (batch, length, H); kernel, kernel_backward: (H, >= length); d: (H,).
+    """
+    batch, length, _ = u.shape
+    y = d * u.astype(np.float64)
+    for t in range(length):
+        for s in range(length):
+            if s <= t:
+                y[:, t] += kernel[:, t - s] * u[:, s]
+            else:
+                y[:, t] += kernel_backward[:, s - t - 1] * u[:, s]
+    return y
+
+
+def padded_batch(u, lengths, left=False):
+    """u with garbage after (or, left=True, before) the first `lengths[i]` steps, and its mask."""
+    batch, length, _ = u.shape
+    garbage = np.random.default_rng(7).normal(scale=100.0, size=u.shape).astype(u.dtype)
+    mask = np.arange(length)[None, :] < np.asarray(lengths)[:, None]
+    padded = np.where(mask[..., None], u, garbage)
+    if left:
+        padded = np.stack([np.roll(padded[i], length - n, axis=0) for i, n in enumerate(lengths)])
+        mask = mask[:, ::-1].copy()
+    return padded, mask
 
 
 def check_masking(layer, u, lengths, atol=2e-4):
@@ -153,15 +198,11 @@ def check_masking(layer, u, lengths, atol=2e-4):
     Right padding: sequence i is valid on [0, lengths[i]); compares with calling the
     layer on each unpadded sequence alone. Left padding is checked too.
     """
-    batch, length, _ = u.shape
-    garbage = np.random.default_rng(7).normal(scale=100.0, size=u.shape).astype(u.dtype)
-    mask = np.arange(length)[None, :] < np.asarray(lengths)[:, None]
-    padded = np.where(mask[..., None], u, garbage)
+    length = u.shape[1]
+    padded, mask = padded_batch(u, lengths)
     y = to_numpy(layer(padded, mask=mask))
-    left_mask = mask[:, ::-1]
-    # left-padded: the valid part u[i, :n] placed at the end
-    left = np.stack([np.concatenate([garbage[i, : length - n], u[i, :n]]) for i, n in enumerate(lengths)])
-    y_left = to_numpy(layer(left, mask=left_mask.copy()))
+    left, left_mask = padded_batch(u, lengths, left=True)
+    y_left = to_numpy(layer(left, mask=left_mask))
     for i, n in enumerate(lengths):
         alone = to_numpy(layer(u[i : i + 1, :n]))[0]
         assert_close(y[i, :n], alone, atol=atol, what=f"right-padded sequence {i}")
@@ -178,6 +219,50 @@ def check_mask_propagates(layer_factory, features=3, length=12):
 
 # ----------------------------------------------------------------------------------------
 # serialization, dtypes, gradients, training
+
+
+def check_refuses_old_bidirectional_config(layer, u):
+    """A config without 'version' (the old lag-0 backward convention) is refused when
+    bidirectional, with a message saying what changed; causal old configs still load."""
+    config = layer.get_config()
+    assert config["version"] == 2
+    old = dict(config)
+    del old["version"]
+    serialized = keras.saving.serialize_keras_object(layer)
+    del serialized["config"]["version"]
+    for load in (lambda: type(layer).from_config(old),
+                 lambda: keras.saving.deserialize_keras_object(serialized)):
+        with pytest.raises(ValueError, match=r"(?s)bidirectional.*version.*strictly future.*To proceed"):
+            load()
+    old["bidirectional"] = False
+    causal = type(layer).from_config(old)
+    assert causal.get_config()["version"] == 2
+    causal(u)
+    with pytest.raises(ValueError, match="newer"):
+        type(layer).from_config(dict(config, version=3))
+
+
+def check_refuses_old_keras_file(layer, u, tmp_path):
+    """load_model of a .keras file saved before config version 2 raises the same error."""
+    import zipfile
+
+    inputs = keras.Input(u.shape[1:])
+    model = keras.Model(inputs, layer(inputs))
+    path = os.path.join(str(tmp_path), "model.keras")
+    model.save(path)
+    old_path = os.path.join(str(tmp_path), "old.keras")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(old_path, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "config.json":
+                config = json.loads(data)
+                for entry in config["config"]["layers"]:
+                    entry["config"].pop("version", None)
+                data = json.dumps(config).encode()
+            target.writestr(item, data)
+    assert_close(to_numpy(keras.saving.load_model(path)(u)), to_numpy(model(u)), atol=1e-6)
+    with pytest.raises(ValueError, match=r"(?s)bidirectional.*strictly future.*To proceed"):
+        keras.saving.load_model(old_path)
 
 
 def check_config_roundtrip(layer, u):
@@ -201,6 +286,130 @@ def check_seeded(make_layer, u):
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
     assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights()))
+
+
+def check_global_seed(make_layer, u):
+    """seed=None follows keras.utils.set_random_seed (as Keras' layers); seed= wins."""
+
+    def weights(global_seed, seed):
+        if global_seed is not None:
+            keras.utils.set_random_seed(global_seed)
+        layer = make_layer(seed=seed)
+        layer(u)
+        return layer.get_weights()
+
+    def same(w1, w2):
+        return all(np.array_equal(a, b) for a, b in zip(w1, w2))
+
+    first = weights(123, None)
+    assert same(first, weights(123, None)), "set_random_seed(123) twice: different weights"
+    assert not same(first, weights(None, None)), "two unseeded builds gave the same weights"
+    assert not same(first, weights(124, None))
+    assert same(weights(1, 5), weights(2, 5)), "an explicit seed must ignore the global seed"
+
+
+def check_functional_streaming(layer, u, splits=(7, 8)):
+    """layer(keras.Input, return_state=True) gives (outputs, state) KerasTensors; the
+    functional model [chunk, *state] -> [outputs, *state] run chunk by chunk equals
+    one call on the whole sequence."""
+    batch, length, features = u.shape
+    chunk = keras.Input((None, features))
+    outputs, state = layer(chunk, return_state=True)
+    initial = layer.get_initial_state(batch)
+    assert tuple(outputs.shape) == (None, None, features)
+    assert len(state) == 2
+    for spec, value in zip(state, initial):
+        assert tuple(spec.shape) == (None,) + tuple(value.shape[1:])
+        assert keras.backend.standardize_dtype(spec.dtype) == "float32"
+    state_inputs = [keras.Input(tuple(s.shape[1:])) for s in initial]
+    outputs, state = layer(chunk, initial_state=tuple(state_inputs), return_state=True)
+    model = keras.Model([chunk, *state_inputs], [outputs, *state])
+    full = to_numpy(layer(u))
+    state = [to_numpy(s) for s in initial]
+    pieces, start = [], 0
+    for stop in list(splits) + [length]:
+        y, *state = model([u[:, start:stop], *state])
+        state = [to_numpy(s) for s in state]
+        pieces.append(to_numpy(y))
+        start = stop
+    assert_close(np.concatenate(pieces, 1), full, atol=2e-4, what="functional streaming")
+
+
+def check_input_spec(make_layer, u):
+    """Wrong ranks and feature counts raise Keras' InputSpec error naming the layer and `inputs`."""
+    layer = make_layer()
+    pattern = r"Input 0 with name 'inputs' of layer '{}' is incompatible.*expected ndim=3, found ndim=2"
+    with pytest.raises(ValueError, match=pattern.format(layer.name)):
+        layer(u[:, 0])
+    layer(u)
+    with pytest.raises(ValueError, match=pattern.format(layer.name)):
+        layer(u[:, 0])
+    with pytest.raises(ValueError, match=f"layer '{layer.name}'.*axis -1 of input shape to have value {u.shape[2]}"):
+        layer(np.concatenate([u, u], axis=-1))
+
+
+def check_per_layer_implementation(make_layer, u, monkeypatch):
+    """`implementation={op: name}` chooses the path inside the layer's calls, wins over
+    `config.set_implementation` (which still applies to layers without a choice), and
+    every applicable path gives the reference outputs."""
+    from keras_ssm import config
+    from keras_ssm.ops import registry
+
+    op = "linear_recurrence"
+    chosen = []
+    resolve = registry.resolve
+
+    def spy(name, *args, **kwargs):
+        result = resolve(name, *args, **kwargs)
+        chosen.append((name, result))
+        return result
+
+    monkeypatch.setattr(registry, "resolve", spy)
+
+    def run(**kwargs):
+        chosen.clear()
+        y = to_numpy(make_layer(mode="recurrence", **kwargs)(u))
+        return y, {name for o, name in chosen if o == op}
+
+    y_auto, auto = run()
+    assert len(auto) == 1 and auto != {"reference"}, auto
+    automatic = auto.pop()
+    y_ref, names = run(implementation={op: "reference"})
+    assert names == {"reference"}
+    assert_close(y_auto, y_ref, atol=1e-5, what=f"{automatic} vs reference")
+    config.set_implementation(op, "reference")
+    try:
+        assert run(implementation={op: automatic})[1] == {automatic}, "the layer's choice wins"
+        assert run()[1] == {"reference"}, "the global choice applies to other layers"
+    finally:
+        config.set_implementation(op, None)
+    for name in registry.implementations(op):
+        try:
+            y, names = run(implementation={op: name})
+        except ValueError as error:  # forced where it does not apply (Triton on a CPU)
+            assert "does not apply" in str(error)
+            continue
+        assert names == {name}
+        assert_close(y, y_ref, atol=1e-5, what=f"implementation {name}")
+    layer = make_layer(implementation={op: "reference"})
+    assert layer.get_config()["implementation"] == {op: "reference"}
+    assert type(layer).from_config(layer.get_config()).implementation == {op: "reference"}
+
+
+def check_implementation_errors(make_layer):
+    """Unknown ops or names, and names of another backend's path, are clear errors."""
+    op = "linear_recurrence"
+    with pytest.raises(ValueError, match=r"`implementation`.*Unknown op 'scan'.*linear_recurrence"):
+        make_layer(implementation={"scan": "reference"})
+    with pytest.raises(ValueError, match=r"`implementation`.*Unknown implementation 'fast'.*reference"):
+        make_layer(implementation={op: "fast"})
+    with pytest.raises(ValueError, match=r"`implementation` must be None or a dict"):
+        make_layer(implementation="reference")
+    elsewhere, backends = {"jax": ("triton", "torch"), "tensorflow": ("triton", "torch"),
+                           "torch": ("sequential", "jax and tensorflow")}[BACKEND]
+    with pytest.raises(ValueError, match=rf"`implementation`.*'{elsewhere}'.*only on the {backends} "
+                                         rf"backend.*not on the {BACKEND} backend"):
+        make_layer(implementation={op: elsewhere})
 
 
 def check_save_load_other_backends(layer, u, tmp_path, backends=None):

@@ -252,6 +252,16 @@ def test_streaming_equals_full_call(kind, norm):
     lc.assert_close(np.stack(steps, 1), full, atol=2e-4, what="steps")
 
 
+@pytest.mark.parametrize("kind", ["dlr", "s5"])
+def test_functional_streaming(kind):
+    """block(keras.Input, return_state=True) gives (outputs, state): a functional model
+    run chunk by chunk equals one call on the whole sequence."""
+    u = _inputs()
+    block = SSMBlock(SSMS[kind], norm="layer", activation="half_glu1", seed=9)
+    block.build(u.shape)
+    lc.check_functional_streaming(block, u, splits=(3,))
+
+
 @pytest.mark.parametrize("kind", ["s5", "dss"])
 def test_step_scale_is_forwarded(kind):
     u = _inputs()
@@ -330,6 +340,44 @@ def test_seeded_weights_are_reproducible():
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_array_equal(wa, wb)
     assert any(not np.array_equal(wa, wc) for wa, wc in zip(a.get_weights(), c.get_weights()))
+
+
+def test_global_seed_reproduces_unseeded_blocks():
+    u = _inputs()
+
+    def weights(global_seed, kind):
+        if global_seed is not None:
+            keras.utils.set_random_seed(global_seed)
+        block = SSMBlock(kind, activation="full_glu", dropout=0.1)
+        block(u)
+        return block.get_weights()
+
+    for kind in ("dlr", "dss", "s5"):
+        first = weights(123, kind)
+        assert all(np.array_equal(a, b) for a, b in zip(first, weights(123, kind))), kind
+        assert any(not np.array_equal(a, b) for a, b in zip(first, weights(None, kind))), kind
+
+
+def test_per_layer_implementation_through_the_block():
+    u = _inputs()
+    choice = {"linear_recurrence": "reference"}
+    block = SSMBlock({"class_name": "dlr", "state_size": 4, "mode": "recurrence",
+                      "implementation": choice}, seed=2)
+    assert block.ssm.implementation == choice
+    y = lc.to_numpy(block(u))
+    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(block))
+    assert revived.ssm.implementation == choice
+    revived(u)
+    revived.set_weights(block.get_weights())
+    lc.assert_close(lc.to_numpy(revived(u)), y, atol=1e-6)
+    with pytest.raises(ValueError, match="`implementation`"):
+        SSMBlock({"class_name": "dlr", "implementation": {"linear_recurrence": "nope"}})
+
+
+def test_input_spec():
+    block = SSMBlock("dlr")
+    with pytest.raises(ValueError, match=rf"name 'inputs' of layer '{block.name}'.*expected ndim=3"):
+        block(_inputs()[:, 0])
 
 
 def test_torch_style_output_linear_init():

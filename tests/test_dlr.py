@@ -65,6 +65,69 @@ def test_bidirectional_formula(u):
     lc.check_bidirectional_formula(layer, u)
 
 
+def randomize(layer, seed=5):
+    """Random small weights: |λ| in [0.6, 0.95], any phase, w and D of order 0.5."""
+    rng = np.random.default_rng(seed)
+    n = layer.state_size
+    layer.lambda_radius.assign(np.sqrt(-np.log(rng.uniform(0.6, 0.95, n))).astype("float32"))
+    layer.lambda_phase.assign(rng.uniform(-np.pi, np.pi, n).astype("float32"))
+    for v in (layer.w, layer.w_backward, layer.d):
+        v.assign((0.5 * rng.normal(size=v.shape)).astype("float32"))
+
+
+def authors_output(layer, u):
+    """ag1988/dlr's bidirectional DLR in numpy, from the weights: K[h, l] = Re Σ_n w λ^l,
+    K_b the same with w_backward, placed at lags -1..-L."""
+    f64 = lambda v: lc.to_numpy(v).astype(np.float64)
+    lam = np.exp(-f64(layer.lambda_radius) ** 2 + 1j * f64(layer.lambda_phase))
+    powers = lam[:, None] ** np.arange(u.shape[1])[None, :]
+    kernel = lambda w: np.real((w[..., 0] + 1j * w[..., 1]) @ powers)
+    return lc.authors_bidirectional(u, kernel(f64(layer.w)), kernel(f64(layer.w_backward)),
+                                    f64(layer.d))
+
+
+@pytest.mark.parametrize("mode", ["convolution", "recurrence"])
+def test_bidirectional_follows_the_authors_code(u, mode):
+    """The backward kernel covers strictly future inputs (lags -1..-L), in both modes."""
+    layer = make(bidirectional=True, mode=mode)
+    layer.build(u.shape)
+    randomize(layer)
+    lc.assert_close(lc.to_numpy(layer(u)), authors_output(layer, u), atol=1e-5)
+    # u_t itself reaches y_t through the forward kernel and D only.
+    v = u.copy()
+    v[:, -1] += 1.0
+    delta = lc.to_numpy(layer(v))[:, -1] - lc.to_numpy(layer(u))[:, -1]
+    k0 = np.real(lc.to_numpy(layer.w)[..., 0].sum(-1))  # K[h, 0] = Re Σ_n w[h, n]
+    np.testing.assert_allclose(delta, np.broadcast_to(k0 + lc.to_numpy(layer.d), delta.shape),
+                               rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["convolution", "recurrence"])
+def test_bidirectional_masking_follows_the_authors_code(u, mode):
+    """A padded batch gives, at valid positions, the authors' output of each unpadded sequence."""
+    layer = make(bidirectional=True, mode=mode)
+    layer.build(u.shape)
+    randomize(layer)
+    lengths = [L, 13]
+    for left in (False, True):
+        padded, mask = lc.padded_batch(u, lengths, left=left)
+        y = lc.to_numpy(layer(padded, mask=mask))
+        for i, n in enumerate(lengths):
+            valid = slice(L - n, L) if left else slice(0, n)
+            lc.assert_close(y[i, valid], authors_output(layer, u[i : i + 1, :n])[0], atol=1e-5,
+                            what=f"sequence {i}, left={left}")
+
+
+def test_old_bidirectional_config_is_refused(u):
+    layer = make(bidirectional=True)
+    layer(u)
+    lc.check_refuses_old_bidirectional_config(layer, u)
+
+
+def test_old_bidirectional_keras_file_is_refused(u, tmp_path):
+    lc.check_refuses_old_keras_file(make(bidirectional=True), u, tmp_path)
+
+
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("mode", ["convolution", "recurrence"])
 def test_masking_with_garbage_padding(u, bidirectional, mode):
@@ -122,7 +185,7 @@ def test_errors():
         DLR(mode="fft")
     with pytest.raises(ValueError, match="dt_min"):
         DLR(dt_min=0.5, dt_max=0.1)
-    with pytest.raises(ValueError, match="batch, length, features"):
+    with pytest.raises(ValueError, match="expected ndim=3"):
         DLR()(np.zeros((4, 3), "float32"))
     layer = make(bidirectional=True)
     u = np.zeros((1, L, H), "float32")
@@ -143,6 +206,29 @@ def test_config_roundtrip(u):
 
 def test_seeded(u):
     lc.check_seeded(lambda **kw: make(**kw), u)
+
+
+def test_global_seed(u):
+    lc.check_global_seed(lambda **kw: make(**kw), u)
+
+
+@pytest.mark.parametrize("mode", ["auto", "recurrence"])
+def test_functional_streaming(u, mode):
+    layer = make(mode=mode)
+    layer(u)
+    lc.check_functional_streaming(layer, u)
+
+
+def test_input_spec(u):
+    lc.check_input_spec(lambda: make(), u)
+
+
+def test_per_layer_implementation(u, monkeypatch):
+    lc.check_per_layer_implementation(lambda **kw: make(**kw), u, monkeypatch)
+
+
+def test_implementation_errors():
+    lc.check_implementation_errors(lambda **kw: make(**kw))
 
 
 def test_save_and_load_on_other_backends(u, tmp_path):

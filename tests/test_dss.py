@@ -155,9 +155,8 @@ def test_softmax_positive_real_part_does_not_overflow(u):
     assert np.abs(expected_kernel[:, -1]).max() > 0.1
     lc.assert_close(kernel, expected_kernel, atol=1e-5, what="kernel")
     y = lc.to_numpy(layer(u))
-    expected = causal_conv_numpy(u, expected_kernel) + weights(layer)[4] * u
     backward_kernel = paper_kernel(layer, L, w=weights(layer)[3])
-    expected += causal_conv_numpy(u[:, ::-1], backward_kernel)[:, ::-1]
+    expected = lc.authors_bidirectional(u, expected_kernel, backward_kernel, weights(layer)[4])
     lc.assert_close(y, expected, what="output")
     lc.check_masking(layer, u, lengths=[L, 13])
     lc.check_gradients_flow(layer, u)
@@ -203,6 +202,65 @@ def test_bidirectional_formula(u, variant):
     assert np.abs(forward["c"] - backward["c"]).max() > 0.1
 
 
+def randomize(layer, seed=5):
+    """Random small weights: Re λ in [-1, -0.1] (and one > 0 for softmax), W, D ~ 0.5."""
+    rng = np.random.default_rng(seed)
+    n = layer.state_size
+    lam_re = -rng.uniform(0.1, 1.0, n)
+    if layer.variant == "softmax":
+        lam_re[0] = 0.3
+        layer.lambda_re.assign(lam_re.astype("float32"))
+        layer.lambda_im.assign(rng.uniform(0.0, 3.0, n).astype("float32"))
+    else:
+        layer.lambda_log_neg_re.assign(np.log(-lam_re).astype("float32"))
+        layer.lambda_imag.assign(rng.uniform(0.0, 3.0, n).astype("float32"))
+    layer.log_dt.assign(np.log(rng.uniform(0.05, 0.5, layer.features)).astype("float32"))
+    for v in (layer.w, layer.w_backward, layer.d):
+        v.assign((0.5 * rng.normal(size=v.shape)).astype("float32"))
+
+
+def authors_output(layer, u):
+    """ag1988/dss's bidirectional DSS in numpy: the paper kernels of the length, forward
+    at lags 0..L-1 and backward (W_backward) at lags -1..-L."""
+    n = u.shape[1]
+    _, _, _, w_back, d = weights(layer)
+    return lc.authors_bidirectional(u, paper_kernel(layer, n), paper_kernel(layer, n, w=w_back), d)
+
+
+@pytest.mark.parametrize("mode", ["convolution", "recurrence"])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_bidirectional_follows_the_authors_code(u, variant, mode):
+    """The backward kernel covers strictly future inputs (lags -1..-L), in both modes."""
+    layer = make(variant=variant, bidirectional=True, mode=mode)
+    layer.build(u.shape)
+    randomize(layer)
+    lc.assert_close(lc.to_numpy(layer(u)), authors_output(layer, u), atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["convolution", "recurrence"])
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_bidirectional_masking_follows_the_authors_code(u, variant, mode):
+    """A padded batch gives, at valid positions, the authors' output of each unpadded sequence."""
+    layer = make(variant=variant, bidirectional=True, mode=mode)
+    layer.build(u.shape)
+    randomize(layer)
+    lengths = [L, 13]
+    for left in (False, True):
+        padded, mask = lc.padded_batch(u, lengths, left=left)
+        y = lc.to_numpy(layer(padded, mask=mask))
+        for i, n in enumerate(lengths):
+            valid = slice(L - n, L) if left else slice(0, n)
+            lc.assert_close(y[i, valid], authors_output(layer, u[i : i + 1, :n])[0], atol=1e-5,
+                            what=f"sequence {i}, left={left}")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_old_bidirectional_config_is_refused(u, variant):
+    layer = make(variant=variant, bidirectional=True)
+    layer(u)
+    lc.check_refuses_old_bidirectional_config(layer, u)
+
+
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("mode", ["convolution", "recurrence"])
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -242,10 +300,11 @@ def test_softmax_per_sequence_kernels(u, one_at_a_time):
         u * valid[..., None], keras.ops.convert_to_tensor(lengths.astype("float32")), 1.0,
         one_at_a_time=one_at_a_time))
     _, _, w, w_back, _ = weights(layer)
+    no_d = np.zeros(H)
     for i, n in enumerate(lengths):
         x = u[i : i + 1, :n]
-        expected = causal_conv_numpy(x, paper_kernel(layer, n))
-        expected += causal_conv_numpy(x[:, ::-1], paper_kernel(layer, n, w=w_back))[:, ::-1]
+        expected = lc.authors_bidirectional(x, paper_kernel(layer, n),
+                                            paper_kernel(layer, n, w=w_back), no_d)
         lc.assert_close(y[i : i + 1, :n], expected, what=f"sequence {i}")
 
 
@@ -341,7 +400,12 @@ def test_step_scale_float(u, variant):
 
 
 def per_step_reference(layer, u, scales):
-    """Numpy loop with a_t = e^{Δ s_t λ}, b̄_t = (a_t - 1)/λ (DSS_EXP), both directions."""
+    """Numpy loop with a_t = e^{Δ s_t λ}, b̄_t = (a_t - 1)/λ (DSS_EXP), both directions.
+
+    Backward (strictly future inputs): u_s enters with its own interval s_s (held over
+    the interval before s) and decays over the intervals back to t + 1; the output at t
+    reads the backward state at t + 1.
+    """
     lam, dt, w, w_back, d = weights(layer)
     batch, length, _ = u.shape
 
@@ -356,9 +420,8 @@ def per_step_reference(layer, u, scales):
 
     y = run(u, scales, w) + d * u
     if layer.bidirectional:
-        # backward step t uses the interval to t+1 (its own at the last step)
-        back = np.concatenate([scales[:, 1:], scales[:, -1:]], axis=1)
-        y = y + run(u[:, ::-1], back[:, ::-1], w_back)[:, ::-1]
+        z = run(u[:, ::-1], scales[:, ::-1], w_back)[:, ::-1]
+        y[:, :-1] += z[:, 1:]
     return y
 
 
@@ -393,7 +456,7 @@ def test_errors():
         DSS(state_size=0)
     with pytest.raises(ValueError, match="mode"):
         DSS(mode="fft")
-    with pytest.raises(ValueError, match="batch, length, features"):
+    with pytest.raises(ValueError, match="expected ndim=3"):
         DSS()(np.zeros((4, 3), "float32"))
     layer = make(bidirectional=True)
     u = np.zeros((1, L, H), "float32")
@@ -420,6 +483,36 @@ def test_config_roundtrip(u, variant):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_seeded(u, variant):
     lc.check_seeded(lambda **kw: make(variant=variant, **kw), u)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_global_seed(u, variant):
+    lc.check_global_seed(lambda **kw: make(variant=variant, lambda_init="randn", **kw), u)
+
+
+@pytest.mark.parametrize("mode", ["auto", "recurrence"])
+def test_functional_streaming(u, mode):
+    layer = make(variant="exp", mode=mode)
+    layer(u)
+    lc.check_functional_streaming(layer, u)
+
+
+def test_softmax_cannot_stream_symbolically():
+    with pytest.raises(ValueError, match="cannot stream"):
+        make(variant="softmax")(keras.Input((L, H)), return_state=True)
+
+
+def test_input_spec(u):
+    lc.check_input_spec(lambda: make(), u)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_per_layer_implementation(u, variant, monkeypatch):
+    lc.check_per_layer_implementation(lambda **kw: make(variant=variant, **kw), u, monkeypatch)
+
+
+def test_implementation_errors():
+    lc.check_implementation_errors(lambda **kw: make(**kw))
 
 
 def test_save_and_load_on_other_backends(u, tmp_path):

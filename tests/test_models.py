@@ -47,6 +47,32 @@ def test_classifier_shapes_for_every_ssm(kind):
     assert _predict(model, _tokens(batch=2)).shape == (2, 3)
 
 
+@pytest.mark.parametrize("kind", ["dlr", "dss", "s5"])
+def test_global_seed_reproduces_unseeded_builders(kind):
+    """keras.utils.set_random_seed makes seed=None builds identical, as Keras' own layers."""
+
+    def weights(global_seed):
+        if global_seed is not None:
+            keras.utils.set_random_seed(global_seed)
+        kwargs = dict(SMALL, seed=None)
+        return models.build_classifier(3, vocab_size=VOCAB, ssm=kind, **kwargs).get_weights()
+
+    first = weights(123)
+    assert all(np.array_equal(a, b) for a, b in zip(first, weights(123)))
+    assert any(not np.array_equal(a, b) for a, b in zip(first, weights(None)))
+
+
+def test_per_layer_implementation_through_ssm_kwargs():
+    choice = {"linear_recurrence": "reference"}
+    model = models.build_tagger(2, input_features=3, hidden_size=H, num_layers=2,
+                                ssm_kwargs={"state_size": N, "mode": "recurrence",
+                                            "implementation": choice}, seed=0)
+    blocks = [l for l in model.layers if isinstance(l, SSMBlock)]
+    assert blocks and all(b.ssm.implementation == choice for b in blocks)
+    clone = keras.Model.from_config(model.get_config())
+    assert all(b.ssm.implementation == choice for b in clone.layers if isinstance(b, SSMBlock))
+
+
 def test_shapes_of_every_builder():
     tagger = models.build_tagger(5, input_features=3, output_length=4, **SMALL)
     assert tagger.output_shape == (None, 4, 5)

@@ -7,6 +7,7 @@ registered through the public `keras_ssm.ops.register` and removed after each te
 
 import threading
 
+import keras
 import numpy as np
 import pytest
 from keras import ops
@@ -154,8 +155,30 @@ def test_forced_not_applicable_raises_with_reason(dummies):
 
 
 def test_implementation_of_another_backend_cannot_be_forced(dummies):
-    with pytest.raises(ValueError, match="dummy_elsewhere"):
+    with pytest.raises(ValueError, match="'dummy_elsewhere'.*only on the no_such_backend backend"):
         config.set_implementation("causal_conv", "dummy_elsewhere")
+
+
+def test_declared_backend_implementations_match_the_registrations():
+    """BACKEND_IMPLEMENTATIONS (used for errors about other backends) lists exactly what
+    this backend's module registers."""
+    backend = keras.config.backend()
+    for op in OPS:
+        registered = {n for n in keras_ssm.ops.implementations(op)
+                      if n != "reference" and not n.startswith("dummy")}
+        declared = set(registry.BACKEND_IMPLEMENTATIONS[backend].get(op, ()))
+        assert registered == declared, op
+
+
+def test_another_backends_path_is_named_with_its_backend():
+    backend = keras.config.backend()
+    others = {b: names for b, names in registry.BACKEND_IMPLEMENTATIONS.items() if b != backend}
+    for other, names in others.items():
+        for name in names["linear_recurrence"]:
+            if name in keras_ssm.ops.implementations("linear_recurrence"):
+                continue
+            with pytest.raises(ValueError, match=rf"'{name}'.*only on the .*{other}.*not on the {backend}"):
+                config.set_implementation("linear_recurrence", name)
 
 
 # --------------------------------------------------------------------------------------

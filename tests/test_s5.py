@@ -436,6 +436,38 @@ def test_seeded(u):
     lc.check_seeded(lambda **kw: make(**kw), u)
 
 
+def test_global_seed(u):
+    lc.check_global_seed(lambda **kw: make(**kw), u)
+
+
+def test_functional_streaming(u):
+    layer = make(blocks=2)
+    layer(u)
+    lc.check_functional_streaming(layer, u)
+
+
+def test_input_spec(u):
+    """A wrong rank names the layer and `inputs`, not the internal `b`."""
+    lc.check_input_spec(lambda: make(), u)
+
+
+def test_per_layer_implementation(u, monkeypatch):
+    lc.check_per_layer_implementation(lambda **kw: make(**kw), u, monkeypatch)
+
+
+def test_implementation_errors():
+    lc.check_implementation_errors(lambda **kw: make(**kw))
+
+
+def test_config_has_no_version(u):
+    """S5's bidirectional convention (lag 0 in both directions) never changed."""
+    layer = make(bidirectional=True)
+    layer(u)
+    config = layer.get_config()
+    assert "version" not in config
+    S5.from_config(config)
+
+
 def test_save_and_load_on_other_backends(u, tmp_path):
     layer = make(bidirectional=True, blocks=2)
     lc.check_save_load_other_backends(layer, u, tmp_path)

@@ -16,18 +16,26 @@ Two layouts of the state exist:
 A subclass creates its weights in `_build_ssm(features)` and describes its system with
 `_discretize(step_scale, length)` and `_readout(direction)`; this class does the rest:
 recurrence and convolution modes, bidirectional layers, masking, streaming,
-`step_scale`, `discrete_system()`, dtype handling and serialization.
+`step_scale`, `discrete_system()`, dtype handling, per-layer op implementations,
+seeds and serialization.
 """
+
+import contextlib
+import random as python_random
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_ssm import config as ssm_config
 from keras_ssm import ops as ssm_ops
+from keras_ssm.ops import registry
 from keras_ssm.ops.common import is_pair
 
 MODES = ("auto", "convolution", "recurrence")
 DIRECTIONS = ("forward", "backward")
+# Derived seeds stay below 2**31 - 1 (a prime), the int32 seeds of every backend.
+_SEED_MODULUS = 2**31 - 1
 
 
 def cmul(x, y):
@@ -62,6 +70,59 @@ def cdiv(x, y, eps=0.0):
     return cmul(x, inv)
 
 
+def draw_default_seed():
+    """The seed of an unseeded layer: an int from Python's `random`.
+
+    `keras.utils.set_random_seed(s)` seeds Python's `random` (its documented first
+    step), and Keras' own initializers and `keras.random.SeedGenerator` draw their
+    default seeds from it the same way, so unseeded layers are reproducible under
+    the global seed and differ between builds without it.
+    """
+    return python_random.randint(1, 10**9)
+
+
+def check_implementation(implementation):
+    """Validate a per-layer choice {op: implementation name} for this backend.
+
+    Args:
+        implementation: None, or a dict mapping op names (`keras_ssm.ops.OPS`) to
+            names from `keras_ssm.ops.implementations(op)` (None = automatic).
+    Returns:
+        A new dict, or None.
+
+    Raises:
+        ValueError: not a dict, an unknown op, an unknown name, or a name registered
+            only for another backend (the message names the argument and the valid
+            choices).
+    """
+    if implementation is None:
+        return None
+    if not isinstance(implementation, dict):
+        raise ValueError(
+            f"`implementation` must be None or a dict {{op: name}}, e.g. "
+            f"{{'linear_recurrence': 'reference'}}; got {implementation!r}."
+        )
+    for op, name in implementation.items():
+        try:
+            registry.check_op(op)
+            if name is not None:
+                registry.check_name(op, name)
+        except ValueError as error:
+            raise ValueError(f"`implementation`={implementation!r}: {error}") from None
+    return dict(implementation)
+
+
+def inputs_spec(features=None):
+    """The `InputSpec` of a sequence layer: `inputs` of rank 3, features fixed once known.
+
+    Keras checks it on every call, so a wrong input reads like Keras' own error:
+    'Input 0 with name 'inputs' of layer 'dlr' is incompatible with the layer:
+    expected ndim=3, found ndim=2'.
+    """
+    axes = None if features is None else {-1: int(features)}
+    return keras.layers.InputSpec(ndim=3, axes=axes, name="inputs")
+
+
 class DiagonalSystem:
     """The discretized system of one call, as tensors.
 
@@ -84,11 +145,22 @@ class DiagonalSSMLayer(keras.layers.Layer):
     Args:
         state_size: int, number of states per system (N for DSS/DLR, P for S5).
         bidirectional: bool; if True, a second system runs backward in time and
-            y = forward(u) + flip(backward(flip(u))), both including lag 0; the
-            backward system has no feedthrough (d = 0).
+            its outputs add to the forward ones; the backward system has no
+            feedthrough (d = 0). It sees the inputs from lag `backward_lag` on:
+            lag 0 (u_t and the future, S5) or lag 1 (strictly future inputs
+            u_{t+1}, ..., DSS and DLR as their authors' code), see `discrete_system`.
         mode: "auto", "convolution" or "recurrence" (layers with a kernel only
             support "convolution").
-        seed: int or None, seeds every initializer of the layer.
+        seed: int or None, seeds every initializer of the layer. None draws a seed
+            from Python's `random` at construction, as Keras' own initializers do,
+            so `keras.utils.set_random_seed` makes unseeded layers reproducible.
+        implementation: None or a dict {op: name} choosing the implementation of
+            the ops this layer runs, e.g. {"linear_recurrence": "sequential"} (names
+            from `keras_ssm.ops.implementations(op)` on this backend; None for an op
+            = automatic). It wins over `keras_ssm.config.set_implementation` and
+            `KERAS_SSM_IMPL`, which still apply to the ops it does not name.
+            Serialized in `get_config`, so a saved model keeps it (and loads only
+            on a backend that has the named implementations).
         **kwargs: forwarded to `keras.layers.Layer` (name, dtype, ...).
 
     Call arguments:
@@ -102,17 +174,31 @@ class DiagonalSSMLayer(keras.layers.Layer):
         step_scale: float, or a (batch, length) tensor of per-step factors, that
             multiplies the discretization step Δ (layers with a Δ only). A tensor
             gives irregular sampling: step_scale[:, t] is the interval between
-            steps t-1 and t (the forward system's step t uses it); the backward
-            system goes from t+1 to t, so its step t uses step_scale[:, t+1] (and
-            step_scale[:, t] at the last valid step). Masked positions count as 1.0.
+            steps t-1 and t (the forward system's step t uses it). Backward, with
+            `backward_lag` 0 (S5) the system goes from t+1 to t, so its step t uses
+            step_scale[:, t+1] (and step_scale[:, t] at the last valid step); with
+            `backward_lag` 1 (DSS) its step t uses step_scale[:, t] as the forward
+            one does (u_s held over the interval before s, then decaying back to
+            the output step). Masked positions count as 1.0.
+
+    Input shape: (batch, length, features), checked by an `InputSpec` (ndim 3,
+    features fixed once built). Output shape: the same; with `return_state=True`,
+    `(outputs, state)`, symbolically too (functional streaming models).
     """
 
     # "channel" (H systems of N states) or "dense" (one system of P states).
     state_layout = "channel"
     has_step = True
     supports_convolution = True
+    # The first lag the backward system sees: 0 (u_t and the future) or 1 (strictly
+    # future inputs: the backward output at t is read from the backward state at t+1).
+    backward_lag = 0
+    # get_config()["version"] when the class changed what a saved config computes
+    # (None: never changed, no version key). 2: DSS and DLR's backward_lag 1.
+    config_version = None
 
-    def __init__(self, state_size=64, bidirectional=False, mode="auto", seed=None, **kwargs):
+    def __init__(self, state_size=64, bidirectional=False, mode="auto", seed=None,
+                 implementation=None, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(state_size, (int, np.integer)) or state_size <= 0:
             raise ValueError(f"`state_size` must be a positive int, got {state_size!r}.")
@@ -126,7 +212,10 @@ class DiagonalSSMLayer(keras.layers.Layer):
         self.bidirectional = bool(bidirectional)
         self.mode = mode
         self.seed = seed
+        self._default_seed = draw_default_seed() if seed is None else None
+        self.implementation = check_implementation(implementation)
         self.supports_masking = True
+        self.input_spec = inputs_spec()
         self.features = None
 
     # ----------------------------------------------------------------------------
@@ -163,10 +252,14 @@ class DiagonalSSMLayer(keras.layers.Layer):
     # Keras plumbing
 
     def _seed_for(self, index):
-        """A distinct, deterministic seed per initializer (None stays None)."""
-        if self.seed is None:
-            return None
-        return int(self.seed) * 1009 + index
+        """A distinct, deterministic seed per initializer.
+
+        From `seed`, or when it is None from the seed drawn at construction
+        (`draw_default_seed`, which follows `keras.utils.set_random_seed`).
+        """
+        if self.seed is not None:
+            return int(self.seed) * 1009 + index
+        return (self._default_seed * 1009 + index) % _SEED_MODULUS
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -178,11 +271,39 @@ class DiagonalSSMLayer(keras.layers.Layer):
         if input_shape[-1] is None:
             raise ValueError(f"{type(self).__name__} needs a known number of features, got {input_shape}.")
         self.features = int(input_shape[-1])
+        self.input_spec = inputs_spec(self.features)
         self._build_ssm(self.features)
         self.built = True
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
+
+    def compute_output_spec(self, inputs, mask=None, initial_state=None, return_state=False,
+                            step_scale=1.0, training=None):
+        """The outputs' KerasTensor, and `(outputs, state)` with `return_state=True`.
+
+        The state is the pair `get_initial_state` gives: (batch, *state) float32.
+        """
+        self._check_stateful_call(initial_state is not None or return_state)
+        outputs = keras.KerasTensor(tuple(inputs.shape), dtype=self.compute_dtype)
+        if return_state:
+            return outputs, self.state_spec(inputs.shape[0])
+        return outputs
+
+    def state_spec(self, batch_size=None):
+        """The state as a pair of KerasTensors (batch_size, *state), float32.
+
+        Example:
+
+        ```python
+        layer = keras_ssm.layers.DLR(state_size=8)
+        layer.build((None, None, 4))
+        layer.state_spec()   # two KerasTensors of shape (None, 4, 8)
+        ```
+        """
+        self._require_built()
+        shape = (batch_size,) + self._state_shape()
+        return (keras.KerasTensor(shape, dtype="float32"), keras.KerasTensor(shape, dtype="float32"))
 
     def compute_mask(self, inputs, mask=None):
         return mask
@@ -194,8 +315,40 @@ class DiagonalSSMLayer(keras.layers.Layer):
             bidirectional=self.bidirectional,
             mode=self.mode,
             seed=self.seed,
+            implementation=dict(self.implementation) if self.implementation else None,
         )
+        if self.config_version is not None:
+            config["version"] = self.config_version
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        cls._check_config_version(config.pop("version", 1), config)
+        return super().from_config(config)
+
+    @classmethod
+    def _check_config_version(cls, version, config):
+        """Refuse configs that would load into a layer computing something else."""
+        current = cls.config_version or 1
+        if not isinstance(version, int) or not 1 <= version <= current:
+            raise ValueError(
+                f"This {cls.__name__} config has version {version!r}, but this keras-ssm "
+                f"reads versions 1 to {current}: it was saved by a newer keras-ssm. "
+                f"Upgrade keras-ssm to load it."
+            )
+        if cls.backward_lag == 1 and version < 2 and config.get("bidirectional"):
+            raise ValueError(
+                f"This bidirectional {cls.__name__} config has no 'version' (version 1): it "
+                f"was saved by a keras-ssm whose backward kernel included lag 0. Since "
+                f"config version 2, DSS and DLR follow their authors' code: the backward "
+                f"kernel covers strictly future inputs (lags -1..-L; lag 0 is counted only "
+                f"by the forward kernel and D), so the saved weights would compute a "
+                f"different function and are not loaded silently. To proceed, either load "
+                f"the model with the keras-ssm release that saved it, or rebuild the model "
+                f"in code and retrain it (optionally starting from the old weights with "
+                f"`model.load_weights(path)`, which accepts the .keras file)."
+            )
 
     def add_float32_weight(self, name, shape, initializer, trainable=True):
         """A float32 variable whatever the dtype policy (never autocast)."""
@@ -287,6 +440,10 @@ class DiagonalSSMLayer(keras.layers.Layer):
     def convolution_kernel(self, length, step_scale=1.0, direction="forward"):
         """The (H, length) kernel K with y = causal_conv(u, K) + D u.
 
+        direction="backward" gives the backward system's own kernel K_b (tap l is
+        Re(c_b a^l b)); it acts on the flipped sequence from lag `backward_lag` on:
+        y += flip(causal_conv(flip(u), K_b delayed by backward_lag taps)).
+
         Args:
             length: int, the number of taps.
             step_scale: float, multiplies Δ.
@@ -301,15 +458,64 @@ class DiagonalSSMLayer(keras.layers.Layer):
         step_scale = self._check_step_scale(step_scale)
         if not isinstance(step_scale, float):
             raise ValueError("convolution_kernel needs a float `step_scale`.")
-        system = self._discretize(step_scale, length)
-        return self._kernel_from_system(system, self._readout(direction), length)
+        with self._implementation_scope():
+            system = self._discretize(step_scale, length)
+            return self._kernel_from_system(system, self._readout(direction), length)
 
     def _kernel_from_system(self, system, c, length):
         cb = cmul(c, system.b)
         return ssm_ops.vandermonde_kernel(system.log_a, cb, length)
 
+    def _delay_backward_kernel(self, kernel):
+        """K_b moved to taps backward_lag.. along its last axis (the first taps zero)."""
+        lag = self.backward_lag
+        if lag == 0:
+            return kernel
+        zeros = ops.zeros_like(kernel[..., :lag])
+        return ops.concatenate([zeros, kernel[..., :-lag]], axis=-1)
+
+    def _backward_readout(self, xb):
+        """Re(C_b x^b) of the reverse scan, read at t + backward_lag (0 past the end).
+
+        xb: the backward state pair (batch, length, *state), x^b_t including u_t.
+        """
+        y = self._project_out(xb, self._readout("backward"))
+        lag = self.backward_lag
+        if lag == 0:
+            return y
+        return ops.concatenate([y[:, lag:], ops.zeros_like(y[:, :lag])], axis=1)
+
+    def _backward_convolution(self, u, kernel):
+        """The backward part by convolution: flip(causal_conv(flip(u), delayed K_b))."""
+        kernel = self._delay_backward_kernel(kernel)
+        return ops.flip(ssm_ops.causal_conv(ops.flip(u, axis=1), kernel), axis=1)
+
+    @contextlib.contextmanager
+    def _implementation_scope(self):
+        """Apply the layer's `implementation` choices to the ops run inside."""
+        with contextlib.ExitStack() as stack:
+            for op, name in (self.implementation or {}).items():
+                stack.enter_context(ssm_config.use_implementation(op, name))
+            yield
+
+    def _check_stateful_call(self, stateful_call):
+        if stateful_call and self.bidirectional:
+            raise ValueError(
+                "Streaming (`initial_state` / `return_state`) needs a causal layer; "
+                "this layer is bidirectional."
+            )
+        if stateful_call and self._length_dependent():
+            raise ValueError(
+                f"{type(self).__name__} {self._length_dependence_note()} so it cannot stream "
+                f"chunk by chunk (`initial_state` / `return_state`)."
+            )
+
     def call(self, inputs, mask=None, initial_state=None, return_state=False, step_scale=1.0,
              training=None):
+        with self._implementation_scope():
+            return self._call(inputs, mask, initial_state, return_state, step_scale)
+
+    def _call(self, inputs, mask, initial_state, return_state, step_scale):
         u = ops.cast(inputs, "float32")
         length = u.shape[1]
         if length is None:
@@ -323,16 +529,7 @@ class DiagonalSSMLayer(keras.layers.Layer):
         step_scale = self._check_step_scale(step_scale)
         per_step = not isinstance(step_scale, float)
         stateful_call = initial_state is not None or return_state
-        if stateful_call and self.bidirectional:
-            raise ValueError(
-                "Streaming (`initial_state` / `return_state`) needs a causal layer; "
-                "this layer is bidirectional."
-            )
-        if stateful_call and self._length_dependent():
-            raise ValueError(
-                f"{type(self).__name__} {self._length_dependence_note()} so it cannot stream "
-                f"chunk by chunk (`initial_state` / `return_state`)."
-            )
+        self._check_stateful_call(stateful_call)
         if per_step and None not in (step_scale.shape[1], length) and step_scale.shape[1] != length:
             raise ValueError(
                 f"`step_scale` must have shape (batch, length) = (batch, {length}) like the "
@@ -349,7 +546,7 @@ class DiagonalSSMLayer(keras.layers.Layer):
             y = ssm_ops.causal_conv(u, self._kernel_from_system(system, self._readout("forward"), length))
             if self.bidirectional:
                 kb = self._kernel_from_system(system, self._readout("backward"), length)
-                y = y + ops.flip(ssm_ops.causal_conv(ops.flip(u, axis=1), kb), axis=1)
+                y = y + self._backward_convolution(u, kb)
             state = None
         else:
             a = system.a if per_step else self._broadcast_a(system.a)
@@ -362,11 +559,11 @@ class DiagonalSSMLayer(keras.layers.Layer):
             x, state = result if return_state else (result, None)
             y = self._project_out(x, self._readout("forward"))
             if self.bidirectional:
-                if per_step:
+                if per_step and self.backward_lag == 0:
                     back = self._discretize(self._backward_step_scale(step_scale, mask), length)
                     a, bu = back.a, self._project_in(u, back.b)
                 xb = ssm_ops.linear_recurrence(a, bu, reverse=True)
-                y = y + self._project_out(xb, self._readout("backward"))
+                y = y + self._backward_readout(xb)
         y = y + d * u
         y = ops.cast(y, self.compute_dtype)
         if return_state:
@@ -374,7 +571,7 @@ class DiagonalSSMLayer(keras.layers.Layer):
         return y
 
     def _backward_step_scale(self, step_scale, mask):
-        """Per-step factors of the backward system, which steps from t+1 to t.
+        """Per-step factors of a backward system with lag 0, which steps from t+1 to t.
 
         Its step t takes the interval of step t+1, step_scale[:, t+1]; the last
         valid step (no valid successor) keeps its own step_scale[:, t].
@@ -460,7 +657,14 @@ class DiagonalSSMLayer(keras.layers.Layer):
 
         x_t = a * x_{t-1} + b @ u_t, y_t = Re(c @ x_t) + d * u_t, x_{-1} = 0.
         With `bidirectional=True`, direction="backward" gives the backward system
-        (d = 0) and y = forward(u) + flip(backward(flip(u))).
+        (d = 0), run on the flipped sequence: with z = flip(backward(flip(u))),
+        whose z_t reads the inputs u_t, u_{t+1}, ..., the layer's output is
+
+            y_t = forward(u)_t + z_{t + backward_lag}      (z = 0 past the end):
+
+        S5 (backward_lag 0) adds z_t; DSS and DLR (backward_lag 1, their authors'
+        convention) add z_{t+1}, strictly future inputs: with the kernels K, K_b
+        (tap l = Re(c a^l b)), y_t = Σ_{s<=t} K[t-s] u_s + d u_t + Σ_{s>t} K_b[s-t-1] u_s.
 
         Args:
             direction: "forward" or "backward".

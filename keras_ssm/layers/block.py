@@ -26,6 +26,7 @@ import keras
 from keras import ops
 
 from keras_ssm.layers.base import DiagonalSSMLayer
+from keras_ssm.layers.base import inputs_spec
 
 NORMS = ("layer", "batch", None)
 ACTIVATIONS = ("gelu", "glu", "full_glu", "half_glu1", "half_glu2")
@@ -207,6 +208,7 @@ class SSMBlock(keras.layers.Layer):
         defaults = {"dtype": self.dtype_policy}
         self.ssm = make_ssm(ssm, **defaults)
         self.supports_masking = True
+        self.input_spec = inputs_spec()
         self.norm_layer = self._make_norm()
         self.inner_dropout = keras.layers.SpatialDropout1D(
             self.dropout, seed=self._seed_for(0), dtype=self.dtype_policy, name="inner_dropout")
@@ -248,6 +250,7 @@ class SSMBlock(keras.layers.Layer):
                 f"features, got {input_shape}."
             )
         features = int(input_shape[-1])
+        self.input_spec = inputs_spec(features)
         if not self.ssm.built:
             self.ssm.build(input_shape)
         if self.norm_layer is not None:
@@ -266,6 +269,17 @@ class SSMBlock(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
+
+    def compute_output_spec(self, inputs, mask=None, training=None, initial_state=None,
+                            return_state=False, step_scale=1.0):
+        """The outputs' KerasTensor, and `(outputs, state)` with `return_state=True`."""
+        outputs = keras.KerasTensor(tuple(inputs.shape), dtype=self.compute_dtype)
+        if initial_state is not None or return_state:
+            _, state = self.ssm.compute_output_spec(
+                inputs, initial_state=initial_state, return_state=True)
+            if return_state:
+                return outputs, state
+        return outputs
 
     def compute_mask(self, inputs, mask=None):
         return mask

@@ -26,14 +26,23 @@ class DLR(DiagonalSSMLayer):
 
     Args:
         state_size: int, N, the number of complex states per feature.
-        bidirectional: bool, add a backward system (its own w, the same λ).
+        bidirectional: bool, add a backward system (its own w, the same λ, no D)
+            on strictly future inputs, as the authors' code: its kernel K_b sits at
+            lags -1..-L, y_k = Σ_{j<=k} K[k-j] u_j + D u_k + Σ_{j>k} K_b[j-k-1] u_j
+            (lag 0 only in K and D).
         mode: "auto" (convolution unless the call streams), "convolution"
             (kernel + FFT) or "recurrence" (scan).
         dt_min, dt_max: range of the initial decays dt (radius e^{-dt/2}).
-        seed: int or None.
+        seed: int or None (None: a seed drawn at construction, reproducible
+            under `keras.utils.set_random_seed`).
+        implementation: None or {op: name}, this layer's op implementations,
+            e.g. {"linear_recurrence": "reference"} (see `DiagonalSSMLayer`).
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Input shape: (batch, length, features). Output shape: the same.
+
+    Bidirectional layers before config version 2 counted lag 0 in both directions;
+    `from_config` refuses such saved bidirectional configs (a clear ValueError).
 
     Example:
 
@@ -50,6 +59,8 @@ class DLR(DiagonalSSMLayer):
     """
 
     has_step = False
+    backward_lag = 1
+    config_version = 2
 
     def __init__(self, state_size=64, bidirectional=False, mode="auto", dt_min=1e-4,
                  dt_max=0.1, seed=None, **kwargs):

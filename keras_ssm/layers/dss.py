@@ -121,12 +121,17 @@ class DSS(DiagonalSSMLayer):
         state_size: int, N, the number of complex states per feature.
         variant: "exp" (DSS_EXP) or "softmax" (DSS_SOFTMAX).
         bidirectional: bool, add a backward system (the same Λ and Δ, its own W,
-            no D): y = forward(u) + flip(backward(flip(u))).
+            no D) on strictly future inputs, as the authors' code: its kernel K_b
+            sits at lags -1..-L, y_t = Σ_{s<=t} K[t-s] u_s + D u_t
+            + Σ_{s>t} K_b[s-t-1] u_s (lag 0 only in K and D).
         mode: "auto" (convolution unless the call streams or has a per-step
             `step_scale`), "convolution" (kernel + FFT) or "recurrence" (scan).
         dt_min, dt_max: range of the initial steps Δ (log-uniform).
         lambda_init: "hippo_skew", "lin" or "randn", the initial Im Λ.
-        seed: int or None, seeds every initializer.
+        seed: int or None, seeds every initializer (None: a seed drawn at
+            construction, reproducible under `keras.utils.set_random_seed`).
+        implementation: None or {op: name}, this layer's op implementations,
+            e.g. {"causal_conv": "reference"} (see `DiagonalSSMLayer`).
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:
@@ -137,6 +142,9 @@ class DSS(DiagonalSSMLayer):
             audio), or (variant "exp") a (batch, length) tensor of per-step factors.
 
     Input shape: (batch, length, features). Output shape: the same.
+
+    Bidirectional layers before config version 2 counted lag 0 in both directions;
+    `from_config` refuses such saved bidirectional configs (a clear ValueError).
 
     Example:
 
@@ -152,6 +160,9 @@ class DSS(DiagonalSSMLayer):
         Gupta, Gu, Berant. Diagonal State Spaces are as Effective as Structured
         State Spaces. NeurIPS 2022, arXiv:2203.14343.
     """
+
+    backward_lag = 1
+    config_version = 2
 
     def __init__(self, state_size=64, variant="exp", bidirectional=False, mode="auto",
                  dt_min=1e-3, dt_max=0.1, lambda_init="hippo_skew", seed=None, **kwargs):
@@ -310,7 +321,8 @@ class DSS(DiagonalSSMLayer):
              training=None):
         if (self.variant == "softmax" and mask is not None and initial_state is None
                 and not return_state):
-            return self._call_softmax_masked(inputs, mask, step_scale)
+            with self._implementation_scope():
+                return self._call_softmax_masked(inputs, mask, step_scale)
         return super().call(inputs, mask=mask, initial_state=initial_state,
                             return_state=return_state, step_scale=step_scale, training=training)
 
@@ -331,8 +343,7 @@ class DSS(DiagonalSSMLayer):
             bu = self._project_in(u, (system.b[0][:, None], system.b[1][:, None]))
             y = self._project_out(ssm_ops.linear_recurrence(a, bu), self._readout("forward"))
             if self.bidirectional:
-                xb = ssm_ops.linear_recurrence(a, bu, reverse=True)
-                y = y + self._project_out(xb, self._readout("backward"))
+                y = y + self._backward_readout(ssm_ops.linear_recurrence(a, bu, reverse=True))
         else:
             y = self._per_sequence_convolution(u, lengths, step_scale)
         y = y + self._feedthrough() * u
@@ -364,7 +375,8 @@ class DSS(DiagonalSSMLayer):
         kernel = self._kernel_from_system(system, self._readout("forward"), length)
         y = _batched_causal_conv(u, kernel)
         if self.bidirectional:
-            kb = self._kernel_from_system(system, self._readout("backward"), length)
+            kb = self._delay_backward_kernel(
+                self._kernel_from_system(system, self._readout("backward"), length))
             y = y + ops.flip(_batched_causal_conv(ops.flip(u, axis=1), kb), axis=1)
         return y
 

@@ -69,7 +69,10 @@ class S5(DiagonalSSMLayer):
         clip_eigs: bool, use min(Re Λ, -1e-4) in the forward pass (stable for
             unbounded lengths; the parameter itself is unconstrained).
         mode: "auto" or "recurrence" (S5 always runs the scan).
-        seed: int or None, seeds every initializer.
+        seed: int or None, seeds every initializer (None: a seed drawn at
+            construction, reproducible under `keras.utils.set_random_seed`).
+        implementation: None or {op: name}, this layer's op implementations,
+            e.g. {"linear_recurrence": "reference"} (see `DiagonalSSMLayer`).
         **kwargs: forwarded to `keras.layers.Layer`.
 
     Call arguments:

@@ -39,6 +39,15 @@ _BACKEND_MODULES = {
     "torch": "keras_ssm.ops.torch",
 }
 
+# The implementations each backend module registers (beside `reference`). A module is
+# imported only on its own backend, so this is how naming another backend's path gives
+# a clear error; tests check it against the registrations of the running backend.
+BACKEND_IMPLEMENTATIONS = {
+    "jax": {"linear_recurrence": ("associative", "sequential")},
+    "tensorflow": {"linear_recurrence": ("associative", "chunked", "sequential")},
+    "torch": {"linear_recurrence": ("chunked", "triton")},
+}
+
 
 @dataclasses.dataclass(frozen=True)
 class Implementation:
@@ -149,15 +158,42 @@ def implementations(op):
     return sorted(_available(op), key=lambda n: (n != "reference", n))
 
 
+def backends_of(op, name):
+    """The backends that have an implementation `name` of `op` (sorted names).
+
+    Counts the backend modules' declared names (`BACKEND_IMPLEMENTATIONS`, whose
+    modules load lazily) and everything registered so far.
+    """
+    check_op(op)
+    found = {b for b, names in BACKEND_IMPLEMENTATIONS.items() if name in names.get(op, ())}
+    impl = _registry[op].get(name)
+    if impl is not None:
+        found.update(impl.backends or _BACKEND_MODULES)
+    return sorted(found)
+
+
 def check_name(op, name):
-    """Raise ValueError unless `name` is an implementation of `op` on this backend."""
+    """Raise ValueError unless `name` is an implementation of `op` on this backend.
+
+    A name that exists only on other backends says which ones.
+    """
     check_op(op)
     valid = implementations(op)
-    if name not in valid:
+    if name in valid:
+        return
+    backend = keras.config.backend()
+    elsewhere = backends_of(op, name)
+    if elsewhere:
         raise ValueError(
-            f"Unknown implementation {name!r} for op {op!r} on the "
-            f"{keras.config.backend()} backend. Valid names: {', '.join(valid)}."
+            f"Implementation {name!r} of op {op!r} runs only on the "
+            f"{' and '.join(elsewhere)} backend{'s' if len(elsewhere) > 1 else ''}, not on "
+            f"the {backend} backend (KERAS_BACKEND). Valid names on {backend}: "
+            f"{', '.join(valid)}."
         )
+    raise ValueError(
+        f"Unknown implementation {name!r} for op {op!r} on the "
+        f"{backend} backend. Valid names: {', '.join(valid)}."
+    )
 
 
 def get(op, name):
@@ -190,8 +226,8 @@ def resolve(op, *args, **kwargs):
             raise ValueError(
                 f"Implementation {forced!r} of {op!r} was forced but does not apply to "
                 f"these arguments: {reason}. Valid names: {', '.join(implementations(op))}; "
-                f"or unset the choice (keras_ssm.config.set_implementation({op!r}, None) "
-                f"or the KERAS_SSM_IMPL environment variable)."
+                f"or unset the choice (keras_ssm.config.set_implementation({op!r}, None), "
+                f"the KERAS_SSM_IMPL environment variable, or a layer's `implementation`)."
             )
         return forced
     best, best_rank = None, None
