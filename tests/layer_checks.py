@@ -512,3 +512,19 @@ def check_training_reduces_loss(make_layer, length=32, features=4, steps=30):
     model.fit(x, y, epochs=steps // 4, batch_size=8, verbose=0, shuffle=False)
     after = model.evaluate(x, y, verbose=0)
     assert after < 0.8 * before, f"loss did not drop: {before:.4g} -> {after:.4g}"
+
+
+def check_bidirectional_masking(layer, u, expected_output, lengths):
+    """A padded batch gives, at valid positions, `expected_output` of each unpadded sequence.
+
+    Left and right padding; `expected_output(u_i)` maps one unpadded (1, n, H) sequence to
+    its (1, n, H) outputs by an independent formula.
+    """
+    length = u.shape[1]
+    for left in (False, True):
+        padded, mask = padded_batch(u, lengths, left=left)
+        y = to_numpy(layer(padded, mask=mask))
+        for i, n in enumerate(lengths):
+            valid = slice(length - n, length) if left else slice(0, n)
+            assert_close(y[i, valid], expected_output(u[i : i + 1, :n])[0], atol=1e-5,
+                         what=f"sequence {i}, left={left}")

@@ -108,14 +108,7 @@ def test_bidirectional_masking_follows_the_authors_code(u, mode):
     layer = make(bidirectional=True, mode=mode)
     layer.build(u.shape)
     randomize(layer)
-    lengths = [L, 13]
-    for left in (False, True):
-        padded, mask = lc.padded_batch(u, lengths, left=left)
-        y = lc.to_numpy(layer(padded, mask=mask))
-        for i, n in enumerate(lengths):
-            valid = slice(L - n, L) if left else slice(0, n)
-            lc.assert_close(y[i, valid], authors_output(layer, u[i : i + 1, :n])[0], atol=1e-5,
-                            what=f"sequence {i}, left={left}")
+    lc.check_bidirectional_masking(layer, u, lambda x: authors_output(layer, x), [L, 13])
 
 
 def test_old_bidirectional_config_is_refused(u):

@@ -68,7 +68,9 @@ from pathlib import Path
 
 import numpy as np
 
-OPERATORS = ("MIN", "MAX", "MED", "SM")
+from keras_ssm.data import listops_subtrees as _subtrees
+
+OPERATORS = _subtrees.OPERATORS
 """Operator names; the token of ``op`` is ``"[" + op``."""
 
 OPERATOR_PROBABILITY = 0.25
@@ -120,19 +122,7 @@ def apply_operator(op, values):
     op = op[1:] if op.startswith("[") else op
     if not len(values):
         raise ValueError(f"{op} needs at least one argument, got none.")
-    if op == "MIN":
-        return min(values)
-    if op == "MAX":
-        return max(values)
-    if op == "MED":
-        ordered = sorted(values)
-        middle = len(ordered) // 2
-        if len(ordered) % 2:
-            return ordered[middle]
-        return (ordered[middle - 1] + ordered[middle]) // 2
-    if op == "SM":
-        return sum(values) % 10
-    raise ValueError(f"op must be one of {OPERATORS}, got {op!r}.")
+    return _subtrees.apply_operator(op, list(values))
 
 
 def tokens(source):
