@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # The CPU wheel of PyTorch; override e.g. `make test TORCH_SPEC=torch` for a CUDA build.
 TORCH_SPEC ?= torch==2.13.0
-EXTRAS ?= all,dev,examples
+EXTRAS ?= all,dev,examples,hub
 BACKENDS ?= jax tensorflow torch
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	@# keras-hub's tensorflow-text needs the `tensorflow` wheel; next to `tensorflow-cpu` both
+	@# would own the same files (removing either breaks the other): refuse that environment.
+	$(PY) -c "import importlib.metadata as m, sys; n = {d.metadata['Name'].lower() for d in m.distributions()}; sys.exit('tensorflow and tensorflow-cpu are both installed in $(VENV) and overwrite each other; pip uninstall -y tensorflow-cpu tensorflow, then make install' if {'tensorflow', 'tensorflow-cpu'} <= n else 0)"
 	touch $(STAMP)
 
 install: $(STAMP)

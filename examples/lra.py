@@ -41,9 +41,9 @@ checkpoint with the best val accuracy is kept; after training the test set is ev
 it (the papers' "test accuracy at the best validation checkpoint"). Text has no validation
 split: val is the test set (the LRA convention), so its number is the best test epoch.
 
-Generated ListOps (`--generate`, `--task listops` only): `keras_ssm.data.listops.write_release`
-draws ListOps from the published LRA generator's distribution (96,000 / 2,000 / 2,000 samples of
-501-1999 tokens, about a minute on one core) and writes `listops-1000/basic_{train,val,test}.tsv`
+Generated ListOps (`--generate`, `--task listops` only):
+`keras_ssm.data.listops_release.write_release` draws ListOps from the published LRA generator's
+distribution (96,000 / 2,000 / 2,000 samples of 501-1999 tokens, about a minute on one core) and writes `listops-1000/basic_{train,val,test}.tsv`
 with `generated.json` into `--data-dir` (default `runs/listops_generated`), unless that folder
 already holds them with the same settings (`--generate-sizes`, `--generate-seed`,
 `--generate-min-length`, `--generate-max-length`); then training proceeds as usual.
@@ -68,6 +68,7 @@ import presets  # noqa: E402
 import keras_ssm  # noqa: E402
 from keras_ssm.data import _cache  # noqa: E402
 from keras_ssm.data import listops  # noqa: E402
+from keras_ssm.data import listops_release  # noqa: E402
 from keras_ssm.data import lra  # noqa: E402
 
 PRESETS = presets.LRA_PRESETS
@@ -125,10 +126,10 @@ def sequence_length(task, settings):
 
 
 def generation_settings(args):
-    """The `keras_ssm.data.listops.release_settings` of `--generate`, or None without it."""
+    """The `keras_ssm.data.listops_release.release_settings` of `--generate`, or None without it."""
     if not args.generate:
         return None
-    return listops.release_settings(
+    return listops_release.release_settings(
         args.generate_seed, args.generate_sizes, min_length=args.generate_min_length,
         max_length=args.generate_max_length)
 
@@ -144,15 +145,15 @@ def prepare_generated_listops(data_dir, settings, cache_dir=None, verbose=1):
 
     Args:
         data_dir: the folder (created if needed).
-        settings: a `listops.release_settings` dict.
+        settings: a `listops_release.release_settings` dict.
         cache_dir: the readers' cache folder, or None for the default.
         verbose: 0 silent, else one line on stdout and a progress count on stderr.
 
     Returns:
         "generated" or "reused".
     """
-    paths = listops.release_paths(data_dir)
-    recorded = listops.read_marker(data_dir)
+    paths = listops_release.release_paths(data_dir)
+    recorded = listops_release.read_marker(data_dir)
     folder = paths["train"].parent
     if recorded is not None and all(path.is_file() for path in paths.values()):
         if recorded != settings:
@@ -173,7 +174,7 @@ def prepare_generated_listops(data_dir, settings, cache_dir=None, verbose=1):
         sizes = "/".join(str(size) for size in settings["sizes"])
         print(f"Generating ListOps ({sizes} samples, seed {settings['seed']}) into {folder}",
               flush=True)
-    listops.write_release(
+    listops_release.write_release(
         data_dir, settings["seed"], settings["sizes"], min_length=settings["min_length"],
         max_length=settings["max_length"], max_depth=settings["max_depth"],
         max_args=settings["max_args"], verbose=1 if verbose else 0)

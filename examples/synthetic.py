@@ -12,7 +12,7 @@ in the same backbone, spec C.0: Dense encoder → blocks → the last ℓ_out po
 - `dlr`: DLR blocks (`keras_ssm.layers.DLR`);
 - `dss`: DSS_EXP blocks with Λ init "lin" (the DLR paper's DSS-EXP baseline);
 - `s5`: S5 blocks (the S5 layer in the same DSS/DLR block, for comparison);
-- `attention`: softmax attention blocks (`keras_ssm.models.build_attention_tagger`).
+- `attention`: softmax attention blocks (`attention_baseline.build_attention_tagger`).
 
 Training data is drawn fresh every epoch (`SyntheticSequence`), validation is a fixed set,
 and the reported metrics are measured after training on `eval_samples` freshly generated
@@ -53,6 +53,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import attention_baseline  # noqa: E402
 import common  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -305,7 +306,7 @@ def build_model(task_info, model_name, settings, seed=None):
     else:
         kwargs["input_features"] = info.d_in
     if model_name == "attention":
-        return keras_ssm.models.build_attention_tagger(
+        return attention_baseline.build_attention_tagger(
             info.d_out, num_heads=4, positions=s["positions"], **kwargs)
     ssm_kwargs = dict(state_size=s["state_size"], dt_min=s["dt_min"], dt_max=s["dt_max"])
     if model_name == "dss":
@@ -452,10 +453,9 @@ def main(argv=None):
                           loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                           weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(
                               _training_accuracy_name(task))])
-        model.fit(data, epochs=settings["epochs"], validation_data=validation,
-                  validation_batch_size=batch_size, shuffle=False, verbose=args.verbose,
-                  callbacks=common.training_callbacks(output, data=data))
-        common.restore_best_weights(model, output)
+        common.fit_resumably(model, data, epochs=settings["epochs"],
+                             validation_data=validation, output_dir=output,
+                             verbose=args.verbose, validation_batch_size=batch_size)
 
         eval_seed = held_out_seed(seed)
         x_test, y_test = synthetic.generate(task, settings["eval_samples"], settings["seq_len"],

@@ -21,10 +21,14 @@ behaviour), so they are not exact; `BackupAndRestore` here only accepts "epoch".
 Example:
 
 ```python
-data = keras_ssm.callbacks.ResumableBatches(x, y, batch_size=32, seed=0,
-                                            steps_per_epoch=500)
-backup = keras_ssm.callbacks.BackupAndRestore("/tmp/run1/backup", data=data)
-model.fit(data, epochs=total_steps // 500, shuffle=False, callbacks=[backup])
+x, y = np.random.rand(64, 4).astype("float32"), np.random.rand(64, 1).astype("float32")
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+model.compile("sgd", "mse")
+data = keras_ssm.callbacks.ResumableBatches(x, y, batch_size=16, seed=0,
+                                            steps_per_epoch=2)
+backup = keras_ssm.callbacks.BackupAndRestore("run1/backup", data=data)
+# Interrupted and rerun, the same call resumes at the last finished epoch.
+model.fit(data, epochs=3, shuffle=False, callbacks=[backup], verbose=0)
 ```
 """
 
@@ -56,8 +60,12 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     Example:
 
     ```python
-    backup = keras_ssm.callbacks.BackupAndRestore("/tmp/backup", data=data)
-    model.fit(data, epochs=10, shuffle=False, callbacks=[backup])
+    x, y = np.random.rand(32, 4).astype("float32"), np.random.rand(32, 1).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    data = keras_ssm.callbacks.ResumableBatches(x, y, batch_size=16, seed=0)
+    backup = keras_ssm.callbacks.BackupAndRestore("backup", data=data)
+    model.fit(data, epochs=2, shuffle=False, callbacks=[backup], verbose=0)
     ```
     """
 
@@ -123,9 +131,12 @@ class ResumableBatches(keras.utils.PyDataset):
     Example:
 
     ```python
-    data = ResumableBatches(x, y, batch_size=16, seed=1)
-    model.fit(data, epochs=3, shuffle=False,
-              callbacks=[keras_ssm.callbacks.BackupAndRestore(path, data=data)])
+    x, y = np.random.rand(32, 4).astype("float32"), np.random.rand(32, 1).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    data = keras_ssm.callbacks.ResumableBatches(x, y, batch_size=16, seed=1)
+    model.fit(data, epochs=2, shuffle=False, verbose=0,
+              callbacks=[keras_ssm.callbacks.BackupAndRestore("backup", data=data)])
     # without backups: callbacks=[data.epoch_callback()]
     ```
     """
@@ -174,7 +185,11 @@ class ResumableBatches(keras.utils.PyDataset):
         Example:
 
         ```python
-        model.fit(data, epochs=5, shuffle=False, callbacks=[data.epoch_callback()])
+        x, y = np.random.rand(32, 4).astype("float32"), np.random.rand(32, 1).astype("float32")
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        data = keras_ssm.callbacks.ResumableBatches(x, y, batch_size=16, seed=1)
+        model.fit(data, epochs=2, shuffle=False, callbacks=[data.epoch_callback()], verbose=0)
         ```
         """
         return _SetEpoch(self)

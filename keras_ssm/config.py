@@ -24,17 +24,36 @@ keras_ssm.config.set_implementation("linear_recurrence", None)  # automatic agai
 import contextlib
 import os
 import threading
+import types
 
 ENV_VAR = "KERAS_SSM_IMPL"
 
 _forced = {}
 _local = threading.local()
 
+# The op registry's name checks. This module sits below the registry (ops -> registry
+# -> config) and never imports it: `keras_ssm.ops.registry` hands them over when it is
+# imported, which `import keras_ssm` always does.
+_registry = None
+
+
+def _attach_registry(ops, check_op, check_name, implementations):
+    """Called once by `keras_ssm.ops.registry`: the op names and the checks to use."""
+    global _registry
+    _registry = types.SimpleNamespace(
+        OPS=tuple(ops), check_op=check_op, check_name=check_name,
+        implementations=implementations,
+    )
+
+
+def _checks():
+    if _registry is None:  # pragma: no cover - `import keras_ssm` loads the registry
+        raise RuntimeError("keras_ssm.config needs the op registry: `import keras_ssm` first.")
+    return _registry
+
 
 def _check_choice(op, name):
-    # Imported here: the registry imports this module.
-    from keras_ssm.ops import registry
-
+    registry = _checks()
     registry.check_op(op)
     if name is not None:
         registry.check_name(op, name)
@@ -89,6 +108,7 @@ def use_implementation(op, name):
     Example:
 
     ```python
+    a, b = keras.ops.full((4,), 0.9), keras.ops.ones((2, 16, 4))
     with keras_ssm.config.use_implementation("linear_recurrence", "reference"):
         y = keras_ssm.ops.linear_recurrence(a, b)
     ```
@@ -106,11 +126,10 @@ def use_implementation(op, name):
 
 def _from_environment():
     """Parse `KERAS_SSM_IMPL` into {op: name}."""
-    from keras_ssm.ops import registry
-
     value = os.environ.get(ENV_VAR, "").strip()
     if not value:
         return {}
+    registry = _checks()
     if "=" not in value:
         # One name for every op that has an implementation of that name.
         choices = {op: value for op in registry.OPS if value in registry.implementations(op)}

@@ -4,13 +4,17 @@ The papers train the state-space parameters (Λ, Δ and, depending on the paper,
 with a separate, usually smaller, learning rate and no weight decay, and everything else
 (D, encoders, norms, GLU and output layers, heads) with AdamW:
 
-| paper | SSM group (own rate, no decay)                       | default ssm_lr |
-|-------|------------------------------------------------------|----------------|
-| DSS   | Λ (lambda_log_neg_re / lambda_re, lambda_imag / lambda_im), log_dt, W (w, w_backward) | 1e-3 |
-| DLR   | Λ (lambda_radius, lambda_phase), W (w, w_backward)   | 1e-4           |
-| S5    | Λ (lambda_re, lambda_im), B̃ (b), log_step            | 1e-3           |
+| paper | SSM group (own rate, no decay) | default ssm_lr |
+|-------|--------------------------------|----------------|
+| DSS   | Λ, Δ (log_dt), W               | 1e-3           |
+| DLR   | Λ, W                           | 1e-4           |
+| S5    | Λ, B̃, Δ (log_step)             | 1e-3           |
 
-`GroupedOptimizer` routes each variable to one inner Keras optimizer by regular
+Each layer decides this where it creates its weights: `DiagonalSSMLayer.add_float32_weight`
+tags every variable with its role in the system (`variable.ssm_role`: "eigenvalues",
+"step", "input", "output", "feedthrough") and the group its paper trains it in
+(`variable.ssm_group`: "ssm" or "main"). `GroupedOptimizer` routes each variable to one
+inner Keras optimizer by these tags (`{"group": "ssm"}`, `{"roles": [...]}`) or by regular
 expressions on `variable.path`; `ssm_optimizer` builds the papers' groups. Schedules:
 `WarmupCosine` (linear warmup then cosine, stepped every iteration) and reduce-on-plateau
 with `keras.callbacks.ReduceLROnPlateau`, which scales every group's rate by the same
@@ -28,14 +32,17 @@ model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=
 
 import math
 import re
+import warnings
 
 import keras
 from keras import ops
 
 PAPERS = ("dss", "dlr", "s5")
 SCHEDULES = ("constant", "cosine", "plateau")
+TAGS = ("group", "roles")
 
-# Variable names of the SSM group per paper (the last component of variable.path).
+# Deprecated (the layers tag their weights; see `ssm_variable_patterns`): variable names
+# of the SSM group per paper (the last component of variable.path).
 SSM_VARIABLES = {
     "dss": ("lambda_log_neg_re", "lambda_re", "lambda_imag", "lambda_im", "log_dt", "w",
             "w_backward"),
@@ -104,22 +111,52 @@ class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-def _as_patterns(selector):
-    if isinstance(selector, str):
-        return (selector,)
-    if isinstance(selector, (list, tuple)) and all(isinstance(s, str) for s in selector):
-        return tuple(selector)
-    raise ValueError(
-        f"A group selector must be a regular expression (str) or a list of them, got {selector!r}."
-    )
+class _Selector:
+    """Which variables a group takes: regexes on `variable.path`, or creation tags."""
+
+    def __init__(self, selector):
+        self.patterns, self.tags = None, None
+        if isinstance(selector, str):
+            self.patterns = (selector,)
+        elif isinstance(selector, (list, tuple)) and all(isinstance(s, str) for s in selector):
+            self.patterns = tuple(selector)
+        elif isinstance(selector, dict) and selector and set(selector) <= set(TAGS):
+            self.tags = {"group": selector["group"]} if "group" in selector else {}
+            if "roles" in selector:
+                roles = selector["roles"]
+                self.tags["roles"] = [roles] if isinstance(roles, str) else list(roles)
+        else:
+            raise ValueError(
+                "A group selector must be a regular expression (str), a list of them, or a "
+                f"dict of weight tags with keys among {TAGS} (e.g. {{'group': 'ssm'}}), got "
+                f"{selector!r}."
+            )
+        self._compiled = [re.compile(p) for p in self.patterns or ()]
+
+    def matches(self, variable):
+        if self.patterns is not None:
+            return any(p.search(variable.path) for p in self._compiled)
+        if "group" in self.tags and getattr(variable, "ssm_group", None) != self.tags["group"]:
+            return False
+        if "roles" in self.tags and getattr(variable, "ssm_role", None) not in self.tags["roles"]:
+            return False
+        return True
+
+    def get_config(self):
+        if self.patterns is not None:
+            return {"patterns": list(self.patterns)}
+        return {"tags": dict(self.tags)}
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
 class GroupedOptimizer(keras.optimizers.Optimizer):
-    """Routes each variable to one inner optimizer, chosen by regexes on `variable.path`.
+    """Routes each variable to one inner optimizer, chosen by weight tags or by `variable.path`.
 
-    A variable goes to the first group with a pattern that `re.search`es its path
-    (e.g. "block_0/dlr/lambda_radius"), else to `default`. Each inner optimizer keeps
+    A variable goes to the first group whose selector matches it, else to `default`. A
+    selector is a dict of the tags an SSM layer puts on its weights (`{"group": "ssm"}`,
+    `{"roles": ["eigenvalues", "step"]}`; see `DiagonalSSMLayer.add_float32_weight`), or
+    a regex (or a list of regexes) that `re.search`es the variable's path (e.g.
+    "block_0/dlr/lambda_radius"). Each inner optimizer keeps
     its own learning rate (float or schedule), weight decay and state, and counts its
     own iterations.
 
@@ -129,8 +166,8 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
     `keras.callbacks.ReduceLROnPlateau` (Keras >= 3.13) reduces one by one by its factor.
 
     Args:
-        groups: list of (selector, optimizer) pairs; a selector is a regex or a list of
-            regexes. Every optimizer a distinct Keras optimizer instance.
+        groups: list of (selector, optimizer) pairs; a selector is a dict of tags, a
+            regex or a list of regexes. Every optimizer a distinct Keras optimizer instance.
         default: the optimizer of every other variable.
         global_clipnorm, clipnorm, clipvalue: gradient clipping applied to all
             gradients before they are routed (global_clipnorm over all groups together).
@@ -140,10 +177,11 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
     Example:
 
     ```python
+    model = keras_ssm.models.build_classifier(2, vocab_size=100, hidden_size=8, num_layers=1)
     optimizer = keras_ssm.optimizers.GroupedOptimizer(
-        groups=[(r"(^|/)(lambda_radius|lambda_phase|w)$", keras.optimizers.Adam(1e-4))],
+        groups=[({"group": "ssm"}, keras.optimizers.Adam(1e-4))],
         default=keras.optimizers.AdamW(1e-3, weight_decay=0.05))
-    model.compile(optimizer, loss)
+    model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     ```
     """
 
@@ -162,7 +200,7 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
         for group in groups:
             if not (isinstance(group, (list, tuple)) and len(group) == 2):
                 raise ValueError(f"Each group must be a (selector, optimizer) pair, got {group!r}.")
-            parsed.append((_as_patterns(group[0]), group[1]))
+            parsed.append((_Selector(group[0]), group[1]))
         optimizers = [opt for _, opt in parsed] + [default]
         for opt in optimizers:
             if not isinstance(opt, keras.optimizers.Optimizer):
@@ -174,8 +212,7 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
                 )
         if len({id(o) for o in optimizers}) != len(optimizers):
             raise ValueError("Every group (and the default) needs its own optimizer instance.")
-        self._patterns = [patterns for patterns, _ in parsed]
-        self._compiled = [[re.compile(p) for p in patterns] for patterns in self._patterns]
+        self._selectors = [selector for selector, _ in parsed]
         self._inner = optimizers
         for opt in self._inner:
             opt.loss_scale_factor = loss_scale_factor
@@ -195,9 +232,8 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
 
     def group_index(self, variable):
         """The index in `optimizers` of the optimizer that updates `variable`."""
-        path = variable.path
-        for i, patterns in enumerate(self._compiled):
-            if any(p.search(path) for p in patterns):
+        for i, selector in enumerate(self._selectors):
+            if selector.matches(variable):
                 return i
         return len(self._inner) - 1
 
@@ -317,9 +353,9 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
         config = {
             "name": self.name,
             "groups": [
-                {"patterns": list(patterns),
-                 "optimizer": keras.saving.serialize_keras_object(opt)}
-                for patterns, opt in zip(self._patterns, self._inner[:-1])
+                dict(selector.get_config(),
+                     optimizer=keras.saving.serialize_keras_object(opt))
+                for selector, opt in zip(self._selectors, self._inner[:-1])
             ],
             "default": keras.saving.serialize_keras_object(self.default),
             "global_clipnorm": self.global_clipnorm,
@@ -332,7 +368,8 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        groups = [(group["patterns"], _deserialize_optimizer(group["optimizer"], custom_objects))
+        groups = [(group["patterns"] if "patterns" in group else group["tags"],
+                   _deserialize_optimizer(group["optimizer"], custom_objects))
                   for group in config.pop("groups")]
         default = _deserialize_optimizer(config.pop("default"), custom_objects)
         return cls(groups=groups, default=default, **config)
@@ -349,21 +386,36 @@ def _name_pattern(names):
 
 
 def ssm_variable_patterns(paper, model=None):
-    """Regexes selecting the SSM group of `paper` ("dss", "dlr", "s5").
+    """Deprecated: regexes selecting the SSM group of `paper` ("dss", "dlr", "s5") by name.
 
-    Without `model`: one regex on the variable names (the last path component), which
-    also catches any other layer's variable of the same name. With `model`: one regex
-    per DSS/DLR/S5 layer of that paper in the model, on its name and variable names
-    ("(^|/)dlr_3/(lambda_radius|...)$"), which survives saving and loading.
+    The layers now tag their weights at creation; select the group with
+    `{"group": "ssm"}` (see `GroupedOptimizer`). Without `model`: one regex on the
+    variable names (the last path component). With `model`: one regex per DSS/DLR/S5
+    layer of that paper in the model, on its name and variable names.
 
     Raises:
         ValueError: an unknown paper, or a model without any such layer.
     """
-    if paper not in PAPERS:
-        raise ValueError(f"`paper` must be one of {PAPERS}, got {paper!r}.")
+    warnings.warn(
+        "keras_ssm.optimizers.ssm_variable_patterns is deprecated: the SSM layers tag their "
+        "weights (variable.ssm_group, variable.ssm_role); use the selector {'group': 'ssm'} "
+        "in GroupedOptimizer, or ssm_optimizer.", DeprecationWarning, stacklevel=2)
+    _check_paper(paper)
     names = SSM_VARIABLES[paper]
     if model is None:
         return [_name_pattern(names)]
+    found = _paper_layers(paper, model)
+    alternatives = "|".join(re.escape(n) for n in names)
+    return [r"(^|/)" + re.escape(layer.name) + r"/(" + alternatives + r")$" for layer in found]
+
+
+def _check_paper(paper):
+    if paper not in PAPERS:
+        raise ValueError(f"`paper` must be one of {PAPERS}, got {paper!r}.")
+
+
+def _paper_layers(paper, model):
+    """The `paper`'s SSM layers in `model`; a ValueError when there are none."""
     from keras_ssm import layers
 
     ssm_class = getattr(layers, SSM_CLASSES[paper])
@@ -376,8 +428,7 @@ def ssm_variable_patterns(paper, model=None):
             f"model has none (its SSM layers: {kinds or 'none'}). Pass the paper of the "
             "model's layers."
         )
-    alternatives = "|".join(re.escape(n) for n in names)
-    return [r"(^|/)" + re.escape(layer.name) + r"/(" + alternatives + r")$" for layer in found]
+    return found
 
 
 def _all_layers(layer):
@@ -393,10 +444,9 @@ def ssm_optimizer(model=None, paper="dss", lr=1e-3, ssm_lr=None, weight_decay=0.
     """The papers' optimizer: AdamW for the model, Adam at `ssm_lr` without decay for the SSM.
 
     Args:
-        model: optional built model; if given, the SSM group is the exact set of that
-            paper's SSM variables in it (checked to be non-empty); otherwise it is
-            selected by variable name.
-        paper: "dss", "dlr" or "s5": which variables form the SSM group (module table).
+        model: optional model; if given, it is checked to contain layers of `paper`.
+        paper: "dss", "dlr" or "s5": the default `ssm_lr`. The SSM group is every
+            variable its layer tagged `ssm_group="ssm"` (module table).
         lr: float, the main rate (AdamW group).
         ssm_lr: float or None, the SSM group's rate; None = the paper's default
             (DSS 1e-3, DLR 1e-4, S5 1e-3).
@@ -414,13 +464,16 @@ def ssm_optimizer(model=None, paper="dss", lr=1e-3, ssm_lr=None, weight_decay=0.
     Example:
 
     ```python
+    model = keras_ssm.models.build_classifier(2, vocab_size=100, ssm="s5", hidden_size=8,
+                                              num_layers=1)
     optimizer = keras_ssm.optimizers.ssm_optimizer(
         model, paper="s5", lr=4e-3, ssm_lr=1e-3, weight_decay=0.05,
         schedule="cosine", warmup_steps=1000, total_steps=50000)
     ```
     """
-    if paper not in PAPERS:
-        raise ValueError(f"`paper` must be one of {PAPERS}, got {paper!r}.")
+    _check_paper(paper)
+    if model is not None:
+        _paper_layers(paper, model)
     if schedule not in SCHEDULES:
         raise ValueError(f"`schedule` must be one of {SCHEDULES}, got {schedule!r}.")
     ssm_lr = DEFAULT_SSM_LR[paper] if ssm_lr is None else float(ssm_lr)
@@ -434,6 +487,6 @@ def ssm_optimizer(model=None, paper="dss", lr=1e-3, ssm_lr=None, weight_decay=0.
     adam = dict(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
     ssm_group = keras.optimizers.Adam(ssm_rate, name="ssm_adam", **adam)
     main = keras.optimizers.AdamW(main_rate, weight_decay=weight_decay, name="main_adamw", **adam)
-    return GroupedOptimizer(groups=[(ssm_variable_patterns(paper, model), ssm_group)],
+    return GroupedOptimizer(groups=[({"group": "ssm"}, ssm_group)],
                             default=main, global_clipnorm=global_clipnorm,
                             name=f"{paper}_grouped")

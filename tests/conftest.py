@@ -1,4 +1,5 @@
-"""Test configuration: a temporary KERAS_HOME, the Triton interpreter, and helpers.
+"""Test configuration: temporary KERAS_HOME (and hypothesis folder), the Triton
+interpreter, and helpers.
 
 The suite runs once per backend (`KERAS_BACKEND=jax|tensorflow|torch pytest`).
 """
@@ -11,6 +12,8 @@ import tempfile
 os.environ.setdefault("KERAS_HOME", tempfile.mkdtemp(prefix="keras_home_"))
 os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# hypothesis (tests/test_properties.py) keeps its files in a temporary folder too.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", tempfile.mkdtemp(prefix="hypothesis_"))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -39,8 +39,7 @@ TRAIN = textwrap.dedent("""
             # SGD groups: Adam's first steps, lr * g / |g|, would blow float round-off
             # in near-zero gradients up to a full step; SGD keeps it at round-off.
             optimizer = keras_ssm.optimizers.GroupedOptimizer(
-                [(keras_ssm.optimizers.ssm_variable_patterns("dlr", model),
-                  keras.optimizers.SGD(0.05))],
+                [({"group": "ssm"}, keras.optimizers.SGD(0.05))],
                 default=keras.optimizers.SGD(0.1))
             model.compile(optimizer, keras.losses.SparseCategoricalCrossentropy(from_logits=True))
             history = model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)

@@ -1,6 +1,9 @@
-"""DLR layer: outputs, modes, streaming, masking, init, serialization, dtypes, training."""
+"""DLR layer: outputs, modes, kernel, the authors' bidirectional code, init, errors, training.
 
-import keras
+The contract shared by every layer (serialization, masking, streaming, seeds, dtypes)
+is checked by tests/test_layer_contract.py.
+"""
+
 import numpy as np
 import pytest
 
@@ -50,13 +53,6 @@ def test_kernel_is_re_w_lambda_power():
     lam = np.exp(-p**2 + 1j * theta)
     expected = np.real((w[..., 0] + 1j * w[..., 1]) @ lam[:, None] ** np.arange(L)[None, :])
     lc.assert_close(lc.to_numpy(layer.convolution_kernel(L)), expected, atol=1e-5)
-
-
-@pytest.mark.parametrize("mode", ["auto", "recurrence"])
-def test_streaming(u, mode):
-    layer = make(mode=mode)
-    layer(u)
-    lc.check_streaming(layer, u)
 
 
 def test_bidirectional_formula(u):
@@ -121,18 +117,6 @@ def test_old_bidirectional_keras_file_is_refused(u, tmp_path):
     lc.check_refuses_old_keras_file(make(bidirectional=True), u, tmp_path)
 
 
-@pytest.mark.parametrize("bidirectional", [False, True])
-@pytest.mark.parametrize("mode", ["convolution", "recurrence"])
-def test_masking_with_garbage_padding(u, bidirectional, mode):
-    layer = make(bidirectional=bidirectional, mode=mode)
-    layer(u)
-    lc.check_masking(layer, u, lengths=[L, 13])
-
-
-def test_mask_propagates():
-    lc.check_mask_propagates(lambda: make())
-
-
 def test_initialization_follows_the_paper():
     n, dt_min, dt_max = 64, 1e-4, 0.1
     layer = DLR(state_size=n, dt_min=dt_min, dt_max=dt_max, seed=0)
@@ -191,31 +175,6 @@ def test_errors():
         make(mode="convolution")(u, return_state=True)
 
 
-def test_config_roundtrip(u):
-    layer = make(bidirectional=True)
-    layer(u)
-    lc.check_config_roundtrip(layer, u)
-
-
-def test_seeded(u):
-    lc.check_seeded(lambda **kw: make(**kw), u)
-
-
-def test_global_seed(u):
-    lc.check_global_seed(lambda **kw: make(**kw), u)
-
-
-@pytest.mark.parametrize("mode", ["auto", "recurrence"])
-def test_functional_streaming(u, mode):
-    layer = make(mode=mode)
-    layer(u)
-    lc.check_functional_streaming(layer, u)
-
-
-def test_input_spec(u):
-    lc.check_input_spec(lambda: make(), u)
-
-
 def test_per_layer_implementation(u, monkeypatch):
     lc.check_per_layer_implementation(lambda **kw: make(**kw), u, monkeypatch)
 
@@ -227,11 +186,6 @@ def test_implementation_errors():
 def test_save_and_load_on_other_backends(u, tmp_path):
     layer = make(bidirectional=True)
     lc.check_save_load_other_backends(layer, u, tmp_path)
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision(u, policy):
-    lc.check_mixed_precision(lambda **kw: make(**kw), u, policy)
 
 
 @pytest.mark.parametrize("mode", ["convolution", "recurrence"])

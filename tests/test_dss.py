@@ -167,13 +167,6 @@ def test_softmax_positive_real_part_does_not_overflow(u):
 # streaming, bidirectional, masking
 
 
-@pytest.mark.parametrize("mode", ["auto", "recurrence"])
-def test_streaming_exp(u, mode):
-    layer = make(variant="exp", mode=mode)
-    layer(u)
-    lc.check_streaming(layer, u)
-
-
 def test_softmax_cannot_stream(u):
     layer = make(variant="softmax")
     layer(u)
@@ -252,19 +245,6 @@ def test_old_bidirectional_config_is_refused(u, variant):
     layer = make(variant=variant, bidirectional=True)
     layer(u)
     lc.check_refuses_old_bidirectional_config(layer, u)
-
-
-@pytest.mark.parametrize("bidirectional", [False, True])
-@pytest.mark.parametrize("mode", ["convolution", "recurrence"])
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_masking_with_garbage_padding(u, variant, mode, bidirectional):
-    layer = make(variant=variant, bidirectional=bidirectional, mode=mode)
-    layer(u)
-    lc.check_masking(layer, u, lengths=[L, 13])
-
-
-def test_mask_propagates():
-    lc.check_mask_propagates(lambda: make(variant="softmax"))
 
 
 class MaskedCall(keras.layers.Layer):
@@ -473,30 +453,9 @@ def test_config_roundtrip(u, variant):
     lc.check_config_roundtrip(layer, u)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_seeded(u, variant):
-    lc.check_seeded(lambda **kw: make(variant=variant, **kw), u)
-
-
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_global_seed(u, variant):
-    lc.check_global_seed(lambda **kw: make(variant=variant, lambda_init="randn", **kw), u)
-
-
-@pytest.mark.parametrize("mode", ["auto", "recurrence"])
-def test_functional_streaming(u, mode):
-    layer = make(variant="exp", mode=mode)
-    layer(u)
-    lc.check_functional_streaming(layer, u)
-
-
 def test_softmax_cannot_stream_symbolically():
     with pytest.raises(ValueError, match="cannot stream"):
         make(variant="softmax")(keras.Input((L, H)), return_state=True)
-
-
-def test_input_spec(u):
-    lc.check_input_spec(lambda: make(), u)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -511,12 +470,6 @@ def test_implementation_errors():
 def test_save_and_load_on_other_backends(u, tmp_path):
     layer = make(variant="softmax", bidirectional=True)
     lc.check_save_load_other_backends(layer, u, tmp_path)
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_mixed_precision(u, variant, policy):
-    lc.check_mixed_precision(lambda **kw: make(variant=variant, **kw), u, policy)
 
 
 @pytest.mark.parametrize("mode", ["convolution", "recurrence"])

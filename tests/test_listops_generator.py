@@ -23,6 +23,7 @@ import pytest
 from scipy import stats
 
 from keras_ssm.data import listops
+from keras_ssm.data import listops_release
 from keras_ssm.data import lra
 
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
@@ -164,7 +165,7 @@ def test_settings_are_checked():
     with pytest.raises(ValueError, match="min_length"):
         listops.generate_split(2, 0, min_length=100, max_depth=2, max_args=3)
     with pytest.raises(ValueError, match="sizes"):
-        listops.release_settings(0, sizes=(10, 0, 1))
+        listops_release.release_settings(0, sizes=(10, 0, 1))
 
 
 # ---------------------------------------------------------------------------
@@ -285,12 +286,12 @@ def test_generate_split_is_seeded_and_drops_duplicates(settings, duplicates):
 def test_write_release_is_read_by_the_lra_reader(tmp_path):
     folder = tmp_path / "generated"
     settings = dict(min_length=20, max_length=200, max_depth=6, max_args=5)
-    paths = listops.write_release(folder, seed=4, sizes=(30, 5, 7), **settings)
-    assert paths == listops.release_paths(folder)
+    paths = listops_release.write_release(folder, seed=4, sizes=(30, 5, 7), **settings)
+    assert paths == listops_release.release_paths(folder)
     assert paths["val"] == folder / "listops-1000" / "basic_val.tsv"
     pool, pool_labels = listops.generate_split(42, seed=4, **settings)
     marker = json.loads((folder / "listops-1000" / "generated.json").read_text())
-    assert marker == listops.read_marker(folder) == listops.release_settings(
+    assert marker == listops_release.read_marker(folder) == listops_release.release_settings(
         4, (30, 5, 7), **settings)
     start = 0
     for split, size in zip(("train", "val", "test"), (30, 5, 7)):
@@ -316,14 +317,17 @@ def test_write_release_is_read_by_the_lra_reader(tmp_path):
 def test_docstring_examples_run(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     blocks = []
-    for _, member in [("module", listops)] + inspect.getmembers(listops, inspect.isfunction):
-        if getattr(member, "__module__", listops.__name__) != listops.__name__:
-            continue
-        blocks += re.findall(r"```python\n(.*?)```", inspect.getdoc(member) or "", re.S)
+    for module in (listops, listops_release):
+        members = [("module", module)] + inspect.getmembers(module, inspect.isfunction)
+        for _, member in members:
+            if getattr(member, "__module__", module.__name__) != module.__name__:
+                continue
+            found = re.findall(r"```python\n(.*?)```", inspect.getdoc(member) or "", re.S)
+            blocks += [(block, module) for block in found]
     assert len(blocks) >= 10
-    for block in blocks:
+    for block, module in blocks:
         ast.parse(block)
-        exec(compile(block, "<docstring>", "exec"), dict(vars(listops)))
+        exec(compile(block, "<docstring>", "exec"), dict(vars(module)))
 
 
 # ---------------------------------------------------------------------------
@@ -345,7 +349,7 @@ def test_lra_script_generates_listops_and_trains(tmp_path):
     results = _run(data_dir, tmp_path / "run")
     assert results["data"] == "generated"
     assert results["samples"] == {"train": 40, "val": 8, "test": 8}
-    expected = listops.release_settings(0, (40, 8, 8), min_length=20, max_length=200)
+    expected = listops_release.release_settings(0, (40, 8, 8), min_length=20, max_length=200)
     assert results["generated"] == dict(expected, data_dir=str(data_dir), status="generated")
     assert any("Generated ListOps" in note for note in results["notes"])
     assert results == json.loads((tmp_path / "run" / "results.json").read_text())
@@ -353,10 +357,10 @@ def test_lra_script_generates_listops_and_trains(tmp_path):
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["data"] == dict(expected, source="generated")
     assert "(generated data)" in script.summary_line(results)
-    assert listops.read_marker(data_dir) == expected
+    assert listops_release.read_marker(data_dir) == expected
 
     # A second run reuses the files; other settings in the same folder are an error.
-    train = listops.release_paths(data_dir)["train"]
+    train = listops_release.release_paths(data_dir)["train"]
     written = train.stat().st_mtime_ns
     again = _run(data_dir, tmp_path / "run2")
     assert again["generated"]["status"] == "reused" and train.stat().st_mtime_ns == written
@@ -367,7 +371,7 @@ def test_lra_script_generates_listops_and_trains(tmp_path):
 def test_lra_script_generate_arguments(tmp_path, monkeypatch):
     args = script.parse_args(["--task", "listops", "--generate", "--output", "x"])
     assert args.data_dir == script.GENERATED_DATA_DIR == "runs/listops_generated"
-    assert script.generation_settings(args) == listops.release_settings(0)
+    assert script.generation_settings(args) == listops_release.release_settings(0)
     assert script.generation_settings(args)["sizes"] == [96000, 2000, 2000]
     assert script.generation_settings(script.parse_args(["--output", "x"])) is None
     for argv in (["--task", "pathfinder", "--generate"], ["--generate-sizes", "4", "2", "2"],
@@ -381,3 +385,8 @@ def test_lra_script_generate_arguments(tmp_path, monkeypatch):
     (released / "basic_train.tsv").write_text("Source\tTarget\n")
     with pytest.raises(ValueError, match="did not generate"):
         _run(tmp_path / "lra_release", tmp_path / "run")
+
+
+def test_moved_release_writer_is_deprecated_under_its_old_name():
+    with pytest.warns(DeprecationWarning, match="listops_release.write_release"):
+        assert listops.write_release is listops_release.write_release

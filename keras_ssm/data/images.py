@@ -132,7 +132,7 @@ def to_sequences(images, task):
     info = _task_info(task)
     images = np.asarray(images)
     if task == "scifar-gray":
-        from keras_ssm.data.lra import rgb_to_grayscale
+        from keras_ssm.data.lra_encoding import rgb_to_grayscale
 
         images = rgb_to_grayscale(images)
     channels = images.shape[-1] if images.ndim == 4 else 1
@@ -190,6 +190,7 @@ def link_into_keras_cache(dataset, data_dir):
     Example:
 
     ```python
+    # Not run by the tests (needs the dataset files or the internet).
     link_into_keras_cache("fashion_mnist", "/usr/share/datasets/fashion-mnist")
     ```
     """
@@ -262,6 +263,7 @@ def load_images(dataset, data_dir=None):
     Example:
 
     ```python
+    # Not run by the tests (needs the dataset files or the internet).
     (x_train, y_train), (x_test, y_test) = load_images("fashion_mnist")
     ```
     """
@@ -301,6 +303,7 @@ def load(task, data_dir=None, validation_fraction=VALIDATION_FRACTION, split_see
     Example:
 
     ```python
+    # Not run by the tests (needs the dataset files or the internet).
     splits = load("sfashion")
     x, y = splits["train"]          # (54000, 784, 1), (54000,)
     ```

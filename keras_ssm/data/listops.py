@@ -40,7 +40,7 @@ that order (the published script cuts its set in hash order: both are
 independent of the samples' content).
 
 Speed: one process draws about 1,500 samples per second (mean about 1,030
-tokens); ``write_release`` of the full 96,000 / 2,000 / 2,000 release took
+tokens); ``listops_release.write_release`` of the full 96,000 / 2,000 / 2,000 release took
 68 s on one CPU core (64 s drawing, 4 s writing 660 MB of text).
 
 Example:
@@ -60,14 +60,10 @@ sources, labels = listops.generate_split(3, seed=0, min_length=10, max_length=60
 """
 
 import hashlib
-import json
-import os
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 
+from keras_ssm.data import _cache
 from keras_ssm.data import listops_subtrees as _subtrees
 
 OPERATORS = _subtrees.OPERATORS
@@ -87,7 +83,7 @@ RELEASE_SIZES = (96000, 2000, 2000)
 RELEASE_FOLDER = "listops-1000"
 TASK_NAME = "basic"
 MARKER_FILE = "generated.json"
-"""Written beside the TSVs by `write_release`, last: the generation settings."""
+"""Written beside the TSVs by `listops_release.write_release`, last: the generation settings."""
 
 FORMAT_VERSION = 1
 
@@ -459,23 +455,6 @@ def _digest(source):
     return hashlib.blake2b(source.encode("ascii"), digest_size=16).digest()
 
 
-class _Progress:
-    """A one-line progress counter on stderr (verbose=1)."""
-
-    def __init__(self, total, verbose):
-        self.total, self.verbose, self.start, self.last = total, verbose, time.time(), 0.0
-
-    def update(self, count, final=False):
-        if not self.verbose:
-            return
-        now = time.time()
-        if final or now - self.last >= 1.0:
-            self.last = now
-            end = "\n" if final else "\r"
-            print(f"ListOps: {count}/{self.total} samples, {now - self.start:.0f} s",
-                  end=end, file=sys.stderr, flush=True)
-
-
 def generate_split(n, seed, min_length=MIN_LENGTH, max_length=MAX_LENGTH,
                    max_depth=MAX_DEPTH, max_args=MAX_ARGS, verbose=0):
     """Draws ``n`` distinct ListOps samples: released-format sources and labels.
@@ -492,7 +471,7 @@ def generate_split(n, seed, min_length=MIN_LENGTH, max_length=MAX_LENGTH,
             max_length`` (tokens without parentheses); max_length None: no bound.
         max_depth: nodes at this depth are digits (the root has depth 1).
         max_args: operators have ``Uniform{2, ..., max_args}`` arguments.
-        verbose: 0 silent, 1 a progress line on stderr.
+        verbose: 0 silent, 1 a progress bar.
 
     Returns:
         ``(sources, labels)``: a list of ``n`` distinct str in the released
@@ -513,7 +492,7 @@ def generate_split(n, seed, min_length=MIN_LENGTH, max_length=MAX_LENGTH,
     rng = np.random.default_rng(seed)
     table = _piece_table(max_args)
     sources, labels, seen = [], np.zeros(n, dtype=np.int32), set()
-    progress = _Progress(n, verbose)
+    progress = _cache.progress_bar(n, verbose)
     duplicates = 0
     while len(sources) < n:
         labelled, length = _draw_labelled(rng, max_depth, max_args, min_length, cap)
@@ -530,145 +509,22 @@ def generate_split(n, seed, min_length=MIN_LENGTH, max_length=MAX_LENGTH,
         labels[len(sources)] = label
         sources.append(source)
         progress.update(len(sources))
-    progress.update(n, final=True)
+    progress.update(n, finalize=True)
     return sources, labels
 
 
-# --------------------------------------------------------------------------
-# The released files
+_MOVED = ("release_paths", "read_marker", "release_settings", "write_tsv", "write_release")
 
 
-def release_paths(folder):
-    """``{split: folder/listops-1000/basic_{split}.tsv}`` (the reader's paths).
+def __getattr__(name):
+    # Deprecated: the release writer moved to its own module.
+    if name in _MOVED:
+        import warnings
 
-    Example:
+        from keras_ssm.data import listops_release
 
-    ```python
-    release_paths("/tmp/lra")["val"].name       # 'basic_val.tsv'
-    ```
-    """
-    root = Path(folder).expanduser() / RELEASE_FOLDER
-    return {split: root / f"{TASK_NAME}_{split}.tsv" for split in SPLITS}
-
-
-def read_marker(folder):
-    """The settings `write_release` recorded in ``folder/listops-1000``, or None.
-
-    Example:
-
-    ```python
-    read_marker("/tmp/nothing_here")            # None
-    ```
-    """
-    path = Path(folder).expanduser() / RELEASE_FOLDER / MARKER_FILE
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text())
-
-
-def release_settings(seed, sizes=RELEASE_SIZES, min_length=MIN_LENGTH, max_length=MAX_LENGTH,
-                     max_depth=MAX_DEPTH, max_args=MAX_ARGS):
-    """The settings dict `write_release` records in ``generated.json``, checked.
-
-    Raises:
-        ValueError: sizes are not 3 positive ints, or no tree fits the settings.
-
-    Example:
-
-    ```python
-    release_settings(0)["sizes"]                # [96000, 2000, 2000]
-    ```
-    """
-    sizes = [int(size) for size in sizes]
-    if len(sizes) != len(SPLITS) or min(sizes) < 1:
-        raise ValueError(f"sizes must be 3 positive ints (train, val, test), got {sizes}.")
-    _check_settings(max_depth, max_args, min_length, max_length)
-    return dict(
-        generator="keras_ssm.data.listops", format_version=FORMAT_VERSION, seed=int(seed),
-        sizes=sizes, min_length=None if min_length is None else int(min_length),
-        max_length=None if max_length is None else int(max_length),
-        max_depth=int(max_depth), max_args=int(max_args))
-
-
-def write_tsv(path, sources, labels):
-    """Writes ``Source<TAB>Target`` rows as the generator's csv.writer does (``\\r\\n``).
-
-    Written under a temporary name, then renamed.
-
-    Args:
-        path: str or Path of the TSV file.
-        sources: sequence of str (no tab, quote or line break).
-        labels: sequence of ints.
-
-    Returns:
-        The Path.
-
-    Example:
-
-    ```python
-    import os, tempfile
-
-    write_tsv(os.path.join(tempfile.mkdtemp(), "demo.tsv"), ["( ( ( [MAX 2 ) 9 ) ] )"], [9])
-    ```
-    """
-    path = Path(path)
-    lines = ["Source\tTarget\r\n"]
-    lines.extend(f"{source}\t{int(label)}\r\n" for source, label in zip(sources, labels))
-    temporary = path.with_name(f"{path.name}.partial-{os.getpid()}")
-    with open(temporary, "w", encoding="ascii", newline="") as file:
-        file.writelines(lines)
-    os.replace(temporary, path)
-    return path
-
-
-def write_release(folder, seed, sizes=RELEASE_SIZES, min_length=MIN_LENGTH,
-                  max_length=MAX_LENGTH, max_depth=MAX_DEPTH, max_args=MAX_ARGS, verbose=0):
-    """Generates ListOps and writes it as ``folder/listops-1000/basic_{split}.tsv``.
-
-    One pool of ``sum(sizes)`` distinct samples is drawn with `generate_split`
-    and cut in order into train, val and test (no expression is in two
-    splits), as the published script does. ``generated.json`` (the settings,
-    `release_settings`) is written last, beside the TSVs. Then
-    ``keras_ssm.data.lra.load("listops", folder, split)`` reads the files.
-
-    The full release (96,000 / 2,000 / 2,000, 660 MB of text) took 68 s on
-    one CPU core (one process; measured with ``nice -n 19`` on a 2-core machine).
-
-    Args:
-        folder: str or Path; created if needed (plays the ``lra_release`` folder).
-        seed: int seed of ``numpy.random.default_rng``.
-        sizes: (train, val, test) sample counts.
-        min_length, max_length, max_depth, max_args: as in `generate_split`.
-        verbose: 0 silent, 1 a progress line on stderr.
-
-    Returns:
-        ``{split: Path}`` of the three TSV files.
-
-    Example:
-
-    ```python
-    import tempfile
-    from keras_ssm.data import lra
-
-    folder = tempfile.mkdtemp()
-    write_release(folder, seed=0, sizes=(8, 2, 2), min_length=10, max_length=60)
-    inputs, labels = lra.load("listops", folder, "val", verbose=0)     # (2, 2048), (2,)
-    ```
-    """
-    settings = release_settings(seed, sizes, min_length, max_length, max_depth, max_args)
-    sizes = settings["sizes"]
-    sources, labels = generate_split(sum(sizes), seed, min_length, max_length, max_depth,
-                                     max_args, verbose=verbose)
-    paths = release_paths(folder)
-    paths["train"].parent.mkdir(parents=True, exist_ok=True)
-    marker = paths["train"].parent / MARKER_FILE
-    if marker.exists():
-        marker.unlink()
-    start = 0
-    for split, size in zip(SPLITS, sizes):
-        write_tsv(paths[split], sources[start : start + size], labels[start : start + size])
-        start += size
-    temporary = marker.with_name(MARKER_FILE + ".partial")
-    temporary.write_text(json.dumps(settings, indent=2) + "\n")
-    os.replace(temporary, marker)
-    return paths
+        warnings.warn(
+            f"keras_ssm.data.listops.{name} moved to keras_ssm.data.listops_release.{name}.",
+            DeprecationWarning, stacklevel=2)
+        return getattr(listops_release, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,24 +31,23 @@ Choices where the spec is silent:
   also drops exact duplicates.
 - Fixed splits are stored compactly (uint8 ids, int8 targets): the paper's
   100000 x 8192 splits take about 1.6 GB on disk and in memory while built.
-- `build_fixed_splits` seeds chunk i with (seed, i), so the data do not
-  depend on the number of workers (the reference seeds per worker).
 
-Command line (writes ``{train,val,test}.npz``)::
-
-    python -m keras_ssm.data.listops_subtrees --out DIR --train 96000 \\
-        --val 2000 --test 2000 --setting paper --workers 8
+Fixed splits on disk (``{train,val,test}.npz``) are built by
+`keras_ssm.data.listops_subtrees_build` (command line: ``python
+tools/build_listops_subtrees.py``) and read back with `load_split`.
 """
 
-import argparse
-import dataclasses
-import hashlib
-import multiprocessing
-import os
-import sys
-import time
 
 import numpy as np
+
+# The settings live in their own module; re-exported here.
+from keras_ssm.data.listops_subtrees_settings import LRA_SETTING  # noqa: F401
+from keras_ssm.data.listops_subtrees_settings import MIN_SEQ_LEN
+from keras_ssm.data.listops_subtrees_settings import PAPER_SETTING  # noqa: F401
+from keras_ssm.data.listops_subtrees_settings import SETTINGS
+from keras_ssm.data.listops_subtrees_settings import ListOpsSetting
+from keras_ssm.data.listops_subtrees_settings import scaled_setting  # noqa: F401
+from keras_ssm.data.listops_subtrees_settings import setting_for_length
 
 OPERATORS = ("MIN", "MAX", "MED", "SM")
 CLOSE_TOKEN = "]"
@@ -70,118 +69,6 @@ OPERATOR_PROBABILITY = 0.25
 _FIRST_OPERATOR_ID = TOKEN_TO_ID["[MIN"]
 _FIRST_DIGIT_ID = TOKEN_TO_ID["0"]
 _CLOSE_ID = TOKEN_TO_ID[CLOSE_TOKEN]
-
-
-@dataclasses.dataclass(frozen=True)
-class ListOpsSetting:
-    """Tree and length parameters of one ListOpsSubTrees variant.
-
-    Args:
-        max_depth: depth at which nodes are forced to be digits (root = 1).
-        max_args: largest number of children of an operator (>= 2).
-        min_length: accepted token counts are > min_length ...
-        max_length: ... and < max_length.
-        l_max: padded sequence length (>= max_length - 1).
-
-    Example:
-
-    >>> ListOpsSetting(4, 4, 10, 30, 32).max_length
-    30
-    """
-
-    max_depth: int
-    max_args: int
-    min_length: int
-    max_length: int
-    l_max: int
-
-    def __post_init__(self):
-        if self.max_depth < 1:
-            raise ValueError(f"max_depth must be >= 1, got {self.max_depth}.")
-        if self.max_args < 2:
-            raise ValueError(f"max_args must be >= 2, got {self.max_args}.")
-        if not 0 <= self.min_length < self.max_length - 1:
-            raise ValueError(
-                "Need 0 <= min_length < max_length - 1 so that some length "
-                f"fits; got min_length={self.min_length}, "
-                f"max_length={self.max_length}."
-            )
-        if self.l_max < self.max_length - 1:
-            raise ValueError(
-                f"l_max={self.l_max} is shorter than the longest accepted "
-                f"sequence ({self.max_length - 1} tokens); raise l_max or "
-                "lower max_length."
-            )
-
-
-PAPER_SETTING = ListOpsSetting(
-    max_depth=15, max_args=9, min_length=7000, max_length=8180, l_max=8192
-)
-LRA_SETTING = ListOpsSetting(
-    max_depth=10, max_args=10, min_length=1500, max_length=2000, l_max=2048
-)
-SETTINGS = {"paper": PAPER_SETTING, "lra": LRA_SETTING}
-MIN_SEQ_LEN = 8
-
-
-def scaled_setting(seq_len):
-    """A setting whose sequences fill a fraction of `seq_len` tokens.
-
-    Window (3L // 4, L + 1), i.e. lengths in (3L/4, L]. Trees: max_args 5 and
-    max_depth 5 below L = 64; above, max_args 10 and max_depth
-    round(log2 L) - 1 (6 at 128, 9 at 1024, 11 at 4096), which keeps about
-    1-3% of the sampled trees.
-
-    Args:
-        seq_len: L, the padded length (>= 8).
-
-    Returns:
-        `ListOpsSetting` with l_max = L.
-
-    Example:
-
-    >>> scaled_setting(128)
-    ListOpsSetting(max_depth=6, max_args=10, min_length=96, max_length=129, l_max=128)
-    """
-    seq_len = int(seq_len)
-    if seq_len < MIN_SEQ_LEN:
-        raise ValueError(
-            f"seq_len must be >= {MIN_SEQ_LEN} for ListOpsSubTrees, "
-            f"got {seq_len}."
-        )
-    if seq_len < 64:
-        max_depth, max_args = 5, 5
-    else:
-        max_depth, max_args = int(round(np.log2(seq_len))) - 1, 10
-    return ListOpsSetting(
-        max_depth=max_depth,
-        max_args=max_args,
-        min_length=(3 * seq_len) // 4,
-        max_length=seq_len + 1,
-        l_max=seq_len,
-    )
-
-
-def setting_for_length(seq_len):
-    """The setting `generate` uses for `seq_len` when none is given.
-
-    Args:
-        seq_len: L.
-
-    Returns:
-        `PAPER_SETTING` for 8192, `LRA_SETTING` for 2048, else
-        `scaled_setting(seq_len)`.
-
-    Example:
-
-    >>> setting_for_length(2048) == LRA_SETTING
-    True
-    """
-    if seq_len == PAPER_SETTING.l_max:
-        return PAPER_SETTING
-    if seq_len == LRA_SETTING.l_max:
-        return LRA_SETTING
-    return scaled_setting(seq_len)
 
 
 # ----------------------------------------------------------------- the trees
@@ -576,187 +463,8 @@ def template_ids(ids):
     return ids[keep]
 
 
-def _digest(ids):
-    return hashlib.blake2b(
-        np.ascontiguousarray(ids, dtype=np.uint8).tobytes(), digest_size=16
-    ).digest()
-
-
-def _chunk_task(args):
-    """Worker: one chunk of samples with its keys for deduplication."""
-    seed, chunk_index, chunk_size, setting = args
-    rng = np.random.default_rng([seed, chunk_index])
-    samples = []
-    for _ in range(chunk_size):
-        ids, targets = sample_in_window(rng, setting)
-        ids = ids.astype(np.uint8)
-        samples.append(
-            (ids, targets.astype(np.int8), _digest(ids),
-             _digest(template_ids(ids)))
-        )
-    return samples
-
-
-class _Progress:
-    """A one-line progress bar on stderr."""
-
-    def __init__(self, total, label, stream=None, width=30):
-        self.total, self.label, self.width = total, label, width
-        self.stream = sys.stderr if stream is None else stream
-        self.count = 0
-        self.start = time.time()
-        self._last = 0.0
-
-    def update(self, count, extra=""):
-        self.count = count
-        now = time.time()
-        if count < self.total and now - self._last < 0.2:
-            return
-        self._last = now
-        done = int(self.width * count / max(self.total, 1))
-        elapsed = now - self.start
-        eta = elapsed / count * (self.total - count) if count else 0.0
-        self.stream.write(
-            f"\r{self.label} [{'=' * done}{'.' * (self.width - done)}] "
-            f"{count}/{self.total} {elapsed:.0f}s eta {eta:.0f}s {extra}"
-        )
-        if count >= self.total:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
-def build_fixed_splits(
-    out_dir,
-    num_train,
-    num_val,
-    num_test,
-    setting="paper",
-    seed=0,
-    workers=1,
-    chunk_size=64,
-    verbose=True,
-    max_chunks=None,
-):
-    """Builds the fixed train/val/test sets with duplicate filtering.
-
-    Chunk i of `chunk_size` samples is drawn with seed (seed, i) by a pool of
-    `workers` processes; chunks are consumed in order, so the result does not
-    depend on `workers`. A sample is dropped when its ids, or its template
-    (`template_ids`), were already kept in any split. Kept samples fill
-    train, then val, then test.
-
-    Writes ``{out_dir}/{train,val,test}.npz`` with arrays ``inputs`` (uint8
-    ids, shape (n, l_max), `PAD_ID`-padded) and ``targets`` (int8, -100
-    ignored), plus ``setting.json``. Use `load_split` to read them as int32.
-
-    Args:
-        out_dir: output folder (created).
-        num_train, num_val, num_test: split sizes (>= 0, total >= 1).
-        setting: `ListOpsSetting` or "paper"/"lra".
-        seed: base seed.
-        workers: number of processes (1 runs in this process).
-        chunk_size: samples per task.
-        verbose: show a progress bar on stderr.
-        max_chunks: give up with RuntimeError after this many chunks
-            (default: enough for 20x the requested samples).
-
-    Returns:
-        dict with the split sizes and the counts of dropped duplicates and
-        template duplicates.
-
-    Example:
-
-    >>> import tempfile
-    >>> s = ListOpsSetting(5, 5, 20, 40, 40)
-    >>> stats = build_fixed_splits(tempfile.mkdtemp(), 8, 2, 2, s, verbose=False)
-    >>> stats["train"], stats["test"]
-    (8, 2)
-    """
-    import json
-
-    setting = _resolve_setting(setting)
-    sizes = {
-        "train": _check_count("num_train", num_train, 0),
-        "val": _check_count("num_val", num_val, 0),
-        "test": _check_count("num_test", num_test, 0),
-    }
-    total = sum(sizes.values())
-    if total < 1:
-        raise ValueError("Ask for at least one sample in num_train/val/test.")
-    workers = _check_count("workers", workers, 1)
-    chunk_size = _check_count("chunk_size", chunk_size, 1)
-    if max_chunks is None:
-        max_chunks = 20 * (-(-total // chunk_size)) + 10
-    l_max = setting.l_max
-    inputs = np.full((total, l_max), PAD_ID, dtype=np.uint8)
-    targets = np.full((total, l_max), IGNORE_INDEX, dtype=np.int8)
-    seen, seen_templates = set(), set()
-    stats = {"duplicates": 0, "template_duplicates": 0, "drawn": 0}
-    progress = _Progress(total, "listops_subtrees") if verbose else None
-    tasks = ((seed, i, chunk_size, setting) for i in range(max_chunks))
-    kept = 0
-    pool = None
-    try:
-        if workers > 1:
-            pool = multiprocessing.get_context().Pool(workers)
-            chunks = pool.imap(_chunk_task, tasks)
-        else:
-            chunks = map(_chunk_task, tasks)
-        for chunk in chunks:
-            for ids, target, key, template_key in chunk:
-                stats["drawn"] += 1
-                if key in seen:
-                    stats["duplicates"] += 1
-                    continue
-                if template_key in seen_templates:
-                    stats["template_duplicates"] += 1
-                    continue
-                seen.add(key)
-                seen_templates.add(template_key)
-                inputs[kept, : len(ids)] = ids
-                targets[kept, : len(ids)] = target
-                kept += 1
-                if kept == total:
-                    break
-            if progress:
-                progress.update(
-                    kept,
-                    f"dup {stats['duplicates']} tmpl "
-                    f"{stats['template_duplicates']}",
-                )
-            if kept == total:
-                break
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
-    if kept < total:
-        raise RuntimeError(
-            f"Only {kept} distinct samples of {total} after {max_chunks} "
-            "chunks: the setting has too few distinct templates; widen its "
-            "length window or raise max_chunks."
-        )
-    os.makedirs(out_dir, exist_ok=True)
-    start = 0
-    for name in ("train", "val", "test"):
-        stop = start + sizes[name]
-        np.savez(
-            os.path.join(out_dir, f"{name}.npz"),
-            inputs=inputs[start:stop],
-            targets=targets[start:stop],
-        )
-        start = stop
-    with open(os.path.join(out_dir, "setting.json"), "w") as f:
-        json.dump(
-            {"setting": dataclasses.asdict(setting), "seed": seed, **stats},
-            f, indent=1,
-        )
-    stats.update(sizes)
-    return stats
-
-
 def load_split(path):
-    """Reads one split written by `build_fixed_splits`.
+    """Reads one split written by `keras_ssm.data.listops_subtrees_build.build_fixed_splits`.
 
     Args:
         path: the .npz file.
@@ -767,6 +475,7 @@ def load_split(path):
     Example:
 
     >>> import tempfile, os
+    >>> from keras_ssm.data.listops_subtrees_build import build_fixed_splits
     >>> d = tempfile.mkdtemp()
     >>> _ = build_fixed_splits(d, 3, 1, 1, ListOpsSetting(5, 5, 20, 40, 40),
     ...                        verbose=False)
@@ -780,43 +489,21 @@ def load_split(path):
         )
 
 
-def main(argv=None):
-    """Command line: build the fixed splits. See the module docstring."""
-    parser = argparse.ArgumentParser(
-        prog="python -m keras_ssm.data.listops_subtrees",
-        description="Build the ListOpsSubTrees train/val/test .npz files.",
-    )
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--train", type=int, default=96000)
-    parser.add_argument("--val", type=int, default=2000)
-    parser.add_argument("--test", type=int, default=2000)
-    parser.add_argument(
-        "--setting", default="paper",
-        help="paper | lra | a custom 'max_depth,max_args,min_length,"
-        "max_length,l_max'",
-    )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--chunk-size", type=int, default=64)
-    parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
-    if args.setting in SETTINGS:
-        setting = SETTINGS[args.setting]
-    else:
-        try:
-            setting = ListOpsSetting(*(int(v) for v in args.setting.split(",")))
-        except (TypeError, ValueError) as error:
-            parser.error(f"--setting: {error}")
-    stats = build_fixed_splits(
-        args.out, args.train, args.val, args.test, setting, args.seed,
-        args.workers, args.chunk_size, verbose=not args.quiet,
-    )
-    print(
-        f"wrote {args.out}: train {stats['train']} val {stats['val']} "
-        f"test {stats['test']} (dropped {stats['duplicates']} duplicates, "
-        f"{stats['template_duplicates']} template duplicates)"
-    )
+def __getattr__(name):
+    # Deprecated: the split builder moved to its own module.
+    if name == "build_fixed_splits":
+        import warnings
+
+        from keras_ssm.data import listops_subtrees_build
+
+        warnings.warn(
+            "keras_ssm.data.listops_subtrees.build_fixed_splits moved to "
+            "keras_ssm.data.listops_subtrees_build.build_fixed_splits.",
+            DeprecationWarning, stacklevel=2)
+        return listops_subtrees_build.build_fixed_splits
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # the command line moved to tools/
+    raise SystemExit("python -m keras_ssm.data.listops_subtrees moved: "
+                     "run python tools/build_listops_subtrees.py")

@@ -26,29 +26,27 @@ Pathfinder and Path-X are cached as ``.npy`` under ``cache_dir`` (default
 ``data_dir/.keras_ssm_cache``) on the first call and memory-mapped afterwards.
 """
 
-import struct
 import warnings
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from keras_ssm.data import _cache
+from keras_ssm.data.lra_encoding import BYTE_OFFSET  # noqa: F401  (re-exported)
+from keras_ssm.data.lra_encoding import BYTE_VOCAB_SIZE
+from keras_ssm.data.lra_encoding import EOS_ID  # noqa: F401
+from keras_ssm.data.lra_encoding import LISTOPS_VOCAB
+from keras_ssm.data.lra_encoding import PAD_ID  # noqa: F401
+from keras_ssm.data.lra_encoding import UNK_ID  # noqa: F401
+from keras_ssm.data.lra_encoding import _encode_bytes_into
+from keras_ssm.data.lra_encoding import decode_png_gray  # noqa: F401
+from keras_ssm.data.lra_encoding import encode_bytes  # noqa: F401
+from keras_ssm.data.lra_encoding import encode_listops
+from keras_ssm.data.lra_encoding import read_png_gray
+from keras_ssm.data.lra_encoding import rgb_to_grayscale
 
 TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
 SPLITS = ("train", "val", "test")
-
-PAD_ID = 0
-UNK_ID = 1
-EOS_ID = 2
-BYTE_OFFSET = 3  # byte b -> token id b + 3
-BYTE_VOCAB_SIZE = 256 + BYTE_OFFSET
-
-LISTOPS_VOCAB = (
-    ("<pad>", "<unk>", "<eos>")
-    + tuple(str(digit) for digit in range(10))
-    + ("[MAX", "[MIN", "[MED", "[SM", "X")
-)
 
 TASK_INFO = {
     "listops": dict(
@@ -95,225 +93,6 @@ _DOWNLOAD_HINT = (
 
 
 # --------------------------------------------------------------------------
-# Token encodings
-
-
-def encode_listops(source, seq_len=2048):
-    """Token ids of one ListOps expression, EOS appended, zero-padded.
-
-    Args:
-        source: str, the ``Source`` column, e.g. ``"( ( [MAX 2 ) 9 ] )"``.
-        seq_len: int, output length L; at most L - 1 tokens are kept.
-
-    Returns:
-        int32 array (seq_len,): ids from ``LISTOPS_VOCAB``, unknown tokens 1.
-
-    Example:
-        >>> encode_listops("( ( [MAX 2 ) 9 ] )", seq_len=6).tolist()
-        [13, 5, 12, 17, 2, 0]
-    """
-    tokens = source.translate(_LISTOPS_TRANSLATION).split()[: seq_len - 1]
-    ids = np.zeros(seq_len, dtype=np.int32)
-    ids[: len(tokens)] = [_LISTOPS_IDS.get(token, UNK_ID) for token in tokens]
-    ids[len(tokens)] = EOS_ID
-    return ids
-
-
-_LISTOPS_TRANSLATION = str.maketrans({"]": "X", "(": None, ")": None})
-_LISTOPS_IDS = {token: index for index, token in enumerate(LISTOPS_VOCAB)}
-
-
-def encode_bytes(text, seq_len):
-    """Byte-level token ids (byte + 3), EOS appended, zero-padded.
-
-    Args:
-        text: bytes (or str, encoded as UTF-8).
-        seq_len: int, output length L; at most L - 1 bytes are kept.
-
-    Returns:
-        int32 array (seq_len,).
-
-    Example:
-        >>> encode_bytes(b"ab", seq_len=4).tolist()
-        [100, 101, 2, 0]
-    """
-    ids = np.zeros(seq_len, dtype=np.int32)
-    _encode_bytes_into(ids, text)
-    return ids
-
-
-def _encode_bytes_into(row, text):
-    if isinstance(text, str):
-        text = text.encode("utf-8")
-    data = np.frombuffer(text[: len(row) - 1], dtype=np.uint8)
-    row[: len(data)] = data.astype(np.int32) + BYTE_OFFSET
-    row[len(data)] = EOS_ID
-    row[len(data) + 1 :] = PAD_ID
-
-
-def rgb_to_grayscale(images):
-    """ITU-R 601-2 luma as Pillow's ``convert("L")`` computes it, exactly.
-
-    ``L = (19595 R + 38470 G + 7471 B + 32768) >> 16`` (0.299, 0.587, 0.114 in
-    16-bit fixed point, rounded), the grey levels of torchvision's Grayscale on
-    PIL images used by S4/S5 for LRA Image.
-
-    Args:
-        images: uint8 array (..., 3).
-
-    Returns:
-        uint8 array (...).
-
-    Example:
-        >>> rgb_to_grayscale(np.array([[255, 0, 0]], np.uint8)).tolist()
-        [76]
-    """
-    rgb = np.asarray(images).astype(np.uint32)
-    luma = rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000
-    return (luma >> 16).astype(np.uint8)
-
-
-# --------------------------------------------------------------------------
-# PNG decoding (Pillow when installed, else a small numpy decoder)
-
-
-def _pil_image():
-    """Returns ``PIL.Image`` or None when Pillow is not installed."""
-    try:
-        from PIL import Image
-    except ImportError:
-        return None
-    return Image
-
-
-def read_png_gray(path):
-    """Reads a PNG as 8-bit grey levels (Pillow ``convert("L")`` semantics).
-
-    Uses Pillow when installed; otherwise a numpy decoder for non-interlaced
-    8-bit PNGs (grey, grey+alpha, RGB, RGBA; alpha dropped, RGB through
-    ``rgb_to_grayscale``).
-
-    Args:
-        path: str or Path of the PNG file.
-
-    Returns:
-        uint8 array (height, width).
-
-    Example:
-        >>> pixels = read_png_gray("pathfinder32/.../sample_0.png")  # (32, 32)
-    """
-    image_module = _pil_image()
-    if image_module is None:
-        return decode_png_gray(Path(path).read_bytes(), name=str(path))
-    try:
-        with image_module.open(path) as image:
-            return np.asarray(image.convert("L"), dtype=np.uint8)
-    except OSError as error:
-        raise ValueError(f"Cannot decode PNG file {path}: {error}") from error
-
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
-
-
-def decode_png_gray(data, name="<bytes>"):
-    """Decodes PNG bytes to grey levels with numpy and zlib only.
-
-    Supports bit depth 8, colour types 0 (grey), 2 (RGB), 4 (grey+alpha) and
-    6 (RGBA), no interlacing, all five row filters; checks chunk CRCs.
-
-    Args:
-        data: bytes of a PNG file.
-        name: str used in error messages (the file name).
-
-    Returns:
-        uint8 array (height, width).
-
-    Example:
-        >>> decode_png_gray(open("sample_0.png", "rb").read()).shape
-        (32, 32)
-    """
-    if data[:8] != _PNG_SIGNATURE:
-        raise ValueError(f"Not a PNG file: {name}")
-    header, idat, position = None, [], 8
-    while position + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[position : position + 8])
-        body = data[position + 8 : position + 8 + length]
-        crc = data[position + 8 + length : position + 12 + length]
-        if len(body) != length or len(crc) != 4:
-            raise ValueError(f"Truncated PNG file: {name}")
-        if zlib.crc32(kind + body) != struct.unpack(">I", crc)[0]:
-            raise ValueError(f"Corrupt PNG file (CRC of {kind!r} chunk): {name}")
-        if kind == b"IHDR":
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IDAT":
-            idat.append(body)
-        elif kind == b"IEND":
-            break
-        position += 12 + length
-    if header is None or not idat:
-        raise ValueError(f"PNG file without IHDR or IDAT chunk: {name}")
-    width, height, depth, color_type, _, _, interlace = header
-    if depth != 8 or color_type not in _PNG_CHANNELS or interlace != 0:
-        raise ValueError(
-            f"Unsupported PNG (bit depth {depth}, colour type {color_type}, "
-            f"interlace {interlace}) in {name}; install Pillow (pip install "
-            "pillow) to read it."
-        )
-    channels = _PNG_CHANNELS[color_type]
-    try:
-        raw = zlib.decompress(b"".join(idat))
-    except zlib.error as error:
-        raise ValueError(f"Corrupt PNG data in {name}: {error}") from error
-    stride = width * channels
-    if len(raw) != height * (stride + 1):
-        raise ValueError(f"PNG data of unexpected size in {name}")
-    rows = np.frombuffer(raw, dtype=np.uint8).reshape(height, stride + 1)
-    pixels = np.zeros((height, stride), dtype=np.uint8)
-    previous = np.zeros(stride, dtype=np.uint8)
-    for y in range(height):
-        filter_type = int(rows[y, 0])
-        pixels[y] = _unfilter_row(filter_type, rows[y, 1:], previous, channels, name)
-        previous = pixels[y]
-    pixels = pixels.reshape(height, width, channels)
-    if channels <= 2:
-        return pixels[..., 0].copy()
-    return rgb_to_grayscale(pixels[..., :3])
-
-
-def _unfilter_row(filter_type, row, previous, bpp, name):
-    """Reverses one PNG row filter (spec section 9); uint8 arithmetic mod 256."""
-    if filter_type == 0:
-        return row
-    if filter_type == 1:  # Sub: running sum of each channel along the row
-        return np.cumsum(row.reshape(-1, bpp), axis=0, dtype=np.uint8).ravel()
-    if filter_type == 2:  # Up
-        return row + previous
-    if filter_type not in (3, 4):
-        raise ValueError(f"Unknown PNG row filter {filter_type} in {name}")
-    out = [0] * len(row)
-    filtered, above = row.tolist(), previous.tolist()
-    for x in range(len(row)):
-        left = out[x - bpp] if x >= bpp else 0
-        if filter_type == 3:  # Average
-            predictor = (left + above[x]) >> 1
-        else:  # Paeth
-            upper_left = above[x - bpp] if x >= bpp else 0
-            estimate = left + above[x] - upper_left
-            distance_left = abs(estimate - left)
-            distance_above = abs(estimate - above[x])
-            distance_upper_left = abs(estimate - upper_left)
-            if distance_left <= distance_above and distance_left <= distance_upper_left:
-                predictor = left
-            elif distance_above <= distance_upper_left:
-                predictor = above[x]
-            else:
-                predictor = upper_left
-        out[x] = (filtered[x] + predictor) & 0xFF
-    return np.array(out, dtype=np.uint8)
-
-
-# --------------------------------------------------------------------------
 # Public entry point
 
 
@@ -354,9 +133,12 @@ def load(task, data_dir=None, split="train", cache_dir=None, verbose=1):
         last 10%, test = the test set.
 
     Example:
-        >>> inputs, labels = load("listops", "/data/lra_release", "val")
-        >>> inputs.shape, labels.shape
-        ((2000, 2048), (2000,))
+        >>> from keras_ssm.data import listops_release   # a tiny release in the LRA format
+        >>> paths = listops_release.write_release("lra_release", seed=0, sizes=(8, 2, 2),
+        ...                                       min_length=10, max_length=60)
+        >>> inputs, labels = load("listops", "lra_release", "val", verbose=0)
+        >>> inputs.shape, labels.shape   # the real release: ((2000, 2048), (2000,))
+        ((2, 2048), (2,))
     """
     if task not in TASKS:
         raise ValueError(f"task={task!r} is not an LRA task; use one of {TASKS}.")
@@ -391,8 +173,10 @@ def find_lra_root(data_dir):
         Path.
 
     Example:
-        >>> find_lra_root("/data")  # with /data/lra_release/listops-1000
-        PosixPath('/data/lra_release')
+        >>> import os
+        >>> os.makedirs("data/lra_release/listops-1000")
+        >>> find_lra_root("data")
+        PosixPath('data/lra_release')
     """
     root = _require_dir(Path(data_dir).expanduser())
     markers = ("listops-1000", "tsv_data", *PATHFINDER_FOLDERS.values())

@@ -1,4 +1,11 @@
-"""Keras layers: the diagonal SSMs (DSS, DLR, S5) and the residual SSMBlock."""
+"""Keras layers: the diagonal SSMs (DSS, DLR, S5) and the residual SSMBlock.
+
+`base` holds `DiagonalSSMLayer`, the one base class (both modes, bidirectional layers,
+masking, streaming, dtype handling, weight tags); `system_access` its views of the
+system outside a call (convolution kernel, `step`, `discrete_system`); `parameters`
+the seeds, weight roles and argument checks; `complex_pairs` the (re, im) arithmetic;
+`dss`, `dlr`, `s5` one paper each; `block` the `SSMBlock` around any of them.
+"""
 
 from keras_ssm.layers.base import DiagonalSSMLayer
 from keras_ssm.layers.block import SSMBlock

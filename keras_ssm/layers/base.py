@@ -21,7 +21,6 @@ seeds and serialization.
 """
 
 import contextlib
-import random as python_random
 
 import keras
 import numpy as np
@@ -29,98 +28,29 @@ from keras import ops
 
 from keras_ssm import config as ssm_config
 from keras_ssm import ops as ssm_ops
-from keras_ssm.ops import registry
-from keras_ssm.ops.common import is_pair
+from keras_ssm.layers import chunked_recurrence
+from keras_ssm.layers.complex_pairs import cdiv  # noqa: F401  (re-exported)
+from keras_ssm.layers.complex_pairs import cexp  # noqa: F401
+from keras_ssm.layers.complex_pairs import cexpm1  # noqa: F401
+from keras_ssm.layers.complex_pairs import cmul
+from keras_ssm.layers.parameters import MAIN_GROUP
+from keras_ssm.layers.parameters import SEED_MODULUS
+from keras_ssm.layers.parameters import SSM_GROUP
+from keras_ssm.layers.parameters import WEIGHT_ROLES
+from keras_ssm.layers.parameters import check_implementation
+from keras_ssm.layers.parameters import derived_seed
+from keras_ssm.layers.parameters import draw_default_seed
+from keras_ssm.layers.parameters import inputs_spec
+from keras_ssm.layers.parameters import role_from_name
+from keras_ssm.layers.system_access import SystemAccess
+
+# Recurrence mode holds B·L·H·N states in memory up to this many; above, per-channel
+# layers fuse the scan and its readout by chunks and recompute states in the backward
+# pass (`chunked_recurrence`): 2^24 complex states = 128 MiB.
+FUSED_RECURRENCE_STATES = 1 << 24
 
 MODES = ("auto", "convolution", "recurrence")
 DIRECTIONS = ("forward", "backward")
-# Derived seeds stay below 2**31 - 1 (a prime), the int32 seeds of every backend.
-_SEED_MODULUS = 2**31 - 1
-
-
-def cmul(x, y):
-    """Complex product of (re, im) pairs (a plain tensor counts as real)."""
-    if not is_pair(x):
-        return (x * y[0], x * y[1])
-    if not is_pair(y):
-        return (x[0] * y, x[1] * y)
-    return (x[0] * y[0] - x[1] * y[1], x[0] * y[1] + x[1] * y[0])
-
-
-def cexp(z):
-    """exp of a complex pair."""
-    mag = ops.exp(z[0])
-    return (mag * ops.cos(z[1]), mag * ops.sin(z[1]))
-
-
-def cexpm1(z):
-    """exp(z) - 1 of a complex pair, accurate for small |z|.
-
-    Re = e^x cos y - 1 = expm1(x) cos y - 2 sin²(y/2), Im = e^x sin y.
-    """
-    x, y = z
-    half_sin = ops.sin(0.5 * y)
-    return (ops.expm1(x) * ops.cos(y) - 2.0 * half_sin * half_sin, ops.exp(x) * ops.sin(y))
-
-
-def cdiv(x, y, eps=0.0):
-    """x / y on pairs; with eps > 0, y^-1 = conj(y) / (|y|^2 + eps)."""
-    den = y[0] * y[0] + y[1] * y[1] + eps
-    inv = (y[0] / den, -y[1] / den)
-    return cmul(x, inv)
-
-
-def draw_default_seed():
-    """The seed of an unseeded layer: an int from Python's `random`.
-
-    `keras.utils.set_random_seed(s)` seeds Python's `random` (its documented first
-    step), and Keras' own initializers and `keras.random.SeedGenerator` draw their
-    default seeds from it the same way, so unseeded layers are reproducible under
-    the global seed and differ between builds without it.
-    """
-    return python_random.randint(1, 10**9)
-
-
-def check_implementation(implementation):
-    """Validate a per-layer choice {op: implementation name} for this backend.
-
-    Args:
-        implementation: None, or a dict mapping op names (`keras_ssm.ops.OPS`) to
-            names from `keras_ssm.ops.implementations(op)` (None = automatic).
-    Returns:
-        A new dict, or None.
-
-    Raises:
-        ValueError: not a dict, an unknown op, an unknown name, or a name registered
-            only for another backend (the message names the argument and the valid
-            choices).
-    """
-    if implementation is None:
-        return None
-    if not isinstance(implementation, dict):
-        raise ValueError(
-            f"`implementation` must be None or a dict {{op: name}}, e.g. "
-            f"{{'linear_recurrence': 'reference'}}; got {implementation!r}."
-        )
-    for op, name in implementation.items():
-        try:
-            registry.check_op(op)
-            if name is not None:
-                registry.check_name(op, name)
-        except ValueError as error:
-            raise ValueError(f"`implementation`={implementation!r}: {error}") from None
-    return dict(implementation)
-
-
-def inputs_spec(features=None):
-    """The `InputSpec` of a sequence layer: `inputs` of rank 3, features fixed once known.
-
-    Keras checks it on every call, so a wrong input reads like Keras' own error:
-    'Input 0 with name 'inputs' of layer 'dlr' is incompatible with the layer:
-    expected ndim=3, found ndim=2'.
-    """
-    axes = None if features is None else {-1: int(features)}
-    return keras.layers.InputSpec(ndim=3, axes=axes, name="inputs")
 
 
 class DiagonalSystem:
@@ -139,7 +69,7 @@ class DiagonalSystem:
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class DiagonalSSMLayer(keras.layers.Layer):
+class DiagonalSSMLayer(SystemAccess, keras.layers.Layer):
     """Base class of the diagonal SSM layers (see the module docstring).
 
     Args:
@@ -193,6 +123,9 @@ class DiagonalSSMLayer(keras.layers.Layer):
     # The first lag the backward system sees: 0 (u_t and the future) or 1 (strictly
     # future inputs: the backward output at t is read from the backward state at t+1).
     backward_lag = 0
+    # The roles (`WEIGHT_ROLES`) of the weights the paper trains as its SSM group (own
+    # learning rate, no weight decay): DSS Λ, Δ, W; DLR Λ, W; S5 overrides (Λ, Δ, B̃).
+    ssm_group_roles = ("eigenvalues", "step", "output")
     # get_config()["version"] when the class changed what a saved config computes
     # (None: never changed, no version key). 2: DSS and DLR's backward_lag 1.
     config_version = None
@@ -258,8 +191,8 @@ class DiagonalSSMLayer(keras.layers.Layer):
         (`draw_default_seed`, which follows `keras.utils.set_random_seed`).
         """
         if self.seed is not None:
-            return int(self.seed) * 1009 + index
-        return (self._default_seed * 1009 + index) % _SEED_MODULUS
+            return derived_seed(self.seed, index)
+        return derived_seed(self._default_seed, index) % SEED_MODULUS
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -350,12 +283,30 @@ class DiagonalSSMLayer(keras.layers.Layer):
                 f"`model.load_weights(path)`, which accepts the .keras file)."
             )
 
-    def add_float32_weight(self, name, shape, initializer, trainable=True):
-        """A float32 variable whatever the dtype policy (never autocast)."""
-        return self.add_weight(
+    def add_float32_weight(self, name, shape, initializer, trainable=True, role=None):
+        """A float32 variable whatever the dtype policy (never autocast), tagged for the optimizer.
+
+        Args:
+            name, shape, initializer, trainable: as `add_weight`.
+            role: the weight's part of the system, one of `WEIGHT_ROLES`
+                ("eigenvalues" Λ, "step" Δ, "input" B̃, "output" C or W, "feedthrough" D);
+                None reads it from the weight's name (lambda_*, log_dt, log_step, b, c, w,
+                d, each optionally *_backward).
+
+        The variable carries `ssm_role` and `ssm_group`: "ssm" when the role is in
+        the class's `ssm_group_roles` (the parameters its paper trains at their own
+        rate without weight decay), else "main".
+        """
+        role = role_from_name(name) if role is None else role
+        if role not in WEIGHT_ROLES:
+            raise ValueError(f"`role` must be one of {WEIGHT_ROLES}, got {role!r}.")
+        variable = self.add_weight(
             name=name, shape=shape, initializer=initializer, dtype="float32",
             trainable=trainable, autocast=False,
         )
+        variable.ssm_role = role
+        variable.ssm_group = SSM_GROUP if role in self.ssm_group_roles else MAIN_GROUP
+        return variable
 
     # ----------------------------------------------------------------------------
     # the system
@@ -437,31 +388,6 @@ class DiagonalSSMLayer(keras.layers.Layer):
             return "recurrence"
         return "convolution"
 
-    def convolution_kernel(self, length, step_scale=1.0, direction="forward"):
-        """The (H, length) kernel K with y = causal_conv(u, K) + D u.
-
-        direction="backward" gives the backward system's own kernel K_b (tap l is
-        Re(c_b a^l b)); it acts on the flipped sequence from lag `backward_lag` on:
-        y += flip(causal_conv(flip(u), K_b delayed by backward_lag taps)).
-
-        Args:
-            length: int, the number of taps.
-            step_scale: float, multiplies Δ.
-            direction: "forward" or "backward" (bidirectional layers).
-
-        Returns:
-            K: (features, length) float32 tensor.
-        """
-        if not self.supports_convolution:
-            raise ValueError(f"{type(self).__name__} has no convolution kernel; use discrete_system().")
-        self._check_direction(direction)
-        step_scale = self._check_step_scale(step_scale)
-        if not isinstance(step_scale, float):
-            raise ValueError("convolution_kernel needs a float `step_scale`.")
-        with self._implementation_scope():
-            system = self._discretize(step_scale, length)
-            return self._kernel_from_system(system, self._readout(direction), length)
-
     def _kernel_from_system(self, system, c, length):
         cb = cmul(c, system.b)
         return ssm_ops.vandermonde_kernel(system.log_a, cb, length)
@@ -541,13 +467,14 @@ class DiagonalSSMLayer(keras.layers.Layer):
                 step_scale = ops.where(ops.cast(mask, "bool"), step_scale, 1.0)
         mode = self._choose_mode(stateful_call or per_step)
         system = self._discretize(step_scale, length)
-        d = self._feedthrough()
         if mode == "convolution":
             y = ssm_ops.causal_conv(u, self._kernel_from_system(system, self._readout("forward"), length))
             if self.bidirectional:
                 kb = self._kernel_from_system(system, self._readout("backward"), length)
                 y = y + self._backward_convolution(u, kb)
             state = None
+        elif self._fused_recurrence_applies(u, per_step):
+            y, state = self._fused_recurrence(u, system, initial_state)
         else:
             a = system.a if per_step else self._broadcast_a(system.a)
             bu = self._project_in(u, system.b)
@@ -557,18 +484,52 @@ class DiagonalSSMLayer(keras.layers.Layer):
                 a, bu, initial_state=initial_state, return_final_state=return_state
             )
             x, state = result if return_state else (result, None)
-            y = self._project_out(x, self._readout("forward"))
-            if self.bidirectional:
-                if per_step and self.backward_lag == 0:
-                    back = self._discretize(self._backward_step_scale(step_scale, mask), length)
-                    a, bu = back.a, self._project_in(u, back.b)
-                xb = ssm_ops.linear_recurrence(a, bu, reverse=True)
-                y = y + self._backward_readout(xb)
-        y = y + d * u
-        y = ops.cast(y, self.compute_dtype)
+            if self.bidirectional and per_step and self.backward_lag == 0:
+                back = self._discretize(self._backward_step_scale(step_scale, mask), length)
+                a, bu = back.a, self._project_in(u, back.b)
+            y = self._read_out(x, a, bu)
+        y = self._with_feedthrough(y, u)
         if return_state:
             return y, state
         return y
+
+    def _fused_recurrence_applies(self, u, per_step):
+        """Recurrence mode by chunks with recomputed states (`chunked_recurrence`): per-
+        channel systems (a, b, c of shape (H, N)) whose states B·L·H·N would exceed
+        FUSED_RECURRENCE_STATES."""
+        if self.state_layout != "channel" or per_step:
+            return False
+        batch, length, features = u.shape
+        states = (batch or 1) * length * features * self._states_per_channel()
+        return states > FUSED_RECURRENCE_STATES
+
+    def _fused_recurrence(self, u, system, initial_state):
+        """(y, final state) of the recurrence mode, the scan and readout fused by chunks."""
+        a = self._broadcast_a(system.a)
+        if initial_state is not None:
+            initial_state = tuple(ops.cast(s, "float32") for s in initial_state)
+        y, state = chunked_recurrence.scan_readout(
+            u, a, system.b, self._readout("forward"), initial_state=initial_state)
+        if self.bidirectional:
+            yb, _ = chunked_recurrence.scan_readout(
+                u, a, system.b, self._readout("backward"), reverse=True)
+            lag = self.backward_lag
+            if lag:
+                yb = ops.concatenate([yb[:, lag:], ops.zeros_like(yb[:, :lag])], axis=1)
+            y = y + yb
+        return y, state
+
+    def _read_out(self, x, a, bu):
+        """Re(C x) of the forward states, plus the backward system's readout when
+        bidirectional (the reverse scan of a, bu): (batch, length, H)."""
+        y = self._project_out(x, self._readout("forward"))
+        if self.bidirectional:
+            y = y + self._backward_readout(ssm_ops.linear_recurrence(a, bu, reverse=True))
+        return y
+
+    def _with_feedthrough(self, y, u):
+        """The layer's output y + D ⊙ u, in the compute dtype."""
+        return ops.cast(y + self._feedthrough() * u, self.compute_dtype)
 
     def _backward_step_scale(self, step_scale, mask):
         """Per-step factors of a backward system with lag 0, which steps from t+1 to t.
@@ -589,117 +550,3 @@ class DiagonalSSMLayer(keras.layers.Layer):
             raise ValueError(f"`direction` must be one of {DIRECTIONS}, got {direction!r}.")
         if direction == "backward" and not self.bidirectional:
             raise ValueError("direction='backward' needs a layer built with bidirectional=True.")
-
-    # ----------------------------------------------------------------------------
-    # streaming
-
-    def get_initial_state(self, batch_size):
-        """The zero state: a (real, imag) pair of (batch_size, *state) float32 tensors.
-
-        Example:
-
-        ```python
-        state = layer.get_initial_state(4)
-        y, state = layer(chunk, initial_state=state, return_state=True)
-        ```
-        """
-        self._require_built()
-        shape = (batch_size,) + self._state_shape()
-        return (ops.zeros(shape, "float32"), ops.zeros(shape, "float32"))
-
-    def step(self, inputs_t, state, step_scale=1.0):
-        """One step of the recurrence: (outputs_t, new_state).
-
-        Args:
-            inputs_t: (batch, features), the input at one time step.
-            state: pair (batch, *state) from `get_initial_state` or a previous step.
-            step_scale: float, multiplies Δ.
-
-        Returns:
-            outputs_t (batch, features) in the compute dtype, and the new state pair.
-        """
-        self._require_built()
-        if self.bidirectional:
-            raise ValueError("step() needs a causal layer; this layer is bidirectional.")
-        if self._length_dependent():
-            raise ValueError(
-                f"{type(self).__name__} {self._length_dependence_note()} so it has no step()."
-            )
-        step_scale = self._check_step_scale(step_scale)
-        if not isinstance(step_scale, float):
-            raise ValueError("step() takes a float `step_scale`.")
-        u = ops.cast(inputs_t, "float32")
-        if len(u.shape) != 2:
-            raise ValueError(f"`inputs_t` must have shape (batch, features), got {tuple(u.shape)}.")
-        system = self._discretize(step_scale, None)
-        a = self._broadcast_a(system.a)
-        bu = self._project_in(u[:, None, :], system.b)
-        bu = (bu[0][:, 0], bu[1][:, 0])
-        state = tuple(ops.cast(s, "float32") for s in state)
-        new = cmul(a, state)
-        new = (new[0] + bu[0], new[1] + bu[1])
-        y = self._project_out((new[0][:, None], new[1][:, None]), self._readout("forward"))[:, 0]
-        y = y + self._feedthrough() * u
-        return ops.cast(y, self.compute_dtype), new
-
-    def _require_built(self):
-        if not self.built:
-            raise ValueError(
-                f"{type(self).__name__} is not built yet: call it on an input or call "
-                f"build((batch, length, features)) first."
-            )
-
-    # ----------------------------------------------------------------------------
-    # the system as numpy
-
-    def discrete_system(self, direction="forward", step_scale=1.0, length=None):
-        """The layer as one discrete diagonal system, as numpy arrays.
-
-        x_t = a * x_{t-1} + b @ u_t, y_t = Re(c @ x_t) + d * u_t, x_{-1} = 0.
-        With `bidirectional=True`, direction="backward" gives the backward system
-        (d = 0), run on the flipped sequence: with z = flip(backward(flip(u))),
-        whose z_t reads the inputs u_t, u_{t+1}, ..., the layer's output is
-
-            y_t = forward(u)_t + z_{t + backward_lag}      (z = 0 past the end):
-
-        S5 (backward_lag 0) adds z_t; DSS and DLR (backward_lag 1, their authors'
-        convention) add z_{t+1}, strictly future inputs: with the kernels K, K_b
-        (tap l = Re(c a^l b)), y_t = Σ_{s<=t} K[t-s] u_s + d u_t + Σ_{s>t} K_b[s-t-1] u_s.
-
-        Args:
-            direction: "forward" or "backward".
-            step_scale: float, multiplies Δ.
-            length: the sequence length, for systems that depend on it (DSS softmax).
-
-        Returns:
-            dict with `a` complex (P,), `b` complex (P, H), `c` complex (H, P),
-            `d` float (H,). Channel layouts (DSS, DLR) flatten H systems of N states
-            channel-major: state index h*N + n.
-        """
-        self._require_built()
-        self._check_direction(direction)
-        if self._length_dependent() and length is None:
-            raise ValueError(
-                f"{type(self).__name__} {self._length_dependence_note()}: pass `length`."
-            )
-        step_scale = self._check_step_scale(step_scale)
-        if not isinstance(step_scale, float):
-            raise ValueError("discrete_system() takes a float `step_scale`.")
-        system = self._discretize(step_scale, length)
-        to_c = lambda p: ops.convert_to_numpy(p[0]).astype(np.float64) + 1j * ops.convert_to_numpy(p[1]).astype(np.float64)
-        a = to_c(self._broadcast_a(system.a))
-        b = to_c(system.b)
-        c = to_c(self._readout(direction))
-        d = ops.convert_to_numpy(self._feedthrough()).astype(np.float64)
-        if direction == "backward":
-            d = np.zeros_like(d)
-        h = self.features
-        if self.state_layout == "channel":
-            n = a.shape[-1]
-            b = np.broadcast_to(b, (h, n))
-            eye = np.eye(h)
-            b_full = (eye[:, None, :] * b[:, :, None]).reshape(h * n, h)
-            c_full = (eye[:, :, None] * c[None, :, :]).reshape(h, h * n)
-            return {"a": a.reshape(-1), "b": b_full, "c": c_full, "d": d}
-        b_mat = to_c(self._input_matrix())
-        return {"a": a, "b": b[:, None] * b_mat, "c": c, "d": d}

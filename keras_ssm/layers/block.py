@@ -26,6 +26,7 @@ import keras
 from keras import ops
 
 from keras_ssm.layers.base import DiagonalSSMLayer
+from keras_ssm.layers.parameters import derived_seed
 from keras_ssm.layers.base import inputs_spec
 
 NORMS = ("layer", "batch", None)
@@ -218,7 +219,7 @@ class SSMBlock(keras.layers.Layer):
         self.gate_dense = None
 
     def _seed_for(self, index):
-        return None if self.seed is None else int(self.seed) * 7919 + index
+        return derived_seed(self.seed, index, stride=7919)
 
     def _make_norm(self):
         if self.norm is None:
@@ -349,8 +350,12 @@ class SSMBlock(keras.layers.Layer):
         Example:
 
         ```python
+        block = keras_ssm.layers.SSMBlock("dlr")
+        x = np.random.rand(2, 5, 4).astype("float32")
+        block.build(x.shape)
         state = block.get_initial_state(2)
-        y_t, state = block.step(x[:, t], state)
+        for t in range(5):
+            y_t, state = block.step(x[:, t], state)   # (2, 4)
         ```
         """
         y, state = self(inputs_t[:, None, :], initial_state=state, return_state=True,

@@ -150,10 +150,10 @@ class DSS(DiagonalSSMLayer):
 
     ```python
     import keras, keras_ssm
-    inputs = keras.Input((1024, 64))
-    outputs = keras_ssm.layers.DSS(state_size=64, variant="softmax")(inputs)
+    inputs = keras.Input((1024, 8))
+    outputs = keras_ssm.layers.DSS(state_size=16, variant="softmax")(inputs)
     model = keras.Model(inputs, outputs)
-    kernel = model.layers[-1].convolution_kernel(1024)   # (64, 1024)
+    kernel = model.layers[-1].convolution_kernel(1024)   # (8, 1024)
     ```
 
     References:
@@ -341,13 +341,10 @@ class DSS(DiagonalSSMLayer):
             system = self._discretize(step_scale, lengths[:, None, None])
             a = self._broadcast_a(system.a)
             bu = self._project_in(u, (system.b[0][:, None], system.b[1][:, None]))
-            y = self._project_out(ssm_ops.linear_recurrence(a, bu), self._readout("forward"))
-            if self.bidirectional:
-                y = y + self._backward_readout(ssm_ops.linear_recurrence(a, bu, reverse=True))
+            y = self._read_out(ssm_ops.linear_recurrence(a, bu), a, bu)
         else:
             y = self._per_sequence_convolution(u, lengths, step_scale)
-        y = y + self._feedthrough() * u
-        return ops.cast(y, self.compute_dtype)
+        return self._with_feedthrough(y, u)
 
     def _per_sequence_convolution(self, u, lengths, step_scale, one_at_a_time=None):
         """Both directions' convolutions, each sequence with the kernel of its length.

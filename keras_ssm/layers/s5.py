@@ -90,12 +90,12 @@ class S5(DiagonalSSMLayer):
 
     ```python
     import keras, keras_ssm
-    inputs = keras.Input((16000, 96))
-    outputs = keras_ssm.layers.S5(state_size=128, blocks=16, bidirectional=True)(inputs)
+    inputs = keras.Input((1600, 8))    # 0.1 s of 16 kHz audio, 8 features
+    outputs = keras_ssm.layers.S5(state_size=16, blocks=2, bidirectional=True)(inputs)
     model = keras.Model(inputs, outputs)
     # Zero-shot at half the sampling rate: the same weights, twice the step.
     layer = model.layers[-1]
-    y_8k = layer(keras.random.normal((1, 8000, 96)), step_scale=2.0)
+    y_8k = layer(keras.random.normal((1, 800, 8)), step_scale=2.0)
     ```
 
     References:
@@ -105,6 +105,8 @@ class S5(DiagonalSSMLayer):
 
     state_layout = "dense"
     supports_convolution = False
+    # S5 trains Λ, B̃ and Δ at the SSM rate without weight decay; C and D with the model.
+    ssm_group_roles = ("eigenvalues", "step", "input")
 
     def __init__(self, state_size=64, blocks=1, conj_sym=True, discretization="zoh",
                  c_init="trunc_standard_normal", bidirectional=False, dt_min=1e-3,
@@ -151,23 +153,28 @@ class S5(DiagonalSSMLayer):
         p = self._dense_states()
         structure = dict(blocks=self.blocks, conj_sym=self.conj_sym)
         self.lambda_re = self.add_float32_weight(
-            "lambda_re", (p,), initializers.S5LambdaReal(**structure))
+            "lambda_re", (p,), initializers.S5LambdaReal(**structure), role="eigenvalues")
         self.lambda_im = self.add_float32_weight(
-            "lambda_im", (p,), initializers.S5LambdaImag(**structure))
+            "lambda_im", (p,), initializers.S5LambdaImag(**structure), role="eigenvalues")
         self.b = self.add_float32_weight(
-            "b", (p, features, 2), initializers.S5B(**structure, seed=self._seed_for(0)))
+            "b", (p, features, 2), initializers.S5B(**structure, seed=self._seed_for(0)),
+            role="input")
         self.c = self.add_float32_weight(
             "c", (features, p, 2),
-            initializers.S5C(**structure, kind=self.c_init, seed=self._seed_for(1)))
+            initializers.S5C(**structure, kind=self.c_init, seed=self._seed_for(1)),
+            role="output")
         if self.bidirectional:
             self.c_backward = self.add_float32_weight(
                 "c_backward", (features, p, 2),
-                initializers.S5C(**structure, kind=self.c_init, seed=self._seed_for(2)))
+                initializers.S5C(**structure, kind=self.c_init, seed=self._seed_for(2)),
+                role="output")
         self.d = self.add_float32_weight(
-            "d", (features,), keras.initializers.RandomNormal(stddev=1.0, seed=self._seed_for(3)))
+            "d", (features,), keras.initializers.RandomNormal(stddev=1.0, seed=self._seed_for(3)),
+            role="feedthrough")
         self.log_step = self.add_float32_weight(
             "log_step", (p,),
-            initializers.LogUniform(self.dt_min, self.dt_max, log=True, seed=self._seed_for(4)))
+            initializers.LogUniform(self.dt_min, self.dt_max, log=True, seed=self._seed_for(4)),
+            role="step")
 
     def _lambda(self):
         """Λ as a (P,) pair; with clip_eigs, Re Λ = min(lambda_re, -1e-4)."""

@@ -8,40 +8,76 @@
 - `distribution_scope`: data-parallel training on JAX (`keras.distribution`) or
   TensorFlow (`tf.distribute`), see docs/distribution.md.
 - `export_model`: `model.export` with the traceable reference op paths.
+- `TakeLast`, `LastPosition`: the heads' layers (imported eagerly: they register with
+  Keras serialization); the rest is imported on first use.
+
+The DLR paper's attention baseline moved to ``examples/attention_baseline.py``
+(`build_attention_tagger` here is deprecated).
 """
 
-from keras_ssm.models.attention import build_attention_tagger
-from keras_ssm.models.builders import RetrievalClassifier
-from keras_ssm.models.builders import SequenceClassifier
-from keras_ssm.models.builders import SequenceTagger
-from keras_ssm.models.builders import build_classifier
-from keras_ssm.models.builders import build_retrieval_classifier
-from keras_ssm.models.builders import build_tagger
-from keras_ssm.models.distribution import DistributionScope
-from keras_ssm.models.distribution import distribution_scope
-from keras_ssm.models.export import export_model
-from keras_ssm.models.export import missing_requirements
-from keras_ssm.models.export import reference_implementations
+import importlib
+
+# The heads register with Keras serialization (saved models use them): imported now.
 from keras_ssm.models.heads import LastPosition
 from keras_ssm.models.heads import TakeLast
-from keras_ssm.models.streaming import StreamingModel
-from keras_ssm.models.streaming import stream
 
-__all__ = [
-    "DistributionScope",
-    "LastPosition",
-    "RetrievalClassifier",
-    "SequenceClassifier",
-    "SequenceTagger",
-    "StreamingModel",
-    "TakeLast",
-    "build_attention_tagger",
-    "build_classifier",
-    "build_retrieval_classifier",
-    "build_tagger",
-    "distribution_scope",
-    "export_model",
-    "missing_requirements",
-    "reference_implementations",
-    "stream",
-]
+# Everything else is imported on first use (`import keras_ssm` stays light).
+_LAZY = {
+    "RetrievalClassifier": "builders",
+    "SequenceClassifier": "builders",
+    "SequenceTagger": "builders",
+    "build_classifier": "builders",
+    "build_retrieval_classifier": "builders",
+    "build_tagger": "builders",
+    "DistributionScope": "distribution",
+    "distribution_scope": "distribution",
+    "export_model": "export",
+    "missing_requirements": "export",
+    "reference_implementations": "export",
+    "StreamingModel": "streaming",
+    "stream": "streaming",
+}
+
+__all__ = sorted(["LastPosition", "TakeLast", *_LAZY])
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"keras_ssm.models.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    # Deprecated: the attention baseline is an example model, in examples/attention_baseline.py.
+    if name == "build_attention_tagger":
+        import warnings
+
+        warnings.warn(
+            "keras_ssm.models.build_attention_tagger is deprecated: the attention baseline "
+            "moved to examples/attention_baseline.py (build_attention_tagger there).",
+            DeprecationWarning, stacklevel=2)
+        return _example_attention_baseline().build_attention_tagger
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _example_attention_baseline():
+    """examples/attention_baseline.py of a source checkout, imported by path."""
+    import importlib.util
+    import pathlib
+    import sys
+
+    name = "attention_baseline"
+    if name in sys.modules:
+        return sys.modules[name]
+    path = pathlib.Path(__file__).resolve().parents[2] / "examples" / f"{name}.py"
+    if not path.is_file():
+        raise ImportError(
+            f"build_attention_tagger moved to examples/{name}.py, which is not beside this "
+            "installation; copy it from the keras-ssm repository.")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

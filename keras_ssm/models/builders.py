@@ -86,6 +86,15 @@ class _Encoder:
                 kwargs = {"epsilon": 1e-5, **kwargs}
                 self.final_norm = keras.layers.LayerNormalization(name=f"{name}_final_norm", **kwargs)
 
+    ARGUMENTS = ("vocab_size", "input_features", "hidden_size", "num_layers", "ssm",
+                 "ssm_kwargs", "bidirectional", "norm", "prenorm", "activation", "dropout",
+                 "final_norm", "mask_zero", "block_kwargs", "seed", "name")
+
+    @classmethod
+    def from_arguments(cls, arguments):
+        """The trunk of a builder, from its arguments (`locals()` at its first line)."""
+        return cls(**{key: arguments[key] for key in cls.ARGUMENTS})
+
     def input(self, sequence_length, name):
         if self.vocab_size is not None:
             return keras.Input((sequence_length,), dtype="int32", name=name)
@@ -98,6 +107,16 @@ class _Encoder:
         if self.final_norm is not None:
             x = self.final_norm(x)
         return x
+
+
+def _encoded_inputs(trunk, sequence_length, mask_value, name):
+    """(inputs, features): the model input and the trunk's (batch, length, H) output on it,
+    behind a `keras.layers.Masking` when `mask_value` is given."""
+    inputs = trunk.input(sequence_length, "tokens" if trunk.vocab_size is not None else "inputs")
+    x = inputs
+    if mask_value is not None:
+        x = keras.layers.Masking(mask_value, name=f"{name}_masking")(x)
+    return inputs, trunk(x)
 
 
 def _pool(x, pooling, name):
@@ -150,16 +169,8 @@ def build_classifier(num_classes, *, vocab_size=None, input_features=None, seque
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     ```
     """
-    trunk = _Encoder(vocab_size=vocab_size, input_features=input_features, hidden_size=hidden_size,
-                     num_layers=num_layers, ssm=ssm, ssm_kwargs=ssm_kwargs,
-                     bidirectional=bidirectional, norm=norm, prenorm=prenorm, activation=activation,
-                     dropout=dropout, final_norm=final_norm, mask_zero=mask_zero,
-                     block_kwargs=block_kwargs, seed=seed, name=name)
-    inputs = trunk.input(sequence_length, "tokens" if vocab_size is not None else "inputs")
-    x = inputs
-    if mask_value is not None:
-        x = keras.layers.Masking(mask_value, name=f"{name}_masking")(x)
-    x = trunk(x)
+    inputs, x = _encoded_inputs(_Encoder.from_arguments(locals()), sequence_length, mask_value,
+                                name)
     x = _pool(x, pooling, f"{name}_pool")
     outputs = keras.layers.Dense(num_classes, name=f"{name}_head")(x)
     return keras.Model(inputs, outputs, name=name)
@@ -192,16 +203,8 @@ def build_tagger(output_features, *, vocab_size=None, input_features=None, seque
                                           hidden_size=32, num_layers=2)
     ```
     """
-    trunk = _Encoder(vocab_size=vocab_size, input_features=input_features, hidden_size=hidden_size,
-                     num_layers=num_layers, ssm=ssm, ssm_kwargs=ssm_kwargs,
-                     bidirectional=bidirectional, norm=norm, prenorm=prenorm, activation=activation,
-                     dropout=dropout, final_norm=final_norm, mask_zero=mask_zero,
-                     block_kwargs=block_kwargs, seed=seed, name=name)
-    inputs = trunk.input(sequence_length, "tokens" if vocab_size is not None else "inputs")
-    x = inputs
-    if mask_value is not None:
-        x = keras.layers.Masking(mask_value, name=f"{name}_masking")(x)
-    x = trunk(x)
+    inputs, x = _encoded_inputs(_Encoder.from_arguments(locals()), sequence_length, mask_value,
+                                name)
     if output_length is not None:
         x = TakeLast(output_length, name=f"{name}_take_last")(x)
     outputs = keras.layers.Dense(output_features, name=f"{name}_head")(x)
@@ -230,15 +233,14 @@ def build_retrieval_classifier(num_classes=2, *, vocab_size=None, input_features
     Example:
 
     ```python
-    model = keras_ssm.models.build_retrieval_classifier(vocab_size=257, hidden_size=64)
-    logits = model([tokens_1, tokens_2])
+    model = keras_ssm.models.build_retrieval_classifier(vocab_size=257, hidden_size=16,
+                                                        num_layers=1,
+                                                        ssm_kwargs={"state_size": 8})
+    tokens_1, tokens_2 = np.random.randint(1, 257, (2, 2, 8))
+    logits = model([tokens_1, tokens_2])   # (2, 2)
     ```
     """
-    trunk = _Encoder(vocab_size=vocab_size, input_features=input_features, hidden_size=hidden_size,
-                     num_layers=num_layers, ssm=ssm, ssm_kwargs=ssm_kwargs,
-                     bidirectional=bidirectional, norm=norm, prenorm=prenorm, activation=activation,
-                     dropout=dropout, final_norm=final_norm, mask_zero=mask_zero,
-                     block_kwargs=block_kwargs, seed=seed, name=name)
+    trunk = _Encoder.from_arguments(locals())
     first = trunk.input(sequence_length, "document_1")
     second = trunk.input(sequence_length, "document_2")
     pool = keras.layers.GlobalAveragePooling1D(name=f"{name}_pool")

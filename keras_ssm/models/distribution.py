@@ -4,10 +4,11 @@
 inside it:
 
 ```python
+x, y = np.random.randint(1, 100, (16, 12)), np.random.randint(0, 2, (16,))
 with keras_ssm.models.distribution_scope("auto") as scope:
-    model = keras_ssm.models.build_classifier(...)
-    model.compile(...)
-    model.fit(x, y, batch_size=32 * scope.num_replicas)
+    model = keras_ssm.models.build_classifier(2, vocab_size=100, hidden_size=8, num_layers=1)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+model.fit(x, y, batch_size=8 * scope.num_replicas, verbose=0)
 ```
 
 Kinds:
@@ -105,10 +106,13 @@ def distribution_scope(kind="auto", devices=None):
     Example:
 
     ```python
-    with keras_ssm.models.distribution_scope("data_parallel") as scope:
-        model = keras_ssm.models.build_classifier(2, vocab_size=100)
-        model.compile("adam", "sparse_categorical_crossentropy")
-    model.fit(x, y, batch_size=8 * scope.num_replicas)
+    x, y = np.random.randint(1, 100, (16, 12)), np.random.randint(0, 2, (16,))
+    # "data_parallel" on JAX and TensorFlow; "auto" picks it there and "none" on torch.
+    with keras_ssm.models.distribution_scope("auto") as scope:
+        model = keras_ssm.models.build_classifier(2, vocab_size=100, hidden_size=8,
+                                                  num_layers=1)
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, batch_size=8 * scope.num_replicas, verbose=0)
     ```
     """
     if kind not in KINDS:

@@ -64,8 +64,10 @@ def reference_implementations():
     Example:
 
     ```python
+    a, b = keras.ops.full((4,), 0.9), keras.ops.ones((1, 8, 4))
     with keras_ssm.models.reference_implementations():
-        model.export("served", format="tf_saved_model")
+        # model.export("served", format="tf_saved_model") traces these paths
+        assert keras_ssm.ops.resolve("linear_recurrence", a, b) == "reference"
     ```
     """
     with contextlib.ExitStack() as stack:
@@ -94,10 +96,13 @@ def export_model(model, path, format="tf_saved_model", verbose=False, **kwargs):
     Example:
 
     ```python
+    # Not run by the tests (writes a SavedModel; tests/test_export.py checks it).
+    model = keras_ssm.models.build_classifier(2, vocab_size=100, hidden_size=8,
+                                              num_layers=1, sequence_length=16)
     keras_ssm.models.export_model(model, "served_model")        # TF or JAX backend
     import tensorflow as tf
     reloaded = tf.saved_model.load("served_model")
-    logits = reloaded.serve(tokens)
+    logits = reloaded.serve(np.ones((1, 16), "int32"))
     ```
     """
     backend = keras.config.backend()

@@ -14,7 +14,8 @@ class LastPosition(keras.layers.Layer):
     Example:
 
     ```python
-    pooled = keras_ssm.models.heads.LastPosition()(x)  # x: (batch, length, H)
+    x = keras.random.normal((2, 10, 8))                # (batch, length, H)
+    pooled = keras_ssm.models.heads.LastPosition()(x)  # (2, 8)
     ```
     """
 
@@ -51,7 +52,8 @@ class TakeLast(keras.layers.Layer):
     Example:
 
     ```python
-    y = keras_ssm.models.heads.TakeLast(16)(x)
+    x = keras.random.normal((2, 64, 8))
+    y = keras_ssm.models.heads.TakeLast(16)(x)   # (2, 16, 8)
     ```
     """
 

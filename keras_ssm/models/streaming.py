@@ -76,13 +76,14 @@ class StreamingModel:
     Example:
 
     ```python
-    model = keras_ssm.models.build_tagger(1, input_features=1, hidden_size=32,
+    model = keras_ssm.models.build_tagger(1, input_features=1, hidden_size=8,
                                           num_layers=2)
     streamer = keras_ssm.models.StreamingModel(model)
     streamer.reset(batch_size=4)
+    chunks = np.random.rand(3, 4, 10, 1).astype("float32")
     for chunk in chunks:                 # (4, chunk_length, 1) each
         y = streamer(chunk)              # (4, chunk_length, 1)
-    y_t = streamer.step(x_t)             # (4, 1) -> (4, 1): one time step
+    y_t = streamer.step(chunks[0][:, 0])  # (4, 1) -> (4, 1): one time step
     ```
     """
 
@@ -236,8 +237,9 @@ def stream(model, batch_size=1, **kwargs):
     Example:
 
     ```python
+    model = keras_ssm.models.build_tagger(1, input_features=1, hidden_size=8, num_layers=1)
     streamer = keras_ssm.models.stream(model, batch_size=1)
-    y = streamer(chunk)
+    y = streamer(np.ones((1, 10, 1), "float32"))
     ```
     """
     streamer = StreamingModel(model, **kwargs)

@@ -6,15 +6,104 @@
 
 `implementations(op)` lists the registered names, `resolve(op, *args)` names the one
 that would run; `keras_ssm.config` forces a choice.
+
+Like `keras.ops`, each op also takes symbolic inputs (`keras.Input` tensors): it then
+returns `KerasTensor`s and records a `keras.Operation` (`LinearRecurrence`,
+`CausalConv`, `VandermondeKernel`), so the ops build functional models on every
+backend. Eager calls go straight to the implementation.
+
+Example:
+
+```python
+inputs = keras.Input((None, 8))                       # (batch, length, state)
+h = keras_ssm.ops.linear_recurrence(keras.ops.full((8,), 0.9), inputs)
+model = keras.Model(inputs, h)
+y = model(np.ones((2, 5, 8), "float32"))              # (2, 5, 8)
+```
 """
 
-from keras import ops as _kops
+import keras as _keras
 
 from keras_ssm.ops import common as _common
 from keras_ssm.ops import registry as _registry
 from keras_ssm.ops.registry import OPS
 from keras_ssm.ops.registry import implementations
 from keras_ssm.ops.registry import register
+
+
+def _any_symbolic(*args):
+    """True when any argument (a tensor or a (real, imag) pair) is a KerasTensor.
+
+    A plain loop rather than `keras.tree.flatten`: eager calls pay about a microsecond.
+    """
+    for x in args:
+        parts = x if isinstance(x, (tuple, list)) else (x,)
+        for part in parts:
+            if isinstance(part, _keras.KerasTensor):
+                return True
+    return False
+
+
+def _unlinked(x):
+    """A KerasTensor (or pair) like `x` without graph history, for argument checks."""
+    if x is None:
+        return None
+    return _common.map_pair(lambda t: _keras.KerasTensor(tuple(t.shape), dtype=t.dtype), x)
+
+
+def _spec_like(x, shape, dtype):
+    """KerasTensor(s) of `shape` and `dtype`: a pair when `x` is a pair."""
+    if x:
+        return (_keras.KerasTensor(shape, dtype=dtype), _keras.KerasTensor(shape, dtype=dtype))
+    return _keras.KerasTensor(shape, dtype=dtype)
+
+
+class LinearRecurrence(_keras.Operation):
+    """The `linear_recurrence` op as a `keras.Operation` (symbolic calls)."""
+
+    def __init__(self, reverse=False, return_final_state=False, *, name=None):
+        super().__init__(name=name)
+        self.reverse = bool(reverse)
+        self.return_final_state = bool(return_final_state)
+
+    def call(self, a, b, initial_state=None):
+        return _linear_recurrence(a, b, self.reverse, initial_state, self.return_final_state)
+
+    def compute_output_spec(self, a, b, initial_state=None):
+        _common.prepare_recurrence(_unlinked(a), _unlinked(b), _unlinked(initial_state))
+        shape = _common.pair_shape(b, "b")
+        dtype = _common.pair_dtype(b)
+        complex_mode = any(_common.is_pair(x) for x in (a, b, initial_state))
+        h = _spec_like(complex_mode, shape, dtype)
+        if self.return_final_state:
+            return h, _spec_like(complex_mode, (shape[0],) + shape[2:], dtype)
+        return h
+
+
+class CausalConv(_keras.Operation):
+    """The `causal_conv` op as a `keras.Operation` (symbolic calls)."""
+
+    def call(self, u, kernel):
+        return _registry.dispatch("causal_conv", u, kernel)
+
+    def compute_output_spec(self, u, kernel):
+        _check_causal_conv(u, kernel)
+        return _keras.KerasTensor(tuple(u.shape), dtype=u.dtype)
+
+
+class VandermondeKernel(_keras.Operation):
+    """The `vandermonde_kernel` op as a `keras.Operation` (symbolic calls)."""
+
+    def __init__(self, length, *, name=None):
+        super().__init__(name=name)
+        self.length = length
+
+    def call(self, log_lambda, c):
+        return _vandermonde_kernel(log_lambda, c, self.length)
+
+    def compute_output_spec(self, log_lambda, c):
+        c_shape = _check_vandermonde(log_lambda, c, self.length)
+        return _keras.KerasTensor((c_shape[0], self.length), dtype="float32")
 
 
 def resolve(op, *args, **kwargs):
@@ -70,6 +159,13 @@ def linear_recurrence(a, b, *, reverse=False, initial_state=None, return_final_s
     h_re, h_im = keras_ssm.ops.linear_recurrence(lam, u)           # (2, 100, 8) each
     ```
     """
+    if _any_symbolic(a, b, initial_state):
+        op = LinearRecurrence(reverse=reverse, return_final_state=return_final_state)
+        return op.symbolic_call(a, b, initial_state=initial_state)
+    return _linear_recurrence(a, b, reverse, initial_state, return_final_state)
+
+
+def _linear_recurrence(a, b, reverse, initial_state, return_final_state):
     a, b, h0, out_dtype = _common.prepare_recurrence(a, b, initial_state)
     result = _registry.dispatch(
         "linear_recurrence", a, b, reverse=reverse, initial_state=h0,
@@ -99,6 +195,14 @@ def causal_conv(u, kernel):
     y = keras_ssm.ops.causal_conv(u, k)
     ```
     """
+    if _any_symbolic(u, kernel):
+        return CausalConv().symbolic_call(u, kernel)
+    _check_causal_conv(u, kernel)
+    return _registry.dispatch("causal_conv", u, kernel)
+
+
+def _check_causal_conv(u, kernel):
+    """Validate the shapes of `causal_conv`'s arguments."""
     u_shape = tuple(u.shape)
     k_shape = tuple(kernel.shape)
     if len(u_shape) != 3:
@@ -115,7 +219,6 @@ def causal_conv(u, kernel):
             f"`kernel` length {k_shape[1]} exceeds the sequence length {u_shape[1]}; "
             f"truncate the kernel to kernel[:, :{u_shape[1]}]."
         )
-    return _registry.dispatch("causal_conv", u, kernel)
 
 
 def vandermonde_kernel(log_lambda, c, length):
@@ -141,8 +244,21 @@ def vandermonde_kernel(log_lambda, c, length):
     k = keras_ssm.ops.vandermonde_kernel(log_lam, c, 1024)   # (3, 1024)
     ```
     """
+    if _any_symbolic(log_lambda, c):
+        _check_vandermonde(log_lambda, c, length)
+        return VandermondeKernel(length).symbolic_call(log_lambda, c)
+    return _vandermonde_kernel(log_lambda, c, length)
+
+
+def _vandermonde_kernel(log_lambda, c, length):
     log_lambda = _common.as_pair(log_lambda)
     c = _common.as_pair(c)
+    _check_vandermonde(log_lambda, c, length)
+    return _registry.dispatch("vandermonde_kernel", log_lambda, c, length)
+
+
+def _check_vandermonde(log_lambda, c, length):
+    """Validate shapes (tensors or pairs); returns the shape (H, N) of `c`."""
     lam_shape = _common.pair_shape(log_lambda, "log_lambda")
     c_shape = _common.pair_shape(c, "c")
     if len(c_shape) != 2:
@@ -154,11 +270,14 @@ def vandermonde_kernel(log_lambda, c, length):
         )
     if not isinstance(length, int) or length <= 0:
         raise ValueError(f"`length` must be a positive int, got {length!r}.")
-    return _registry.dispatch("vandermonde_kernel", log_lambda, c, length)
+    return c_shape
 
 
 __all__ = [
+    "CausalConv",
+    "LinearRecurrence",
     "OPS",
+    "VandermondeKernel",
     "causal_conv",
     "implementations",
     "linear_recurrence",

@@ -10,8 +10,8 @@ import math
 from keras import ops
 
 from keras_ssm.ops import common
-from keras_ssm.ops import registry
 
+# The registry (which registers the functions below as ``reference``) ranks them last.
 REFERENCE_PRIORITY = -1.0
 
 
@@ -54,7 +54,6 @@ def _flip_time(x):
 # linear_recurrence
 
 
-@registry.register("linear_recurrence", "reference", priority=_lowest)
 def linear_recurrence(a, b, *, reverse=False, initial_state=None, return_final_state=False):
     """h_t = a_t * h_{t-1} + b_t by a log-depth (Hillis-Steele) scan in keras.ops.
 
@@ -142,7 +141,6 @@ def fft_length(n):
     return best
 
 
-@registry.register("causal_conv", "reference", priority=_lowest)
 def causal_conv(u, kernel):
     """y[:, t, h] = sum_{s <= t} kernel[h, s] u[:, t - s, h], by FFT in float32.
 
@@ -253,7 +251,6 @@ def _sum_chunks(term, g, rows, length, chunk, zeros):
     return total
 
 
-@registry.register("vandermonde_kernel", "reference", priority=_lowest)
 def vandermonde_kernel(log_lambda, c, length):
     """K[h, l] = Re(sum_n c[h, n] exp(log_lambda[(h,) n] l)), chunked over l.
 

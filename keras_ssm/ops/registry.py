@@ -31,6 +31,10 @@ from typing import Callable, Optional
 
 import keras
 
+from keras_ssm import config
+from keras_ssm.ops import reference
+from keras_ssm.ops import vandermonde
+
 OPS = ("linear_recurrence", "causal_conv", "vandermonde_kernel")
 
 _BACKEND_MODULES = {
@@ -122,12 +126,21 @@ def register(op, name, *, backends=None, supports=None, priority=None):
     return decorator
 
 
+# The ground truth of every op. Registered here, so that reference.py does not import
+# the registry: the imports run one way, ops -> registry -> (reference, config).
+for _op in OPS:
+    register(_op, "reference", priority=reference._lowest)(getattr(reference, _op))
+del _op
+
+# Fast paths written with keras.ops alone run on every backend and live beside it.
+register("vandermonde_kernel", "factorized", supports=vandermonde.supports,
+         priority=vandermonde.priority)(vandermonde.vandermonde_kernel)
+
+
 def _ensure_backend_loaded():
     backend = keras.config.backend()
     if backend in _loaded_backends:
         return backend
-    # The reference module registers the ground truth for every op.
-    importlib.import_module("keras_ssm.ops.reference")
     module = _BACKEND_MODULES.get(backend)
     if module is not None:
         importlib.import_module(module)
@@ -212,11 +225,10 @@ def resolve(op, *args, **kwargs):
     Example:
 
     ```python
+    a, b = keras.ops.full((4,), 0.9), keras.ops.ones((2, 16, 4))
     keras_ssm.ops.resolve("linear_recurrence", a, b)  # e.g. 'sequential'
     ```
     """
-    from keras_ssm import config
-
     available = _available(op)
     forced = config.get_implementation(op)
     if forced is not None:
@@ -246,3 +258,8 @@ def dispatch(op, *args, **kwargs):
     """Run `op` with the implementation `resolve` picks."""
     name = resolve(op, *args, **kwargs)
     return _available(op)[name].fn(*args, **kwargs)
+
+
+# keras_ssm.config validates forced choices with these checks; it receives them here
+# rather than importing this module (config sits below the registry).
+config._attach_registry(OPS, check_op, check_name, implementations)

@@ -123,10 +123,6 @@ def _odd_even_scan(a, b, invariant):
     return _interleave(h_even, h_odd)
 
 
-def _associative_forward(a, b, invariant):
-    return _odd_even_scan(a, b, invariant)
-
-
 def _associative_any_direction(a, b, invariant, reverse):
     if not reverse:
         return _odd_even_scan(a, b, invariant)

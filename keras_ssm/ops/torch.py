@@ -40,9 +40,15 @@ import torch
 
 from keras_ssm.ops import common
 from keras_ssm.ops import registry
+from keras_ssm.ops.torch_planes import apply_flat  # noqa: F401  (used by the paths below)
+from keras_ssm.ops.torch_planes import planes as _planes
 
 CHUNKED_PRIORITY = 10.0
-TRITON_PRIORITY = 20.0
+# The Triton kernel has not been timed on a GPU yet (benchmarks/gpu_check.sh does it):
+# until a recorded measurement says it wins, the automatic choice keeps the chunked
+# torch scan on CUDA too, and `implementation={"linear_recurrence": "triton"}` (or
+# `keras_ssm.config.set_implementation`) selects the kernel.
+TRITON_PRIORITY = 5.0
 
 # A loop step of the chunked scan handles about this many values of each plane (all
 # chunks at one position): enough to amortize the ~2 us cost of a torch call, fewer
@@ -63,12 +69,6 @@ PARALLEL_MIN_ELEMENTS = 1 << 24
 
 # --------------------------------------------------------------------------------------
 # values travel as plane tuples: (x,) for a real tensor, (re, im) for a complex one.
-
-
-def _planes(x):
-    if x is None:
-        return None
-    return tuple(x) if common.is_pair(x) else (x,)
 
 
 def _copy(planes):
@@ -420,38 +420,6 @@ class _ChunkedRecurrence(torch.autograd.Function):
 
 def _is_torch(x):
     return isinstance(x, torch.Tensor)
-
-
-def apply_flat(function, a, b, reverse, initial_state, return_final_state):
-    """Run a recurrence on flattened plane tuples and restore the public shapes.
-
-    Args:
-        function: callable(a, b, h0, reverse, invariant) -> (h, h_last), on plane
-            tuples with the state axes flattened: b (B, L, N), a (B, L, N) or (N,),
-            h0 (B, N) or None; returns planes (B, L, N) and (B, N).
-        a, b, reverse, initial_state, return_final_state: as `linear_recurrence`.
-
-    Returns:
-        h like `b` (a pair for complex values), and h_last when `return_final_state`.
-    """
-    complex_mode = common.is_pair(b)
-    a_p, b_p, h_p = _planes(a), _planes(b), _planes(initial_state)
-    shape = tuple(b_p[0].shape)
-    batch, length, state = shape[0], shape[1], shape[2:]
-    n = 1
-    for d in state:
-        n *= d
-    invariant = a_p[0].dim() == len(shape) - 2
-    a_flat = tuple(p.reshape(n) if invariant else p.reshape(batch, length, n) for p in a_p)
-    b_flat = tuple(p.reshape(batch, length, n) for p in b_p)
-    h_flat = None if h_p is None else tuple(p.reshape(batch, n) for p in h_p)
-    y, last = function(a_flat, b_flat, h_flat, reverse, invariant)
-    y = tuple(p.reshape(shape) for p in y)
-    last = tuple(p.reshape((batch,) + state) for p in last)
-    pack = (lambda planes: planes) if complex_mode else (lambda planes: planes[0])
-    if return_final_state:
-        return pack(y), pack(last)
-    return pack(y)
 
 
 def _chunked(a, b, h0, reverse, invariant):

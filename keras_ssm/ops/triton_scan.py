@@ -35,6 +35,8 @@ import torch
 import triton
 import triton.language as tl
 
+from keras_ssm.ops.torch_planes import apply_flat
+
 # Time steps and states per tile: compile-checked for sm_90, not yet timed on a GPU.
 BLOCK_T = 64
 BLOCK_N = 32
@@ -198,6 +200,88 @@ def _scan_kernel(
             tl.store(DA_im + state_offs, acc_im, mask=col_ok)
 
 
+# Programs (batch rows x state blocks) that keep an H100 busy (132 SMs, a few programs
+# each); below, `chunk_count` also cuts the time axis. Not yet tuned on a GPU.
+MIN_PROGRAMS = 1024
+# Each chunk spans at least this many time tiles, so that the extra passes stay small.
+MIN_TILES_PER_CHUNK = 4
+
+
+def chunk_count(batch, length, n, block_t=BLOCK_T, block_n=BLOCK_N):
+    """Chunks of time for a (batch, length, n) scan: enough programs for the GPU.
+
+    Example:
+
+    ```python
+    from keras_ssm.ops import triton_scan
+    triton_scan.chunk_count(1, 65536, 64)      # 256: 2 state blocks x 256 chunks of 256 steps
+    triton_scan.chunk_count(64, 4096, 2048)    # 1: 4096 programs already
+    ```
+    """
+    programs = batch * triton.cdiv(n, block_n)
+    if programs >= MIN_PROGRAMS:
+        return 1
+    wanted = triton.cdiv(MIN_PROGRAMS, programs)
+    return max(1, min(wanted, length // (MIN_TILES_PER_CHUNK * block_t)))
+
+
+def _as_complex(planes):
+    return torch.complex(planes[0], planes[1]) if len(planes) == 2 else planes[0]
+
+
+def _as_planes(x, planes):
+    return (x.real.contiguous(), x.imag.contiguous()) if planes == 2 else (x.contiguous(),)
+
+
+def _chunked_scan(single, a, b, h0, reverse, invariant, count):
+    """The scan cut into `count` chunks of time: B·count·N/BLOCK_N programs, not B·N/BLOCK_N.
+
+    1. Each chunk is scanned from a zero state (one kernel launch over batch x chunks).
+    2. The chunks' last states are joined by a scan over the chunks, with coefficient
+       the product of a over each chunk (a^T for a time-invariant a): the carries.
+    3. Each step adds (prod of a up to it within its chunk) x (the carry entering it).
+    `reverse` flips time around a forward scan. Gradients: torch autograd through the
+    kernel's own backward (steps 1 and 2) and the elementwise step 3.
+    """
+    planes = len(b)
+    flip = lambda p: torch.flip(p, dims=(1,))
+    if reverse:
+        b = tuple(flip(p) for p in b)
+        if not invariant:
+            a = tuple(flip(p) for p in a)
+    batch, length, n = b[0].shape
+    size = -(-length // count)
+    count = -(-length // size)
+    pad = size * count - length
+    if pad:  # identity steps at the end: b = 0 (and a = 1); only y[:, :length] is kept
+        b = tuple(torch.nn.functional.pad(p, (0, 0, 0, pad)) for p in b)
+        if not invariant:
+            a = tuple(torch.nn.functional.pad(p, (0, 0, 0, pad), value=float(i == 0))
+                      for i, p in enumerate(a))
+    chunked = lambda p: p.reshape(batch * count, size, n)
+    a_loc = a if invariant else tuple(chunked(p) for p in a)
+    y_loc, last_loc = single(a_loc, tuple(chunked(p) for p in b), None, False)
+    a_c = _as_complex(a)
+    if invariant:
+        cum = torch.cumprod(a_c[None, :].expand(size, n), dim=0)         # (size, N): a^(t+1)
+        a_chunk = cum[-1]                                                # (N,)
+        cum = cum[None]
+    else:
+        cum = torch.cumprod(a_c.reshape(batch * count, size, n), dim=1)  # (B·C, size, N)
+        a_chunk = cum[:, -1].reshape(batch, count, n)
+    last_loc = tuple(p.reshape(batch, count, n) for p in last_loc)
+    carries, _ = single(_as_planes(a_chunk, planes), last_loc, h0, False)  # after each chunk
+    carry = _as_complex(carries)
+    first = _as_complex(h0) if h0 is not None else torch.zeros_like(carry[:, :1, :][:, 0])
+    carry_in = torch.cat([first[:, None], carry[:, :-1]], dim=1).reshape(batch * count, 1, n)
+    y = _as_complex(y_loc) + cum * carry_in
+    y = y.reshape(batch, count * size, n)[:, :length]
+    last = y[:, -1]
+    if reverse:
+        y = torch.flip(y, dims=(1,))
+    return _as_planes(y, planes), _as_planes(last, planes)
+
+
 def _launch(a, b, init, *, reverse, backward, h0=None, hp=None, need_da=False,
             block_t=BLOCK_T, block_n=BLOCK_N):
     """Run `_scan_kernel` on contiguous planes; returns (y, last, da or None)."""
@@ -278,7 +362,8 @@ def _conj_mul(x, y):
 
 
 def linear_recurrence_triton(a, b, *, reverse=False, initial_state=None,
-                             return_final_state=False, block_t=BLOCK_T, block_n=BLOCK_N):
+                             return_final_state=False, block_t=BLOCK_T, block_n=BLOCK_N,
+                             chunks=None):
     """h_t = a_t * h_{t-1} + b_t by the Triton kernel, differentiable.
 
     Runs on CUDA tensors, or on CPU tensors under ``TRITON_INTERPRET=1``.
@@ -291,6 +376,10 @@ def linear_recurrence_triton(a, b, *, reverse=False, initial_state=None,
         return_final_state: also return h at the last processed step.
         block_t: time steps per tile (a power of two).
         block_n: states per tile (a power of two).
+        chunks: cut the sequence into this many chunks of time, scanned in parallel
+            and joined by a scan over the chunks' carries (`_chunked_scan`); None:
+            `chunk_count` (1, a single walk, when batch x state blocks already fill
+            the GPU).
 
     Returns:
         h like `b`; `(h, h_last)` when `return_final_state`.
@@ -302,13 +391,18 @@ def linear_recurrence_triton(a, b, *, reverse=False, initial_state=None,
     h = linear_recurrence_triton(a, torch.ones(2, 100, 4, device="cuda"))
     ```
     """
-    from keras_ssm.ops.torch import apply_flat
-
-    def run(a_flat, b_flat, h_flat, reverse, invariant):
+    def single(a_flat, b_flat, h_flat, reverse):
         planes = len(b_flat)
         outs = _TritonRecurrence.apply(reverse, planes, h_flat is not None, block_t,
                                        block_n, *a_flat, *b_flat, *(h_flat or ()))
         return outs[:planes], outs[planes:]
+
+    def run(a_flat, b_flat, h_flat, reverse, invariant):
+        batch, length, n = b_flat[0].shape
+        count = chunk_count(batch, length, n, block_t, block_n) if chunks is None else chunks
+        if count <= 1:
+            return single(a_flat, b_flat, h_flat, reverse)
+        return _chunked_scan(single, a_flat, b_flat, h_flat, reverse, invariant, count)
 
     return apply_flat(run, a, b, reverse, initial_state, return_final_state)
 

@@ -1,14 +1,20 @@
-"""Tests for keras_ssm.models.attention against a numpy definition of the DLR paper's attention."""
+"""examples/attention_baseline.py against a numpy definition of the DLR paper's attention."""
 
 import math
+
+import pathlib
+import sys
 
 import keras
 import numpy as np
 import pytest
 
-from keras_ssm.models import build_attention_tagger
-from keras_ssm.models.attention import AttentionBlock
-from keras_ssm.models.attention import RotarySelfAttention
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
+
+import attention_baseline  # noqa: E402
+from attention_baseline import AttentionBlock  # noqa: E402
+from attention_baseline import RotarySelfAttention  # noqa: E402
+from attention_baseline import build_attention_tagger  # noqa: E402
 
 H, HEADS, L = 8, 2, 7
 
@@ -91,7 +97,7 @@ def test_block_matches_numpy_definition(rng, rotary, bidirectional, prenorm):
 
 def test_temperature_starts_at_inverse_sqrt_head_size():
     attention = RotarySelfAttention(num_heads=4, key_dim=16)
-    attention.build((1, 5, 64), (1, 5, 64))
+    attention.build((1, 5, 64))
     assert float(keras.ops.convert_to_numpy(attention.temperature)) == pytest.approx(0.25)
     with pytest.raises(ValueError, match="even"):
         RotarySelfAttention(num_heads=2, key_dim=3)
@@ -144,3 +150,10 @@ def test_builder_argument_errors():
         build_attention_tagger(1, input_features=2, positions="sinusoid")
     with pytest.raises(ValueError, match="sequence_length"):
         build_attention_tagger(1, input_features=2, positions="learned")
+
+
+def test_library_name_is_deprecated():
+    import keras_ssm
+
+    with pytest.warns(DeprecationWarning, match="attention_baseline"):
+        assert keras_ssm.models.build_attention_tagger is attention_baseline.build_attention_tagger

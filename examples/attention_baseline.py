@@ -1,9 +1,12 @@
 """The attention baseline of the DLR paper: a per-position tagger of softmax-attention blocks.
 
+An example model, not part of the library (it was `keras_ssm.models.build_attention_tagger`,
+now deprecated): `examples/synthetic.py --model attention` builds it. Public Keras API only.
+
 The DLR paper compares its SSMs with exact softmax attention placed in the same block
 (spec dss_dlr.md B.5, the `kernel_type=attn` layer of the DLR code):
 
-- 4 heads, d_head = H / 4, query/key/value/output projections (`keras.layers.MultiHeadAttention`);
+- 4 heads, d_head = H / 4, query/key/value/output projections (`keras.layers.EinsumDense`);
 - rotary position embedding (base 10000) on q and k (here also: learned absolute
   positions added after the encoder, or none);
 - a learnable scalar temperature τ, initialised to d_head^{-1/2}: scores = τ · q·k;
@@ -17,8 +20,10 @@ runs use `attn_ff = 0`.
 Example:
 
 ```python
-model = keras_ssm.models.build_attention_tagger(8, input_features=3, sequence_length=256,
-                                                hidden_size=64, num_layers=1)
+import attention_baseline   # examples/ on sys.path
+
+model = attention_baseline.build_attention_tagger(8, input_features=3, sequence_length=256,
+                                                  hidden_size=64, num_layers=1)
 ```
 """
 
@@ -27,6 +32,7 @@ import math
 import keras
 from keras import ops
 
+from keras_ssm.layers.parameters import derived_seed
 from keras_ssm.models.heads import TakeLast
 
 POSITIONS = ("rotary", "learned", "none")
@@ -64,12 +70,17 @@ def rotate_half(x, base=10000.0):
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class RotarySelfAttention(keras.layers.MultiHeadAttention):
-    """`keras.layers.MultiHeadAttention` with rotary q/k and a learnable temperature.
+class RotarySelfAttention(keras.layers.Layer):
+    """Multi-head self-attention with rotary q/k and a learnable temperature.
 
-    scores = τ · rope(q) · rope(k)ᵀ, with τ a trainable scalar initialised to
-    key_dim^{-1/2} (the DLR paper's attention). Everything else (projections,
-    masks, causal masking with `use_causal_mask=True`, dropout) is Keras'.
+    With per-head projections q = u W_q + b_q, k = u W_k + b_k, v = u W_v + b_v (heads of
+    size `key_dim`):
+
+        scores[n, t, s] = τ · rope(q)[t, n] · rope(k)[s, n]        (s ≤ t when causal)
+        out[t] = Σ_n Σ_s softmax_s(scores[n, t, :])[s] · v[s, n] · W_o[n] + b_o
+
+    with τ a trainable scalar initialised to key_dim^{-1/2} (the DLR paper's attention).
+    Built from public Keras pieces (`keras.layers.EinsumDense`, `keras.ops`).
 
     Args:
         num_heads: int.
@@ -77,50 +88,110 @@ class RotarySelfAttention(keras.layers.MultiHeadAttention):
         rotary: bool, apply the rotary position embedding to q and k.
         rotary_base: float, its frequency base.
         learnable_temperature: bool, train τ (False: the fixed key_dim^{-1/2}).
-        **kwargs: `keras.layers.MultiHeadAttention` arguments.
+        dropout: float, dropout on the attention weights.
+        kernel_initializer: initializer of the four projections.
+        seed: int or None, the dropout seed.
+        **kwargs: forwarded to `keras.layers.Layer`.
+
+    Call arguments:
+        inputs: (batch, length, H).
+        attention_mask: optional bool (batch, length, length), True where query t may
+            attend to key s.
+        use_causal_mask: bool, also restrict every query to keys s ≤ t.
+        training: bool.
 
     Example:
 
     ```python
+    x = keras.random.normal((2, 16, 64))        # (batch, length, 64)
     attention = RotarySelfAttention(num_heads=4, key_dim=16)
-    y = attention(x, x, use_causal_mask=True)   # x: (batch, length, 64)
+    y = attention(x, use_causal_mask=True)      # (2, 16, 64)
     ```
     """
 
     def __init__(self, num_heads, key_dim, rotary=True, rotary_base=10000.0,
-                 learnable_temperature=True, **kwargs):
-        super().__init__(num_heads=num_heads, key_dim=key_dim, **kwargs)
+                 learnable_temperature=True, dropout=0.0, kernel_initializer="glorot_uniform",
+                 seed=None, **kwargs):
+        super().__init__(**kwargs)
         if rotary and int(key_dim) % 2:
             raise ValueError(f"Rotary embeddings need an even `key_dim`, got {key_dim}.")
+        self.num_heads = int(num_heads)
+        self.key_dim = int(key_dim)
         self.rotary = bool(rotary)
         self.rotary_base = float(rotary_base)
         self.learnable_temperature = bool(learnable_temperature)
+        self.dropout = float(dropout)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.seed = seed
         self.temperature = None
+        self.supports_masking = True
 
-    def build(self, query_shape, value_shape, key_shape=None):
-        super().build(query_shape, value_shape, key_shape)
+    def _projection(self, name, equation, output_shape, bias_axes):
+        return keras.layers.EinsumDense(
+            equation, output_shape=output_shape, bias_axes=bias_axes,
+            # A fresh copy per projection, as keras.layers.MultiHeadAttention makes.
+            kernel_initializer=self.kernel_initializer.__class__.from_config(
+                self.kernel_initializer.get_config()),
+            dtype=self.dtype_policy, name=name)
+
+    def build(self, input_shape):
+        features = int(input_shape[-1])
+        heads = (None, self.num_heads, self.key_dim)
+        self._query_dense = self._projection("query", "btf,fnd->btnd", heads, "nd")
+        self._key_dense = self._projection("key", "btf,fnd->btnd", heads, "nd")
+        self._value_dense = self._projection("value", "btf,fnd->btnd", heads, "nd")
+        self._output_dense = self._projection(
+            "attention_output", "btnd,ndf->btf", (None, features), "f")
+        for dense in (self._query_dense, self._key_dense, self._value_dense):
+            dense.supports_masking = True  # the padding mask is applied to the scores
+            dense.build(input_shape)
+        self._output_dense.build(tuple(input_shape[:-1]) + (self.num_heads, self.key_dim))
+        self._dropout_layer = keras.layers.Dropout(self.dropout, seed=self.seed)
+        initial = 1.0 / math.sqrt(self.key_dim)
         if self.learnable_temperature:
             self.temperature = self.add_weight(
                 name="temperature", shape=(),
-                initializer=keras.initializers.Constant(1.0 / math.sqrt(self.key_dim)),
-                trainable=True)
+                initializer=keras.initializers.Constant(initial), trainable=True)
+        else:
+            self._fixed_temperature = initial
+        self.built = True
 
-    def _compute_attention(self, query, key, value, attention_mask=None, training=None,
-                           return_attention_scores=False, **kwargs):
+    def call(self, inputs, attention_mask=None, use_causal_mask=False, training=None):
+        q = self._query_dense(inputs)  # (batch, length, heads, d)
+        k = self._key_dense(inputs)
+        v = self._value_dense(inputs)
         if self.rotary:
-            query = rotate_half(query, self.rotary_base)
-            key = rotate_half(key, self.rotary_base)
-        if self.temperature is not None:
-            # Keras scales q by key_dim^{-1/2}; undo it and apply τ instead.
-            factor = ops.cast(self.temperature, query.dtype) * math.sqrt(self.key_dim)
-            query = query * factor
-        return super()._compute_attention(query, key, value, attention_mask, training,
-                                          return_attention_scores, **kwargs)
+            q = rotate_half(q, self.rotary_base)
+            k = rotate_half(k, self.rotary_base)
+        tau = self.temperature if self.temperature is not None else self._fixed_temperature
+        # In float32 whatever the compute dtype: the masked scores are -inf-like.
+        scores = ops.einsum("btnd,bsnd->bnts", ops.cast(q, "float32"), ops.cast(k, "float32"))
+        scores = scores * ops.cast(tau, "float32")
+        allowed = None
+        if use_causal_mask:
+            length = ops.shape(inputs)[1]
+            positions = ops.arange(length)
+            allowed = (positions[None, :] <= positions[:, None])[None, None]
+        if attention_mask is not None:
+            given = ops.cast(attention_mask, "bool")[:, None]
+            allowed = given if allowed is None else ops.logical_and(allowed, given)
+        if allowed is not None:
+            scores = ops.where(allowed, scores, ops.full_like(scores, -1e9))
+        weights = ops.softmax(scores, axis=-1)
+        weights = self._dropout_layer(ops.cast(weights, v.dtype), training=training)
+        attended = ops.einsum("bnts,bsnd->btnd", weights, v)
+        return self._output_dense(attended)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
 
     def get_config(self):
         config = super().get_config()
-        config.update(rotary=self.rotary, rotary_base=self.rotary_base,
-                      learnable_temperature=self.learnable_temperature)
+        config.update(num_heads=self.num_heads, key_dim=self.key_dim, rotary=self.rotary,
+                      rotary_base=self.rotary_base,
+                      learnable_temperature=self.learnable_temperature, dropout=self.dropout,
+                      kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+                      seed=self.seed)
         return config
 
 
@@ -167,7 +238,7 @@ class AttentionBlock(keras.layers.Layer):
         self.supports_masking = True
 
     def _seed_for(self, index):
-        return None if self.seed is None else int(self.seed) * 7919 + index
+        return derived_seed(self.seed, index, stride=7919)
 
     def build(self, input_shape):
         features = int(input_shape[-1])
@@ -180,7 +251,7 @@ class AttentionBlock(keras.layers.Layer):
             self.num_heads, features // self.num_heads, rotary=self.rotary,
             kernel_initializer=keras.initializers.GlorotUniform(seed=self._seed_for(0)),
             dtype=self.dtype_policy, name="attention")
-        self.attention.build(input_shape, input_shape)
+        self.attention.build(input_shape)
         self.output_dense = keras.layers.Dense(
             features, kernel_initializer=keras.initializers.GlorotUniform(seed=self._seed_for(1)),
             dtype=self.dtype_policy, name="output_dense")
@@ -204,7 +275,7 @@ class AttentionBlock(keras.layers.Layer):
         if mask is not None:
             valid = ops.cast(mask, "bool")
             attention_mask = ops.logical_and(valid[:, :, None], valid[:, None, :])
-        a = self.attention(u, u, attention_mask=attention_mask,
+        a = self.attention(u, attention_mask=attention_mask,
                            use_causal_mask=not self.bidirectional, training=training)
         z = self.output_dense(u + self.inner_dropout(ops.gelu(a, approximate=False),
                                                      training=training))
@@ -238,7 +309,8 @@ class LearnedPositions(keras.layers.Layer):
     Example:
 
     ```python
-    x = LearnedPositions(1024)(x)
+    x = keras.random.normal((2, 100, 32))
+    x = LearnedPositions(1024)(x)   # adds the first 100 of 1024 learned vectors
     ```
     """
 
@@ -275,7 +347,7 @@ def build_attention_tagger(output_features, *, vocab_size=None, input_features=N
                            num_layers=1, num_heads=4, positions="rotary", bidirectional=False,
                            norm="layer", prenorm=True, dropout=0.0, final_norm=None,
                            mask_zero=False, seed=None, name="attention_tagger"):
-    """The DLR paper's attention baseline as a per-position model (as `build_tagger`).
+    """The DLR paper's attention baseline as a per-position model (as `keras_ssm.models.build_tagger`).
 
     encoder (Embedding or Dense) → (learned positions) → `AttentionBlock`s →
     (final norm) → (last ℓ_out positions) → Dense(output_features).
@@ -303,8 +375,7 @@ def build_attention_tagger(output_features, *, vocab_size=None, input_features=N
     Example:
 
     ```python
-    model = keras_ssm.models.build_attention_tagger(1, input_features=3, output_length=64,
-                                                    hidden_size=64)
+    model = build_attention_tagger(1, input_features=3, output_length=64, hidden_size=64)
     ```
     """
     if (vocab_size is None) == (input_features is None):

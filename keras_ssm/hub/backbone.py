@@ -1,0 +1,268 @@
+"""SSMBackbone: the papers' stack of SSM blocks as a `keras_hub.models.Backbone`."""
+
+import keras
+import keras_hub
+from keras import ops
+
+from keras_ssm import optimizers as ssm_optimizers
+from keras_ssm.layers.block import MaskedBatchNormalization
+from keras_ssm.layers.block import SSMBlock
+from keras_ssm.layers.block import resolve_ssm_class
+
+
+def _ssm_config(ssm, ssm_kwargs, bidirectional, seed):
+    """One block's SSM as {"class_name": ..., **kwargs} (a new layer per block)."""
+    if isinstance(ssm, str):
+        config = {"class_name": ssm}
+    elif isinstance(ssm, dict) and "class_name" in ssm and "config" not in ssm:
+        config = dict(ssm)
+    else:
+        raise ValueError(
+            "`ssm` must be a name ('dlr', 'dss', 's5') or a dict {'class_name': ..., **kwargs}; "
+            f"got {ssm!r}."
+        )
+    config.update(dict(ssm_kwargs or {}))
+    config["bidirectional"] = bool(bidirectional)
+    if seed is not None and config.get("seed") is None:
+        config["seed"] = seed
+    return config
+
+
+@keras.saving.register_keras_serializable(package="keras_ssm")
+class SSMBackbone(keras_hub.models.Backbone):
+    """A stack of `SSMBlock`s over DSS, DLR or S5: (batch, length) tokens or features to (batch, length, H).
+
+    encoder (an `Embedding` of token ids, or a `Dense` of input features) → `num_layers`
+    × `SSMBlock` (norm, SSM, GELU/GLU variant, dropout, residual) → a final norm for
+    pre-norm stacks (the DSS/DLR convention; S5 has none: `final_norm=False`). Padded
+    positions (`padding_mask` 0) never change the outputs at valid ones.
+
+    Args:
+        vocabulary_size: int, token inputs `token_ids` (batch, length) int32, embedded
+            with N(0, 1) weights (torch's `nn.Embedding`, as DSS and S5).
+        input_features: int, real inputs `features` (batch, length, input_features)
+            with a Glorot-uniform `Dense` encoder (images and audio as sequences).
+            Give exactly one of `vocabulary_size` and `input_features`.
+        hidden_dim: int, H, the model width.
+        num_layers: int, the number of blocks.
+        ssm: "dlr", "dss", "s5", or a dict {"class_name": ..., **kwargs}; one new layer
+            per block, seeded `seed + 101 * (i + 1)` when `seed` is set.
+        ssm_kwargs: dict of SSM arguments (state_size, mode, blocks, ...), merged into `ssm`.
+        bidirectional: bool, every SSM also runs backward in time (False: causal, the
+            backbone streams and generates).
+        norm: "layer", "batch" or None; prenorm: bool; activation: "gelu", "glu",
+            "full_glu", "half_glu1", "half_glu2"; dropout: float. See `SSMBlock`.
+        final_norm: bool or None; None = a final norm exactly when pre-norm with a norm.
+        block_kwargs: dict of further `SSMBlock` arguments (norm_kwargs,
+            gelu_approximate, output_linear).
+        seed: int or None, seeds every initializer and dropout.
+        dtype: a dtype policy for every layer (parameters of the SSMs stay float32).
+        **kwargs: forwarded to `keras_hub.models.Backbone` (name, trainable).
+
+    Call arguments:
+        inputs: a dict {"token_ids": (batch, length) int, "padding_mask": (batch,
+            length)} or {"features": (batch, length, input_features), "padding_mask": ...}.
+
+    Example:
+
+    ```python
+    import keras_ssm.hub
+    backbone = keras_ssm.hub.SSMBackbone(vocabulary_size=256, hidden_dim=16, num_layers=2,
+                                         ssm="s5", ssm_kwargs={"state_size": 8})
+    x = backbone({"token_ids": np.ones((2, 16), "int32"),
+                  "padding_mask": np.ones((2, 16), "int32")})   # (2, 16, 16)
+    backbone.save_to_preset("./ssm_preset")
+    backbone = keras_ssm.hub.SSMBackbone.from_preset("./ssm_preset")
+    ```
+
+    References:
+        Gupta et al., Diagonal State Spaces are as Effective as Structured State Spaces
+        (2022); Gupta et al., Simplifying and Understanding State Space Models with
+        Diagonal Linear RNNs (2022); Smith et al., Simplified State Space Layers for
+        Sequence Modeling (2023).
+    """
+
+    def __init__(self, vocabulary_size=None, input_features=None, hidden_dim=128, num_layers=4,
+                 ssm="dlr", ssm_kwargs=None, bidirectional=False, norm="layer", prenorm=True,
+                 activation="gelu", dropout=0.0, final_norm=None, block_kwargs=None, seed=None,
+                 dtype=None, **kwargs):
+        if (vocabulary_size is None) == (input_features is None):
+            raise ValueError(
+                "Give exactly one of `vocabulary_size` (token inputs) or `input_features` "
+                f"(feature inputs); got vocabulary_size={vocabulary_size!r}, "
+                f"input_features={input_features!r}."
+            )
+        if int(num_layers) < 1:
+            raise ValueError(f"`num_layers` must be >= 1, got {num_layers!r}.")
+        seed_at = (lambda i: None) if seed is None else (lambda i: int(seed) + 101 * i)
+        block_kwargs = dict(block_kwargs or {})
+
+        # === Layers ===
+        if vocabulary_size is not None:
+            self.encoder = keras.layers.Embedding(
+                int(vocabulary_size), int(hidden_dim),
+                embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0, seed=seed_at(0)),
+                dtype=dtype, name="token_embedding")
+        else:
+            self.encoder = keras.layers.Dense(
+                int(hidden_dim), kernel_initializer=keras.initializers.GlorotUniform(seed=seed_at(0)),
+                dtype=dtype, name="feature_encoder")
+        self.ssm_blocks = [
+            SSMBlock(_ssm_config(ssm, ssm_kwargs, bidirectional, seed_at(i + 1)), norm=norm,
+                     prenorm=prenorm, activation=activation, dropout=dropout, seed=seed_at(i + 1),
+                     dtype=dtype, name=f"ssm_block_{i}", **block_kwargs)
+            for i in range(int(num_layers))
+        ]
+        use_final_norm = (prenorm and norm is not None) if final_norm is None else bool(final_norm)
+        self.final_norm_layer = None
+        if use_final_norm:
+            norm_kwargs = dict(block_kwargs.get("norm_kwargs") or {})
+            if norm == "batch":
+                self.final_norm_layer = MaskedBatchNormalization(
+                    dtype=dtype, name="final_norm", **{"epsilon": 1e-5, "momentum": 0.9, **norm_kwargs})
+            else:
+                self.final_norm_layer = keras.layers.LayerNormalization(
+                    dtype=dtype, name="final_norm", **{"epsilon": 1e-5, **norm_kwargs})
+
+        # === Functional model ===
+        if vocabulary_size is not None:
+            data_input = keras.Input(shape=(None,), dtype="int32", name="token_ids")
+            input_name = "token_ids"
+        else:
+            data_input = keras.Input(shape=(None, int(input_features)), name="features")
+            input_name = "features"
+        padding_mask_input = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
+        mask = ops.not_equal(padding_mask_input, 0)
+        x = self.encoder(data_input)
+        for block in self.ssm_blocks:
+            x = block(x, mask=mask)
+        if self.final_norm_layer is not None:
+            x = self.final_norm_layer(x)
+        super().__init__(inputs={input_name: data_input, "padding_mask": padding_mask_input},
+                         outputs=x, dtype=dtype, **kwargs)
+
+        # === Config ===
+        self.vocabulary_size = None if vocabulary_size is None else int(vocabulary_size)
+        self.input_features = None if input_features is None else int(input_features)
+        self.hidden_dim = int(hidden_dim)
+        self.num_layers = int(num_layers)
+        self.ssm = ssm
+        self.ssm_kwargs = dict(ssm_kwargs or {})
+        self.bidirectional = bool(bidirectional)
+        self.norm = norm
+        self.prenorm = bool(prenorm)
+        self.activation = activation
+        self.dropout = float(dropout)
+        self.final_norm = final_norm
+        self.block_kwargs = block_kwargs
+        self.seed = seed
+        self.input_name = input_name
+        if vocabulary_size is not None:
+            self.token_embedding = self.encoder
+
+    # ----------------------------------------------------------------------------
+    # the papers' choices
+
+    @property
+    def paper(self):
+        """"dss", "dlr" or "s5": the paper of this backbone's SSM layers."""
+        name = self.ssm if isinstance(self.ssm, str) else self.ssm["class_name"]
+        return resolve_ssm_class(name).__name__.lower()
+
+    @property
+    def ssm_layers(self):
+        """The SSM layer (DSS, DLR or S5) of every block, in order."""
+        return [block.ssm for block in self.ssm_blocks]
+
+    def ssm_optimizer(self, **kwargs):
+        """The paper's optimizer groups for this backbone or a task around it.
+
+        AdamW for every variable but the SSM group (the paper's Λ, Δ and B or W), which
+        gets Adam at `ssm_lr` without weight decay: `keras_ssm.optimizers.ssm_optimizer`
+        with `paper=self.paper`, the group selected by this backbone's SSM layer names
+        (the same names in a task that wraps it).
+
+        Args:
+            **kwargs: `keras_ssm.optimizers.ssm_optimizer` arguments (lr, ssm_lr,
+                weight_decay, schedule, warmup_steps, total_steps, ...).
+
+        Example:
+
+        ```python
+        import keras_ssm.hub
+        backbone = keras_ssm.hub.SSMBackbone(vocabulary_size=256, hidden_dim=16, num_layers=1,
+                                             ssm="s5", ssm_kwargs={"state_size": 8})
+        classifier = keras_ssm.hub.SSMSequenceClassifier(backbone, 2)
+        classifier.compile(optimizer=classifier.backbone.ssm_optimizer(lr=4e-3, ssm_lr=1e-3))
+        ```
+        """
+        return ssm_optimizers.ssm_optimizer(self, paper=self.paper, **kwargs)
+
+    # ----------------------------------------------------------------------------
+    # streaming
+
+    @property
+    def causal(self):
+        """True when every SSM can stream: not bidirectional, no length-dependent kernel."""
+        return all(not s.bidirectional and not s._length_dependent() for s in self.ssm_layers)
+
+    def _require_causal(self):
+        if self.bidirectional:
+            raise ValueError("This backbone is bidirectional: it sees the future and cannot "
+                             "stream or generate. Build it with bidirectional=False.")
+        for layer in self.ssm_layers:
+            # The blocks raise the layer's own message (e.g. DSS's softmax kernel).
+            layer._check_stateful_call(True)
+
+    def get_initial_state(self, batch_size):
+        """The zero state of every block: a list of (real, imag) pairs."""
+        self._require_causal()
+        return [block.get_initial_state(batch_size) for block in self.ssm_blocks]
+
+    def call_with_state(self, inputs, states, padding_mask=None):
+        """One chunk through the backbone with every block's SSM state carried (inference).
+
+        Calling it on consecutive chunks gives the outputs of one call on their
+        concatenation; memory depends on the chunk length only.
+
+        Args:
+            inputs: token ids (batch, chunk) or features (batch, chunk, input_features).
+            states: from `get_initial_state` or a previous call.
+            padding_mask: optional (batch, chunk); padded positions leave the state as
+                it is only while it is zero (left padding before the first token).
+
+        Returns:
+            (sequence_output (batch, chunk, H), new states).
+        """
+        x = self.encoder(inputs)
+        mask = None if padding_mask is None else ops.not_equal(padding_mask, 0)
+        new_states = []
+        for block, state in zip(self.ssm_blocks, states):
+            x, state = block(x, mask=mask, initial_state=state, return_state=True, training=False)
+            new_states.append(tuple(state))
+        if self.final_norm_layer is not None:
+            x = self.final_norm_layer(x, training=False)
+        return x, new_states
+
+    # ----------------------------------------------------------------------------
+    # serialization
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            vocabulary_size=self.vocabulary_size,
+            input_features=self.input_features,
+            hidden_dim=self.hidden_dim,
+            num_layers=self.num_layers,
+            ssm=self.ssm,
+            ssm_kwargs=dict(self.ssm_kwargs),
+            bidirectional=self.bidirectional,
+            norm=self.norm,
+            prenorm=self.prenorm,
+            activation=self.activation,
+            dropout=self.dropout,
+            final_norm=self.final_norm,
+            block_kwargs=dict(self.block_kwargs),
+            seed=self.seed,
+        )
+        return config

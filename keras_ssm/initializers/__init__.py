@@ -1,0 +1,66 @@
+"""Initializations of diagonal state-space layers: HiPPO spectra, DLR ring, step sizes.
+
+Math first, Keras second:
+
+- `hippo`: HiPPO matrices and their diagonalization (DSS skew-HiPPO and linear
+  spectra, the S5 HiPPO-N eigendecomposition and block-diagonal form);
+- `sampling`: seeded random draws (log-uniform steps, truncated LeCun normal, the
+  DLR ring), each taking an explicit `numpy.random.Generator`;
+- `ssm_initializers`: the Keras initializers of the layers' parameters, thin
+  wrappers that compute the numpy array and convert it to a float tensor.
+
+The math is plain numpy in float64. Symbols follow the papers: Λ (diagonal state
+matrix, complex), V (its eigenvectors), B̃ = V⁻¹B and C̃ = CV (input/output matrices
+in the eigenbasis), Δ (step size). Complex arrays stored as real tensors carry
+(re, im) on their last axis. Everything is importable from `keras_ssm.initializers`.
+
+References:
+    - DSS: Gupta, Gu, Berant, "Diagonal State Spaces are as Effective as
+      Structured State Spaces", arXiv:2203.14343.
+    - DLR: Gupta, Mehta, Berant, "Simplifying and Understanding State Space
+      Models with Diagonal Linear RNNs", arXiv:2212.00768.
+    - S5: Smith, Warrington, Linderman, "Simplified State Space Layers for
+      Sequence Modeling", arXiv:2208.04933.
+"""
+
+from keras_ssm.initializers.hippo import dss_lin_eigenvalues
+from keras_ssm.initializers.hippo import dss_skew_hippo_eigenvalues
+from keras_ssm.initializers.hippo import hippo_legs
+from keras_ssm.initializers.hippo import hippo_normal
+from keras_ssm.initializers.hippo import s5_block_diagonal_init
+from keras_ssm.initializers.hippo import s5_hippo_n_eigendecomposition
+from keras_ssm.initializers.sampling import dlr_ring_init
+from keras_ssm.initializers.sampling import log_uniform
+from keras_ssm.initializers.sampling import truncated_lecun_normal
+from keras_ssm.initializers.ssm_initializers import ComplexNormal
+from keras_ssm.initializers.ssm_initializers import DLRPhase
+from keras_ssm.initializers.ssm_initializers import DLRRadius
+from keras_ssm.initializers.ssm_initializers import DSSLambdaImag
+from keras_ssm.initializers.ssm_initializers import DSSLambdaLogNegReal
+from keras_ssm.initializers.ssm_initializers import LogUniform
+from keras_ssm.initializers.ssm_initializers import S5B
+from keras_ssm.initializers.ssm_initializers import S5C
+from keras_ssm.initializers.ssm_initializers import S5LambdaImag
+from keras_ssm.initializers.ssm_initializers import S5LambdaReal
+
+__all__ = [
+    "hippo_legs",
+    "hippo_normal",
+    "dss_skew_hippo_eigenvalues",
+    "dss_lin_eigenvalues",
+    "s5_hippo_n_eigendecomposition",
+    "s5_block_diagonal_init",
+    "log_uniform",
+    "truncated_lecun_normal",
+    "dlr_ring_init",
+    "LogUniform",
+    "DLRRadius",
+    "DLRPhase",
+    "DSSLambdaLogNegReal",
+    "DSSLambdaImag",
+    "ComplexNormal",
+    "S5LambdaReal",
+    "S5LambdaImag",
+    "S5B",
+    "S5C",
+]

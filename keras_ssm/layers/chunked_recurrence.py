@@ -1,0 +1,138 @@
+"""Recurrence mode in bounded memory: the scan and its readout fused by chunks of time.
+
+For per-channel systems (DSS, DLR: H independent systems of N states each)
+
+    x_t = a ⊙ x_{t-1} + b ⊙ u_t,     y_t = Re Σ_n c[h, n] x_t[h, n]
+
+the states x are B·L·H·N complex values: 1.7 GB for the forward and backward pass at
+B = 2, L = 4096, H = N = 64, while the inputs and outputs are only B·L·H. Here time is cut
+into chunks; each chunk computes its b ⊙ u, its states (from the previous chunk's last
+state) and its readout, and keeps only the readout and the last state. In the backward
+pass each chunk's states are computed again from the saved chunk-initial state (as
+mamba's selective scan recomputes its states), with the backend's own rematerialization:
+``jax.checkpoint`` under a ``lax.scan`` over chunks, ``torch.utils.checkpoint``, and
+``tf.recompute_grad``. Peak memory is O(B·L·H + B·chunk·H·N) instead of O(B·L·H·N);
+the price is one more forward scan per chunk in the backward pass.
+
+Example:
+
+```python
+import numpy as np
+from keras_ssm.layers.chunked_recurrence import scan_readout
+a = (np.full((3, 4), 0.9, "float32"), np.zeros((3, 4), "float32"))   # (H, N)
+b = (np.ones((3, 4), "float32"), np.zeros((3, 4), "float32"))
+c = (np.ones((3, 4), "float32"), np.zeros((3, 4), "float32"))
+u = np.ones((2, 50, 3), "float32")                                    # (B, L, H)
+y, last = scan_readout(u, a, b, c, chunk=16)                          # (2, 50, 3)
+```
+"""
+
+import keras
+from keras import ops
+
+from keras_ssm import ops as ssm_ops
+
+# States held at once per chunk (each of re, im): 2^22 float32 = 16 MiB.
+CHUNK_STATES = 1 << 22
+
+
+def chunk_length(batch, length, states_per_step, budget=None):
+    """Steps per chunk so that one chunk holds about `budget` (CHUNK_STATES) states."""
+    budget = CHUNK_STATES if budget is None else budget
+    return int(max(1, min(length, budget // max(1, batch * states_per_step))))
+
+
+def _block(reverse):
+    """One chunk: (u (B, T, H), h0 pair (B, H, N), a, b, c pairs (H, N)) -> (y, h_last)."""
+
+    def block(u, h_re, h_im, a_re, a_im, b_re, b_im, c_re, c_im):
+        v = u[..., None]
+        x, last = ssm_ops.linear_recurrence(
+            (a_re, a_im), (v * b_re, v * b_im), reverse=reverse,
+            initial_state=(h_re, h_im), return_final_state=True)
+        y = ops.sum(x[0] * c_re - x[1] * c_im, axis=-1)
+        return y, last[0], last[1]
+
+    return block
+
+
+def _remat(fn):
+    """`fn` whose intermediate values are recomputed in the backward pass."""
+    backend = keras.config.backend()
+    if backend == "jax":
+        import jax
+
+        return jax.checkpoint(fn)
+    if backend == "torch":
+        import torch.utils.checkpoint
+
+        return lambda *args: torch.utils.checkpoint.checkpoint(fn, *args, use_reentrant=False)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.recompute_grad(fn)
+    return fn
+
+
+def _jax_scan_chunks(block, u, h0, params, chunk, reverse):
+    """Full chunks under one `lax.scan` (compiles one chunk, not L / chunk of them)."""
+    import jax
+    import jax.numpy as jnp
+
+    batch, length, features = u.shape
+    count = length // chunk
+    blocks = jnp.moveaxis(u[:, : count * chunk].reshape(batch, count, chunk, features), 1, 0)
+
+    def body(carry, u_blk):
+        y, h_re, h_im = block(u_blk, carry[0], carry[1], *params)
+        return (h_re, h_im), y
+
+    last, ys = jax.lax.scan(body, h0, blocks, reverse=reverse)
+    return jnp.moveaxis(ys, 0, 1).reshape(batch, count * chunk, features), last
+
+
+def scan_readout(u, a, b, c, *, reverse=False, initial_state=None, chunk=None):
+    """y_t = Re Σ_n c ⊙ x_t with x_t = a ⊙ x_{t∓1} + b ⊙ u_t, by chunks with recomputation.
+
+    Args:
+        u: (batch, length, H) float32 inputs.
+        a, b, c: (real, imag) pairs of shape (H, N) (a: Λ̄, b: B̄ (or B̄ ⊙ B), c: C).
+        reverse: run from the last step to the first (x_t = a x_{t+1} + b u_t).
+        initial_state: (batch, H, N) pair or None (zeros): the state before the first
+            processed step.
+        chunk: steps per chunk (default: `chunk_length`, about CHUNK_STATES states).
+
+    Returns:
+        (y, last): y (batch, length, H); last, the state after the last processed step,
+        a (batch, H, N) pair.
+    """
+    batch, length, features = u.shape
+    states = a[0].shape[-1]
+    if chunk is None:
+        chunk = chunk_length(batch or 32, length, features * states)
+    if initial_state is None:  # zeros (batch, H, N), the batch possibly dynamic
+        zeros = ops.zeros_like(u[:, 0, :])[..., None] * ops.zeros((states,), "float32")
+        initial_state = (zeros, zeros)
+    params = (a[0], a[1], b[0], b[1], c[0], c[1])
+    block = _remat(_block(reverse))
+    count, rest = divmod(length, chunk)
+    h = tuple(initial_state)
+    if keras.config.backend() == "jax" and count > 1:
+        if reverse and rest:
+            y_tail, h_re, h_im = block(u[:, count * chunk:], *h, *params)
+            h = (h_re, h_im)
+        y_main, h = _jax_scan_chunks(block, u, h, params, chunk, reverse)
+        if not reverse and rest:
+            y_tail, h_re, h_im = block(u[:, count * chunk:], *h, *params)
+            h = (h_re, h_im)
+        y = ops.concatenate([y_main, y_tail], axis=1) if rest else y_main
+        return y, h
+    bounds = [(s, min(s + chunk, length)) for s in range(0, length, chunk)]
+    ys = [None] * len(bounds)
+    order = reversed(range(len(bounds))) if reverse else range(len(bounds))
+    for i in order:
+        start, stop = bounds[i]
+        ys[i], h_re, h_im = block(u[:, start:stop], *h, *params)
+        h = (h_re, h_im)
+    y = ys[0] if len(ys) == 1 else ops.concatenate(ys, axis=1)
+    return y, h

@@ -1,0 +1,70 @@
+"""The import map: no cycles, one direction (import-linter), and what `import keras_ssm` loads.
+
+The contracts live in pyproject.toml (`[tool.importlinter]`); each is checked by the
+real `lint-imports` command, so a violation fails here with import-linter's report.
+"""
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CONTRACTS = ("layers", "ops", "acyclic")
+
+
+def _lint_imports():
+    beside = pathlib.Path(sys.executable).with_name("lint-imports")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("lint-imports")
+    if found is None:
+        pytest.fail("lint-imports not found: install the dev extra (pip install -e '.[dev]').")
+    return found
+
+
+@pytest.mark.parametrize("contract", CONTRACTS)
+def test_import_contract_holds(contract):
+    result = subprocess.run(
+        [_lint_imports(), "--no-cache", "--no-logo", "--contract", contract,
+         str(ROOT / "pyproject.toml")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_contract_is_checked():
+    import tomllib
+
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    ids = {c["id"] for c in config["tool"]["importlinter"]["contracts"]}
+    assert ids == set(CONTRACTS)
+
+
+def _modules_after(statement):
+    code = f"import sys; {statement}; print('\\n'.join(sorted(sys.modules)))"
+    env = dict(os.environ)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300, check=True)
+    return set(result.stdout.split())
+
+
+def test_import_keeps_heavy_parts_lazy():
+    loaded = _modules_after("import keras_ssm")
+    # Everything Keras serialization needs is registered on import ...
+    assert {"keras_ssm.layers", "keras_ssm.initializers", "keras_ssm.optimizers",
+            "keras_ssm.models.heads"} <= loaded
+    # ... the rest waits for its first use.
+    for lazy in ("keras_ssm.data", "keras_ssm.callbacks", "keras_ssm.models.builders",
+                 "keras_ssm.models.streaming", "keras_ssm.models.distribution",
+                 "keras_ssm.models.export"):
+        assert lazy not in loaded, lazy
+    loaded = _modules_after(
+        "import keras_ssm; keras_ssm.data.synthetic; keras_ssm.callbacks.BackupAndRestore; "
+        "keras_ssm.models.build_classifier; keras_ssm.models.stream")
+    assert {"keras_ssm.data.synthetic", "keras_ssm.callbacks", "keras_ssm.models.builders",
+            "keras_ssm.models.streaming"} <= loaded
+    assert set(dir(__import__("keras_ssm"))) >= {"data", "callbacks", "models"}
