@@ -52,9 +52,9 @@ def child_main(spec):
     import numpy as np
 
     import keras_ssm
-    from benchmarks.layers import convolution_implementations
-    from benchmarks.layers import layer_functions
-    from benchmarks.layers import random_inputs
+    from benchmarks.layer_calls import convolution_implementations
+    from benchmarks.layer_calls import layer_functions
+    from benchmarks.layer_calls import random_inputs
 
     threads = "backend default"
     if spec.get("threads") is not None:

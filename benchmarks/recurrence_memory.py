@@ -54,14 +54,17 @@ def child(spec):
     g = T.to_device(rng.standard_normal(shape).astype("float32"))
     (_, _), (fb, fb_args) = layer_functions(layer, x, g)
     fn = T.compile_fn(fb, T.compile_modes()[0])
-    T.sync(fn(*fb_args))  # compile
+    T.reset_peak_rss()
+    before = T.rss_bytes()
+    T.sync(fn(*fb_args))  # compile (jax, tf) and a first call: allocators start empty here
+    first = T.peak_rss_bytes() - before
     T.reset_peak_rss()
     before = T.rss_bytes()
     start = time.perf_counter()
     T.sync(fn(*fb_args))
     seconds = time.perf_counter() - start
     peak = T.peak_rss_bytes() - before
-    print(json.dumps(dict(peak_mib=peak / 2**20, seconds=seconds)))
+    print(json.dumps(dict(first_mib=first / 2**20, peak_mib=peak / 2**20, seconds=seconds)))
 
 
 def main(argv=None):
@@ -89,7 +92,7 @@ def main(argv=None):
                 # plain holds x and b·u (complex) and their cotangents: ~4 B·L·H·N pairs.
                 plain_gb = 4 * 8 * args.batch * length * args.features * args.state / 2**30
                 if path == "plain" and plain_gb > args.max_plain_gb:
-                    rows.append([layer, length, path, "skipped", f"(~{plain_gb:.1f} GB)", ""])
+                    rows.append([layer, length, path, "skipped", f"(~{plain_gb:.1f} GB)", "", ""])
                     continue
                 spec = dict(layer=layer, length=length, path=path, batch=args.batch,
                             features=args.features, state=args.state, threads=args.threads)
@@ -98,23 +101,26 @@ def main(argv=None):
                 lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
                 if out.returncode or not lines:
                     rows.append([layer, length, path, "failed", T.short_error(
-                        RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr else "?")), ""])
+                        RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr else "?")), "", ""])
                     continue
                 result = json.loads(lines[-1])
-                rows.append([layer, length, path, T.fmt(result["peak_mib"]),
-                             T.fmt(result["seconds"] * 1e3), ""])
-                print(f"  {layer} L={length} {path}: {result['peak_mib']:.0f} MiB, "
+                rows.append([layer, length, path, T.fmt(result["first_mib"]),
+                             T.fmt(result["peak_mib"]), T.fmt(result["seconds"] * 1e3)])
+                print(f"  {layer} L={length} {path}: {result['first_mib']:.0f} / {result['peak_mib']:.0f} MiB, "
                       f"{result['seconds'] * 1e3:.0f} ms", flush=True)
     report = [
         f"# Recurrence mode, peak memory: {T.backend()} on {T.device_description()}\n",
         f"- Run {datetime.date.today()} ({T.library_versions()}); load average "
         f"{T.load_average()}; CPU threads: {args.threads or 'backend default'}.",
         f"- B = {args.batch}, H = {args.features}, N = {args.state}; forward+backward of one "
-        f"warm call; `peak MiB` = peak RSS growth during it (children run with "
-        f"MALLOC_MMAP_THRESHOLD_=65536 so that freed buffers leave the RSS).",
+        f"call; peak RSS growth during the first call (compilation included on jax and "
+        f"tensorflow; allocators start empty) and during a warm call (an allocator may "
+        f"reuse what the first call left: jax's warm figures understate); children run "
+        f"with MALLOC_MMAP_THRESHOLD_=65536 so that freed buffers leave the RSS.",
         f"- Command: `KERAS_BACKEND={T.backend()} python benchmarks/recurrence_memory.py "
         f"{' '.join(argv if argv is not None else sys.argv[1:])}`\n",
-        T.markdown_table(["layer", "L", "path", "peak MiB", "fwd+bwd ms", ""], rows),
+        T.markdown_table(["layer", "L", "path", "first call peak MiB", "warm call peak MiB",
+                          "warm fwd+bwd ms"], rows),
     ]
     text = "\n".join(report)
     print(text)

@@ -473,8 +473,8 @@ class DiagonalSSMLayer(SystemAccess, keras.layers.Layer):
                 kb = self._kernel_from_system(system, self._readout("backward"), length)
                 y = y + self._backward_convolution(u, kb)
             state = None
-        elif self._fused_recurrence_applies(u, per_step):
-            y, state = self._fused_recurrence(u, system, initial_state)
+        elif chunked_recurrence.applies(self, u, per_step, FUSED_RECURRENCE_STATES):
+            y, state = chunked_recurrence.layer_call(self, u, system, initial_state)
         else:
             a = system.a if per_step else self._broadcast_a(system.a)
             bu = self._project_in(u, system.b)
@@ -492,32 +492,6 @@ class DiagonalSSMLayer(SystemAccess, keras.layers.Layer):
         if return_state:
             return y, state
         return y
-
-    def _fused_recurrence_applies(self, u, per_step):
-        """Recurrence mode by chunks with recomputed states (`chunked_recurrence`): per-
-        channel systems (a, b, c of shape (H, N)) whose states B·L·H·N would exceed
-        FUSED_RECURRENCE_STATES."""
-        if self.state_layout != "channel" or per_step:
-            return False
-        batch, length, features = u.shape
-        states = (batch or 1) * length * features * self._states_per_channel()
-        return states > FUSED_RECURRENCE_STATES
-
-    def _fused_recurrence(self, u, system, initial_state):
-        """(y, final state) of the recurrence mode, the scan and readout fused by chunks."""
-        a = self._broadcast_a(system.a)
-        if initial_state is not None:
-            initial_state = tuple(ops.cast(s, "float32") for s in initial_state)
-        y, state = chunked_recurrence.scan_readout(
-            u, a, system.b, self._readout("forward"), initial_state=initial_state)
-        if self.bidirectional:
-            yb, _ = chunked_recurrence.scan_readout(
-                u, a, system.b, self._readout("backward"), reverse=True)
-            lag = self.backward_lag
-            if lag:
-                yb = ops.concatenate([yb[:, lag:], ops.zeros_like(yb[:, :lag])], axis=1)
-            y = y + yb
-        return y, state
 
     def _read_out(self, x, a, bu):
         """Re(C x) of the forward states, plus the backward system's readout when

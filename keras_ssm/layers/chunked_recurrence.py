@@ -136,3 +136,30 @@ def scan_readout(u, a, b, c, *, reverse=False, initial_state=None, chunk=None):
         h = (h_re, h_im)
     y = ys[0] if len(ys) == 1 else ops.concatenate(ys, axis=1)
     return y, h
+
+
+def applies(layer, u, per_step, max_states):
+    """True for a per-channel layer (a, b, c of shape (H, N)) with a time-invariant system
+    whose B·L·H·N states would exceed `max_states` (the layer's recurrence mode)."""
+    if layer.state_layout != "channel" or per_step:
+        return False
+    batch, length, features = u.shape
+    return (batch or 1) * length * features * layer._states_per_channel() > max_states
+
+
+def layer_call(layer, u, system, initial_state):
+    """(y, final state) of `layer`'s recurrence mode with the scan and readout fused by
+    chunks: the forward system, plus the backward one (read at t + backward_lag) when
+    bidirectional. `system` is the layer's `DiagonalSystem`; u (batch, length, H) float32."""
+    a = layer._broadcast_a(system.a)
+    if initial_state is not None:
+        initial_state = tuple(ops.cast(s, "float32") for s in initial_state)
+    y, state = scan_readout(u, a, system.b, layer._readout("forward"),
+                            initial_state=initial_state)
+    if layer.bidirectional:
+        yb, _ = scan_readout(u, a, system.b, layer._readout("backward"), reverse=True)
+        lag = layer.backward_lag
+        if lag:
+            yb = ops.concatenate([yb[:, lag:], ops.zeros_like(yb[:, :lag])], axis=1)
+        y = y + yb
+    return y, state
