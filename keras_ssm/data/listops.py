@@ -64,13 +64,15 @@ import hashlib
 import numpy as np
 
 from keras_ssm.data import _cache
-from keras_ssm.data import listops_subtrees as _subtrees
-
-OPERATORS = _subtrees.OPERATORS
-"""Operator names; the token of ``op`` is ``"[" + op``."""
-
-OPERATOR_PROBABILITY = 0.25
-"""P(node is an operator) below ``max_depth`` (the generator's ``VALUE_P``)."""
+from keras_ssm.data import listops_trees
+# The trees, their operators and their shape sampler are shared with ListOpsSubTrees.
+from keras_ssm.data.listops_trees import OPERATOR_PROBABILITY  # noqa: F401  (re-exported)
+from keras_ssm.data.listops_trees import OPERATORS
+from keras_ssm.data.listops_trees import assemble_tree
+from keras_ssm.data.listops_trees import check_tree_args
+from keras_ssm.data.listops_trees import draw_shape
+from keras_ssm.data.listops_trees import tree_depth  # noqa: F401
+from keras_ssm.data.listops_trees import tree_length  # noqa: F401
 
 MAX_DEPTH = 10
 MAX_ARGS = 10
@@ -118,7 +120,7 @@ def apply_operator(op, values):
     op = op[1:] if op.startswith("[") else op
     if not len(values):
         raise ValueError(f"{op} needs at least one argument, got none.")
-    return _subtrees.apply_operator(op, list(values))
+    return listops_trees.apply_operator(op, list(values))
 
 
 def tokens(source):
@@ -236,45 +238,13 @@ def _write_tree(tree, pieces):
     pieces.extend([CLOSE_TOKEN, ")"])
 
 
-def tree_depth(tree):
-    """Depth of a tree: 1 for a digit, 1 + the deepest child for an operator.
-
-    Example:
-
-    ```python
-    tree_depth(("MAX", (2, ("MIN", (1, 3)))))    # 3
-    ```
-    """
-    if isinstance(tree, (int, np.integer)):
-        return 1
-    return 1 + max(tree_depth(child) for child in tree[1])
-
-
-def tree_length(tree):
-    """Token count of a tree without parentheses (the generator's ``length``).
-
-    Example:
-
-    ```python
-    tree_length(("MAX", (2, ("MIN", (1, 3)))))   # 7
-    ```
-    """
-    if isinstance(tree, (int, np.integer)):
-        return 1
-    return 2 + sum(tree_length(child) for child in tree[1])
-
-
 # --------------------------------------------------------------------------
 # Sampling
 
 
 def _check_settings(max_depth, max_args, min_length, max_length):
     """Validated ints (max_depth, max_args, min_length, cap); cap may be inf."""
-    max_depth, max_args = int(max_depth), int(max_args)
-    if max_depth < 1:
-        raise ValueError(f"max_depth must be >= 1, got {max_depth}.")
-    if max_args < 2:
-        raise ValueError(f"max_args must be >= 2, got {max_args}.")
+    max_depth, max_args = check_tree_args(max_depth, max_args)
     min_length = 0 if min_length is None else int(min_length)
     cap = np.inf if max_length is None else int(max_length)
     if min_length < 0 or cap <= min_length + 1:
@@ -292,30 +262,6 @@ def _check_settings(max_depth, max_args, min_length, max_length):
     return max_depth, max_args, min_length, cap
 
 
-def _draw_shape(rng, max_depth, max_args, cap):
-    """Draws a tree's shape level by level.
-
-    Returns ``(levels, length)``, levels a list over depths 1, 2, ... of
-    ``(is_operator bool (width,), num_args int (operators,))``, the children of
-    a level's operators being the next level's nodes in order; ``(None,
-    length)`` as soon as the length reaches ``cap``.
-    """
-    levels, width, length, depth = [], 1, 0, 1
-    while width:
-        if depth < max_depth:
-            is_operator = rng.random(width) < OPERATOR_PROBABILITY
-        else:
-            is_operator = np.zeros(width, dtype=bool)
-        num_args = rng.integers(2, max_args + 1, size=int(np.count_nonzero(is_operator)))
-        length += width + len(num_args)  # each node one token, each operator also "]"
-        if length >= cap:
-            return None, length
-        levels.append((is_operator, num_args))
-        width = int(num_args.sum())
-        depth += 1
-    return levels, length
-
-
 def _label_shape(rng, levels):
     """Draws operators and digits: list of (is_operator, num_args, ops, digits)."""
     labelled = []
@@ -329,7 +275,7 @@ def _label_shape(rng, levels):
 def _draw_labelled(rng, max_depth, max_args, min_length, cap):
     """(labelled levels, length) of one tree in the length window."""
     for _ in range(_MAX_ATTEMPTS):
-        levels, length = _draw_shape(rng, max_depth, max_args, cap)
+        levels, length = draw_shape(rng, max_depth, max_args, cap)
         if levels is not None and length > min_length:
             return _label_shape(rng, levels), length
     raise RuntimeError(
@@ -341,22 +287,6 @@ def _segment_starts(num_args):
     starts = np.zeros(len(num_args), dtype=np.int64)
     np.cumsum(num_args[:-1], out=starts[1:])
     return starts
-
-
-def _levels_to_tree(labelled):
-    below = []
-    for is_operator, num_args, ops, digits in reversed(labelled):
-        nodes, start, k, j = [], 0, 0, 0
-        for operator in is_operator.tolist():
-            if operator:
-                stop = start + int(num_args[k])
-                nodes.append((OPERATORS[ops[k]], tuple(below[start:stop])))
-                start, k = stop, k + 1
-            else:
-                nodes.append(int(digits[j]))
-                j += 1
-        below = nodes
-    return below[0]
 
 
 def generate_expression(rng, max_depth=MAX_DEPTH, max_args=MAX_ARGS,
@@ -387,7 +317,7 @@ def generate_expression(rng, max_depth=MAX_DEPTH, max_args=MAX_ARGS,
     max_depth, max_args, min_length, cap = _check_settings(
         max_depth, max_args, min_length, max_length)
     labelled, _ = _draw_labelled(rng, max_depth, max_args, min_length, cap)
-    return _levels_to_tree(labelled)
+    return assemble_tree(labelled)
 
 
 def _piece_table(max_args):

@@ -40,6 +40,14 @@ tools/build_listops_subtrees.py``) and read back with `load_split`.
 
 import numpy as np
 
+from keras_ssm.data._checks import check_count
+# The trees, their operators and their shape sampler are shared with LRA ListOps.
+from keras_ssm.data.listops_trees import OPERATOR_PROBABILITY  # noqa: F401  (re-exported)
+from keras_ssm.data.listops_trees import OPERATORS
+from keras_ssm.data.listops_trees import apply_operator
+from keras_ssm.data.listops_trees import assemble_tree
+from keras_ssm.data.listops_trees import check_tree_args
+from keras_ssm.data.listops_trees import draw_shape
 # The settings live in their own module; re-exported here.
 from keras_ssm.data.listops_subtrees_settings import LRA_SETTING  # noqa: F401
 from keras_ssm.data.listops_subtrees_settings import MIN_SEQ_LEN
@@ -49,7 +57,6 @@ from keras_ssm.data.listops_subtrees_settings import ListOpsSetting
 from keras_ssm.data.listops_subtrees_settings import scaled_setting  # noqa: F401
 from keras_ssm.data.listops_subtrees_settings import setting_for_length
 
-OPERATORS = ("MIN", "MAX", "MED", "SM")
 CLOSE_TOKEN = "]"
 PAD_TOKEN = "<pad>"
 UNK_TOKEN = "<unk>"
@@ -64,7 +71,6 @@ PAD_ID = 0
 UNK_ID = 1
 IGNORE_INDEX = -100
 NUM_CLASSES = 10
-OPERATOR_PROBABILITY = 0.25
 
 _FIRST_OPERATOR_ID = TOKEN_TO_ID["[MIN"]
 _FIRST_DIGIT_ID = TOKEN_TO_ID["0"]
@@ -74,95 +80,19 @@ _CLOSE_ID = TOKEN_TO_ID[CLOSE_TOKEN]
 # ----------------------------------------------------------------- the trees
 
 
-def apply_operator(op, values):
-    """Applies a ListOps operator to its children's values.
-
-    Args:
-        op: one of `OPERATORS`.
-        values: sequence of ints in 0-9 (at least one).
-
-    Returns:
-        int in 0-9: min, max, the median truncated to an int (the mean of
-        the two middle values, floored, for an even count), or the sum
-        mod 10.
-
-    Example:
-
-    >>> apply_operator("MED", [1, 2, 7, 9])
-    4
-    """
-    if op == "MIN":
-        return min(values)
-    if op == "MAX":
-        return max(values)
-    if op == "MED":
-        ordered = sorted(values)
-        mid = len(ordered) // 2
-        if len(ordered) % 2:
-            return ordered[mid]
-        return (ordered[mid - 1] + ordered[mid]) // 2
-    if op == "SM":
-        return sum(values) % 10
-    raise ValueError(f"op must be one of {OPERATORS}, got {op!r}.")
-
-
-def _draw_shape(rng, max_depth, max_args, cap):
-    """Draws a tree's shape level by level; None once it reaches `cap` tokens.
-
-    Returns a list over depths 1, 2, ... of (is_operator bool array,
-    num_children int array over that level's operators). The children of a
-    level's operators are the next level's nodes, in order.
-    """
-    levels = []
-    width, length, depth = 1, 0, 1
-    while width:
-        if depth < max_depth:
-            is_operator = rng.random(width) < OPERATOR_PROBABILITY
-        else:
-            is_operator = np.zeros(width, dtype=bool)
-        num_operators = int(is_operator.sum())
-        num_children = rng.integers(2, max_args + 1, size=num_operators)
-        length += width + num_operators  # "[OP" ... "]" or one digit
-        if length >= cap:
-            return None
-        levels.append((is_operator, num_children))
-        width = int(num_children.sum())
-        depth += 1
-    return levels
-
-
 def _label_shape(rng, levels):
     """Draws the operators and digits of a shape; returns the nested tree.
 
-    Operators are uniform over `OPERATORS` and digits uniform over 0-9,
-    drawn for all nodes of a level at once.
+    Operators are uniform over `OPERATORS` and digits uniform over 0-9, drawn
+    for all nodes of a level at once (a digit per node, operators included:
+    this generator's random stream; only the leaves' digits are used).
     """
     labelled = []
     for is_operator, num_children in levels:
         ops = rng.integers(0, len(OPERATORS), size=len(num_children))
         digits = rng.integers(0, 10, size=len(is_operator))
-        labelled.append((is_operator.tolist(), num_children.tolist(),
-                         ops.tolist(), digits.tolist()))
-    # Assemble bottom-up: level d's operators take the next level's nodes.
-    below = []
-    for is_operator, num_children, ops, digits in reversed(labelled):
-        nodes, start, k = [], 0, 0
-        for j, operator in enumerate(is_operator):
-            if operator:
-                stop = start + num_children[k]
-                nodes.append((OPERATORS[ops[k]], tuple(below[start:stop])))
-                start, k = stop, k + 1
-            else:
-                nodes.append(digits[j])
-        below = nodes
-    return below[0]
-
-
-def _check_tree_args(max_depth, max_args):
-    if int(max_depth) < 1:
-        raise ValueError(f"max_depth must be >= 1, got {max_depth}.")
-    if int(max_args) < 2:
-        raise ValueError(f"max_args must be >= 2, got {max_args}.")
+        labelled.append((is_operator, num_children, ops, digits[~is_operator]))
+    return assemble_tree(labelled)
 
 
 def sample_tree(rng, max_depth, max_args):
@@ -187,8 +117,8 @@ def sample_tree(rng, max_depth, max_args):
     >>> to_tokens(tree)[-1] in [CLOSE_TOKEN] + [str(d) for d in range(10)]
     True
     """
-    _check_tree_args(max_depth, max_args)
-    levels = _draw_shape(rng, int(max_depth), int(max_args), cap=np.inf)
+    max_depth, max_args = check_tree_args(max_depth, max_args)
+    levels, _ = draw_shape(rng, max_depth, max_args, cap=np.inf)
     return _label_shape(rng, levels)
 
 
@@ -354,24 +284,11 @@ def sample_in_window(rng, setting):
     True
     """
     while True:
-        levels = _draw_shape(
+        levels, length = draw_shape(
             rng, setting.max_depth, setting.max_args, setting.max_length
         )
-        if levels is None:
-            continue
-        length = sum(len(op) + int(op.sum()) for op, _ in levels)
-        if length > setting.min_length:
+        if levels is not None and length > setting.min_length:
             return encode_tree(_label_shape(rng, levels))
-
-
-def _check_count(name, value, minimum):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, np.integer))
-        or value < minimum
-    ):
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def _fill(rng, setting, num_samples, seq_len):
@@ -406,8 +323,8 @@ def generate(num_samples, seq_len, seed=0, setting=None):
     >>> x.shape, y.dtype.name, int((y[0] >= 0).sum()) == int((x[0] == 16).sum())
     ((2, 64), 'int32', True)
     """
-    num_samples = _check_count("num_samples", num_samples, 1)
-    seq_len = _check_count("seq_len", seq_len, MIN_SEQ_LEN)
+    num_samples = check_count("num_samples", num_samples, 1)
+    seq_len = check_count("seq_len", seq_len, MIN_SEQ_LEN)
     setting = _resolve_setting(setting, seq_len)
     if setting.max_length - 1 > seq_len:
         raise ValueError(

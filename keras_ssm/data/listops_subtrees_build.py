@@ -9,16 +9,16 @@ number of workers (the reference seeds per worker). Read the files back with
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import os
 
 import numpy as np
 
 from keras_ssm.data import _cache
+from keras_ssm.data._checks import check_count
+from keras_ssm.data._workers import map_in_workers
 from keras_ssm.data.listops_subtrees import IGNORE_INDEX
 from keras_ssm.data.listops_subtrees import PAD_ID
 from keras_ssm.data.listops_subtrees import ListOpsSetting  # noqa: F401  (docstring)
-from keras_ssm.data.listops_subtrees import _check_count
 from keras_ssm.data.listops_subtrees import _resolve_setting
 from keras_ssm.data.listops_subtrees import sample_in_window
 from keras_ssm.data.listops_subtrees import template_ids
@@ -94,15 +94,15 @@ def build_fixed_splits(
     """
     setting = _resolve_setting(setting)
     sizes = {
-        "train": _check_count("num_train", num_train, 0),
-        "val": _check_count("num_val", num_val, 0),
-        "test": _check_count("num_test", num_test, 0),
+        "train": check_count("num_train", num_train, 0),
+        "val": check_count("num_val", num_val, 0),
+        "test": check_count("num_test", num_test, 0),
     }
     total = sum(sizes.values())
     if total < 1:
         raise ValueError("Ask for at least one sample in num_train/val/test.")
-    workers = _check_count("workers", workers, 1)
-    chunk_size = _check_count("chunk_size", chunk_size, 1)
+    workers = check_count("workers", workers, 1)
+    chunk_size = check_count("chunk_size", chunk_size, 1)
     if max_chunks is None:
         max_chunks = 20 * (-(-total // chunk_size)) + 10
     l_max = setting.l_max
@@ -113,13 +113,7 @@ def build_fixed_splits(
     progress = _cache.progress_bar(total, 1 if verbose else 0)
     tasks = ((seed, i, chunk_size, setting) for i in range(max_chunks))
     kept = 0
-    pool = None
-    try:
-        if workers > 1:
-            pool = multiprocessing.get_context().Pool(workers)
-            chunks = pool.imap(_chunk_task, tasks)
-        else:
-            chunks = map(_chunk_task, tasks)
+    with map_in_workers(_chunk_task, tasks, workers) as chunks:
         for chunk in chunks:
             for ids, target, key, template_key in chunk:
                 stats["drawn"] += 1
@@ -139,10 +133,6 @@ def build_fixed_splits(
             progress.update(kept)
             if kept == total:
                 break
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
     if kept < total:
         raise RuntimeError(
             f"Only {kept} distinct samples of {total} after {max_chunks} "

@@ -26,12 +26,19 @@ Pathfinder and Path-X are cached as ``.npy`` under ``cache_dir`` (default
 ``data_dir/.keras_ssm_cache``) on the first call and memory-mapped afterwards.
 """
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from keras_ssm.data import _cache
+from keras_ssm.data import lra_files
+# The archive's files and their constants; re-exported here.
+from keras_ssm.data.lra_files import _DOWNLOAD_HINT
+from keras_ssm.data.lra_files import CACHE_VERSION  # noqa: F401
+from keras_ssm.data.lra_files import KNOWN_EMPTY_FILES  # noqa: F401
+from keras_ssm.data.lra_files import PATHFINDER_DIFFICULTY  # noqa: F401
+from keras_ssm.data.lra_files import PATHFINDER_FOLDERS
+from keras_ssm.data.lra_files import PATHFINDER_SPLIT_SEED  # noqa: F401
 from keras_ssm.data.lra_encoding import BYTE_OFFSET  # noqa: F401  (re-exported)
 from keras_ssm.data.lra_encoding import BYTE_VOCAB_SIZE
 from keras_ssm.data.lra_encoding import EOS_ID  # noqa: F401
@@ -41,8 +48,8 @@ from keras_ssm.data.lra_encoding import UNK_ID  # noqa: F401
 from keras_ssm.data.lra_encoding import _encode_bytes_into
 from keras_ssm.data.lra_encoding import decode_png_gray  # noqa: F401
 from keras_ssm.data.lra_encoding import encode_bytes  # noqa: F401
-from keras_ssm.data.lra_encoding import encode_listops
-from keras_ssm.data.lra_encoding import read_png_gray
+from keras_ssm.data.lra_encoding import encode_listops  # noqa: F401
+from keras_ssm.data.lra_encoding import read_png_gray  # noqa: F401
 from keras_ssm.data.lra_encoding import rgb_to_grayscale
 
 TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
@@ -78,18 +85,6 @@ TASK_INFO = {
 tasks, pad included) or ``input_channels`` (pixel tasks), ``num_classes``,
 ``inputs`` ("tokens", "token_pairs" or "pixels") and the inputs' ``dtype``."""
 
-PATHFINDER_FOLDERS = {"pathfinder": "pathfinder32", "pathx": "pathfinder128"}
-PATHFINDER_DIFFICULTY = "curv_contour_length_14"
-PATHFINDER_SPLIT_SEED = 42
-KNOWN_EMPTY_FILES = frozenset({"pathfinder32/curv_baseline/imgs/0/sample_172.png"})
-
-CACHE_VERSION = "v1"
-
-_DOWNLOAD_HINT = (
-    "Download https://storage.googleapis.com/long-range-arena/lra_release.gz, "
-    "extract it (tar xzf lra_release.gz) and pass data_dir= the extracted "
-    "lra_release folder (see docs/data.md)."
-)
 
 
 # --------------------------------------------------------------------------
@@ -152,12 +147,13 @@ def load(task, data_dir=None, split="train", cache_dir=None, verbose=1):
         raise ValueError(f"task={task!r} needs data_dir=. {_DOWNLOAD_HINT}")
     root = find_lra_root(data_dir)
     cache_dir = _cache.resolve_cache_dir(root, cache_dir)
+    seq_len = TASK_INFO[task]["seq_len"]
     if task == "listops":
-        return _load_listops(root, split, cache_dir, verbose)
+        return lra_files._load_listops(root, split, cache_dir, verbose, seq_len)
     if task == "retrieval":
-        docs1, docs2, labels = _load_retrieval(root, split, cache_dir, verbose)
+        docs1, docs2, labels = lra_files._load_retrieval(root, split, cache_dir, verbose, seq_len)
         return (docs1, docs2), labels
-    return _load_pathfinder(task, root, split, cache_dir, verbose)
+    return lra_files._load_pathfinder(task, root, split, cache_dir, verbose, seq_len)
 
 
 def find_lra_root(data_dir):
@@ -191,217 +187,6 @@ def find_lra_root(data_dir):
 def _require_dir(path):
     """Raises FileNotFoundError with the LRA download hint unless path is a folder."""
     return _cache.require_path(path, "dir", _DOWNLOAD_HINT)
-
-
-# --------------------------------------------------------------------------
-# ListOps
-
-
-def _load_listops(root, split, cache_dir, verbose):
-    path = _cache.require_path(
-        root / "listops-1000" / f"basic_{split}.tsv", "file", _DOWNLOAD_HINT
-    )
-    seq_len = TASK_INFO["listops"]["seq_len"]
-
-    def build(allocate):
-        lines = _tsv_lines(path)
-        line_number, header = next(lines, (1, []))
-        if header != [b"Source", b"Target"]:
-            raise _cache.malformed_line(
-                path,
-                line_number,
-                f"expected the header Source<TAB>Target, got {b'<TAB>'.join(header)!r}",
-            )
-        rows = _count_data_lines(path) - 1
-        inputs = allocate("inputs", (rows, seq_len), np.int32)
-        labels = allocate("labels", (rows,), np.int32)
-        bar = _cache.progress_bar(rows, verbose)
-        for index, (line_number, fields) in enumerate(lines):
-            if len(fields) != 2:
-                raise _cache.malformed_line(
-                    path,
-                    line_number,
-                    f"expected 2 tab-separated fields (Source, Target), got {len(fields)}",
-                )
-            labels[index] = _parse_label(path, line_number, fields[1], 10)
-            inputs[index] = encode_listops(fields[0].decode("utf-8", "replace"), seq_len)
-            if (index + 1) % 1000 == 0:
-                bar.update(index + 1)
-        bar.update(rows, finalize=True)
-
-    return _cache.load_or_build(
-        cache_dir, f"listops-{split}-{CACHE_VERSION}", ("inputs", "labels"), build
-    )
-
-
-# --------------------------------------------------------------------------
-# Retrieval (AAN)
-
-_RETRIEVAL_FILES = {"train": "train", "val": "eval", "test": "test"}
-
-
-def _load_retrieval(root, split, cache_dir, verbose):
-    name = f"new_aan_pairs.{_RETRIEVAL_FILES[split]}.tsv"
-    path = _cache.require_path(root / "tsv_data" / name, "file", _DOWNLOAD_HINT)
-    seq_len = TASK_INFO["retrieval"]["seq_len"]
-
-    def build(allocate):
-        rows = _count_data_lines(path)
-        docs1 = allocate("docs1", (rows, seq_len), np.int32)
-        docs2 = allocate("docs2", (rows, seq_len), np.int32)
-        labels = allocate("labels", (rows,), np.int32)
-        bar = _cache.progress_bar(rows, verbose)
-        index = 0
-        for line_number, fields in _tsv_lines(path):
-            if len(fields) != 5:
-                raise _cache.malformed_line(
-                    path,
-                    line_number,
-                    "expected 5 tab-separated fields (label, id1, id2, text1, text2), "
-                    f"got {len(fields)}",
-                )
-            labels[index] = _parse_label(path, line_number, fields[0], 2)
-            _encode_bytes_into(docs1[index], fields[3])
-            _encode_bytes_into(docs2[index], fields[4])
-            index += 1
-            if index % 1000 == 0:
-                bar.update(index)
-        bar.update(rows, finalize=True)
-
-    key = f"retrieval-{split}-{CACHE_VERSION}"
-    return _cache.load_or_build(cache_dir, key, ("docs1", "docs2", "labels"), build)
-
-
-# --------------------------------------------------------------------------
-# TSV helpers
-
-
-def _tsv_lines(path):
-    """Yields (1-based line number, bytes fields split on tabs) of non-blank lines.
-
-    Lines end at ``\\n`` (a trailing ``\\r`` is dropped); no quote handling, as
-    the LRA pipelines read these files with quoting off.
-    """
-    with open(path, "rb") as file:
-        for line_number, line in enumerate(file, start=1):
-            if line.strip(_BLANK):
-                yield line_number, line.rstrip(b"\r\n").split(b"\t")
-
-
-def _count_data_lines(path):
-    with open(path, "rb") as file:
-        return sum(1 for line in file if line.strip(_BLANK))
-
-
-_BLANK = b" \t\r\n\x0b\x0c"
-
-
-def _parse_label(path, line_number, field, num_classes):
-    if isinstance(field, bytes):
-        field = field.decode("utf-8", "replace")
-    try:
-        value = float(field)
-    except ValueError:
-        value = None
-    if value is None or not value.is_integer() or not 0 <= value < num_classes:
-        raise _cache.malformed_line(
-            path,
-            line_number,
-            f"label {field!r} is not an integer in [0, {num_classes})",
-        )
-    return int(value)
-
-
-# --------------------------------------------------------------------------
-# Pathfinder / Path-X
-
-
-def _load_pathfinder(task, root, split, cache_dir, verbose):
-    resolution_folder = PATHFINDER_FOLDERS[task]
-    folder = root / resolution_folder / PATHFINDER_DIFFICULTY
-    side = int(np.sqrt(TASK_INFO[task]["seq_len"]))
-
-    def build(allocate):
-        samples = _pathfinder_samples(folder, f"{resolution_folder}/{PATHFINDER_DIFFICULTY}")
-        chosen = _split_indices(len(samples), PATHFINDER_SPLIT_SEED)[split]
-        inputs = allocate("inputs", (len(chosen), side * side), np.uint8)
-        labels = allocate("labels", (len(chosen),), np.int32)
-        bar = _cache.progress_bar(len(chosen), verbose)
-        for row, sample_index in enumerate(chosen):
-            path, label = samples[sample_index]
-            pixels = read_png_gray(path)
-            if pixels.shape != (side, side):
-                raise ValueError(
-                    f"Image {path} has shape {pixels.shape}; {task} expects ({side}, {side})."
-                )
-            inputs[row] = pixels.reshape(-1)
-            labels[row] = label
-            if (row + 1) % 256 == 0:
-                bar.update(row + 1)
-        bar.update(len(chosen), finalize=True)
-
-    key = f"{task}-{split}-seed{PATHFINDER_SPLIT_SEED}-{CACHE_VERSION}"
-    return _cache.load_or_build(cache_dir, key, ("inputs", "labels"), build)
-
-
-def _pathfinder_samples(folder, relative_folder):
-    """Lists (png path, label) from metadata/*.npy (text lines, despite the name).
-
-    Files are taken in numeric order of their stem, lines in file order.
-    Whitespace-separated fields: 0 = image folder, 1 = file name, 3 = label.
-    Files in ``KNOWN_EMPTY_FILES`` and zero-byte files are skipped (warned).
-    """
-    metadata_dir = _cache.require_path(folder / "metadata", "dir", _DOWNLOAD_HINT)
-    metadata_files = sorted(
-        metadata_dir.glob("*.npy"),
-        key=lambda p: (0, int(p.stem), "") if p.stem.isdigit() else (1, 0, p.stem),
-    )
-    if not metadata_files:
-        raise FileNotFoundError(f"No metadata/*.npy files in {metadata_dir}. {_DOWNLOAD_HINT}")
-    samples, empty = [], []
-    for metadata_file in metadata_files:
-        with open(metadata_file, encoding="utf-8") as file:
-            for line_number, line in enumerate(file, start=1):
-                fields = line.split()
-                if not fields:
-                    continue
-                if len(fields) < 4:
-                    raise _cache.malformed_line(
-                        metadata_file,
-                        line_number,
-                        "expected at least 4 whitespace-separated fields "
-                        f"(folder, file, _, label), got {len(fields)}",
-                    )
-                label = _parse_label(metadata_file, line_number, fields[3], 2)
-                relative = f"{fields[0]}/{fields[1]}"
-                if f"{relative_folder}/{relative}" in KNOWN_EMPTY_FILES:
-                    continue
-                path = folder / relative
-                try:
-                    size = path.stat().st_size
-                except FileNotFoundError:
-                    raise FileNotFoundError(
-                        f"Image {path} (listed in {metadata_file}, line {line_number}) not found."
-                    ) from None
-                if size == 0:
-                    empty.append(path)
-                    continue
-                samples.append((path, label))
-    if empty:
-        warnings.warn(f"Skipped {len(empty)} empty image file(s), e.g. {empty[0]}.")
-    return samples
-
-
-def _split_indices(n, seed):
-    """Seeded 80/10/10 split of range(n); each split's indices sorted."""
-    permutation = np.random.default_rng(seed).permutation(n)
-    n_val = n_test = int(0.1 * n)
-    n_train = n - n_val - n_test
-    return {
-        "train": np.sort(permutation[:n_train]),
-        "val": np.sort(permutation[n_train : n_train + n_val]),
-        "test": np.sort(permutation[n_train + n_val :]),
-    }
 
 
 # --------------------------------------------------------------------------

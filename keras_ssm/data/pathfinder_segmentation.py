@@ -53,6 +53,7 @@ import os
 
 import numpy as np
 
+from keras_ssm.data._checks import check_count
 from keras_ssm.data.pathfinder_drawing import add_dash
 from keras_ssm.data.pathfinder_drawing import add_disc
 from keras_ssm.data.pathfinder_drawing import draw_distractor
@@ -312,12 +313,7 @@ def generate(num_samples, seq_len, seed=0):
     >>> x.shape, y.shape, x.dtype.name, y.dtype.name
     ((2, 1024, 1), (2, 1024), 'float32', 'int32')
     """
-    if isinstance(num_samples, bool) or not isinstance(
-        num_samples, (int, np.integer)
-    ) or num_samples < 1:
-        raise ValueError(
-            f"num_samples must be an int >= 1, got {num_samples!r}."
-        )
+    num_samples = check_count("num_samples", num_samples, 1)
     resolution = resolution_for_length(seq_len)
     rng = np.random.default_rng(seed)
     inputs = np.empty((num_samples, seq_len, 1), dtype=np.float32)

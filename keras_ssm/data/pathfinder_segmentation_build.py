@@ -8,12 +8,13 @@ line is ``python tools/build_pathfinder_segmentation.py``.
 
 import dataclasses
 import json
-import multiprocessing
 import os
 
 import numpy as np
 
 from keras_ssm.data import _cache
+from keras_ssm.data._checks import check_count
+from keras_ssm.data._workers import map_in_workers
 from keras_ssm.data.pathfinder_segmentation import PIECE_SIZE
 from keras_ssm.data.pathfinder_segmentation import _setting
 from keras_ssm.data.pathfinder_segmentation import render
@@ -71,16 +72,9 @@ def build_shards(
     2
     """
     setting = _setting(resolution)
-    for name, value in (
-        ("num_images", num_images), ("shard_size", shard_size),
-        ("workers", workers),
-    ):
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, np.integer))
-            or value < 1
-        ):
-            raise ValueError(f"{name} must be an int >= 1, got {value!r}.")
+    num_images = check_count("num_images", num_images, 1)
+    shard_size = check_count("shard_size", shard_size, 1)
+    workers = check_count("workers", workers, 1)
     os.makedirs(out_dir, exist_ok=True)
     num_shards = -(-num_images // shard_size)
     tasks, pieces_per_shard = [], []
@@ -98,14 +92,8 @@ def build_shards(
             f, indent=1,
         )
     progress = _cache.progress_bar(num_images, 1 if verbose else 0)
-    pool = None
     paths, pending, done = [], [], 0
-    try:
-        if workers > 1:
-            pool = multiprocessing.get_context().Pool(workers)
-            pieces = pool.imap(_render_piece, tasks)
-        else:
-            pieces = map(_render_piece, tasks)
+    with map_in_workers(_render_piece, tasks, workers) as pieces:
         for shard, images, targets, labels in pieces:
             pending.append((images, targets, labels))
             done += len(labels)
@@ -120,8 +108,4 @@ def build_shards(
                 )
                 paths.append(path)
                 pending = []
-    finally:
-        if pool is not None:
-            pool.terminate()
-            pool.join()
     return paths

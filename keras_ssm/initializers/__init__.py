@@ -23,6 +23,9 @@ References:
       Sequence Modeling", arXiv:2208.04933.
 """
 
+from keras_ssm.initializers import hippo
+from keras_ssm.initializers import sampling
+from keras_ssm.initializers import ssm_initializers
 from keras_ssm.initializers.hippo import dss_lin_eigenvalues
 from keras_ssm.initializers.hippo import dss_skew_hippo_eigenvalues
 from keras_ssm.initializers.hippo import hippo_legs
@@ -43,24 +46,5 @@ from keras_ssm.initializers.ssm_initializers import S5C
 from keras_ssm.initializers.ssm_initializers import S5LambdaImag
 from keras_ssm.initializers.ssm_initializers import S5LambdaReal
 
-__all__ = [
-    "hippo_legs",
-    "hippo_normal",
-    "dss_skew_hippo_eigenvalues",
-    "dss_lin_eigenvalues",
-    "s5_hippo_n_eigendecomposition",
-    "s5_block_diagonal_init",
-    "log_uniform",
-    "truncated_lecun_normal",
-    "dlr_ring_init",
-    "LogUniform",
-    "DLRRadius",
-    "DLRPhase",
-    "DSSLambdaLogNegReal",
-    "DSSLambdaImag",
-    "ComplexNormal",
-    "S5LambdaReal",
-    "S5LambdaImag",
-    "S5B",
-    "S5C",
-]
+# Each submodule lists its public names once; the package exports them all.
+__all__ = [*hippo.__all__, *sampling.__all__, *ssm_initializers.__all__]

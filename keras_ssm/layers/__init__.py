@@ -2,9 +2,11 @@
 
 `base` holds `DiagonalSSMLayer`, the one base class (both modes, bidirectional layers,
 masking, streaming, dtype handling, weight tags); `system_access` its views of the
-system outside a call (convolution kernel, `step`, `discrete_system`); `parameters`
-the seeds, weight roles and argument checks; `complex_pairs` the (re, im) arithmetic;
-`dss`, `dlr`, `s5` one paper each; `block` the `SSMBlock` around any of them.
+system outside a call (convolution kernel, `step`, `discrete_system`); `bidirectional`
+its backward system (lag, delayed kernel, readout); `chunked_recurrence` the recurrence
+fused by chunks; `parameters` the seeds, weight roles and argument checks;
+`complex_pairs` the (re, im) arithmetic; `dss`, `dlr`, `s5` one paper each; `block` the
+`SSMBlock` around any of them.
 """
 
 from keras_ssm.layers.base import DiagonalSSMLayer

@@ -29,6 +29,7 @@ from keras import ops
 from keras_ssm import config as ssm_config
 from keras_ssm import ops as ssm_ops
 from keras_ssm.layers import chunked_recurrence
+from keras_ssm.layers.bidirectional import BackwardDirection
 from keras_ssm.layers.complex_pairs import cdiv  # noqa: F401  (re-exported)
 from keras_ssm.layers.complex_pairs import cexp  # noqa: F401
 from keras_ssm.layers.complex_pairs import cexpm1  # noqa: F401
@@ -37,6 +38,7 @@ from keras_ssm.layers.parameters import MAIN_GROUP
 from keras_ssm.layers.parameters import SEED_MODULUS
 from keras_ssm.layers.parameters import SSM_GROUP
 from keras_ssm.layers.parameters import WEIGHT_ROLES
+from keras_ssm.layers.parameters import check_choice
 from keras_ssm.layers.parameters import check_implementation
 from keras_ssm.layers.parameters import derived_seed
 from keras_ssm.layers.parameters import draw_default_seed
@@ -69,7 +71,7 @@ class DiagonalSystem:
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class DiagonalSSMLayer(SystemAccess, keras.layers.Layer):
+class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
     """Base class of the diagonal SSM layers (see the module docstring).
 
     Args:
@@ -135,8 +137,7 @@ class DiagonalSSMLayer(SystemAccess, keras.layers.Layer):
         super().__init__(**kwargs)
         if not isinstance(state_size, (int, np.integer)) or state_size <= 0:
             raise ValueError(f"`state_size` must be a positive int, got {state_size!r}.")
-        if mode not in MODES:
-            raise ValueError(f"`mode` must be one of {MODES}, got {mode!r}.")
+        check_choice("mode", mode, MODES)
         if mode == "convolution" and not self.supports_convolution:
             raise ValueError(
                 f"{type(self).__name__} has no convolution mode; use mode='recurrence' or 'auto'."
@@ -298,8 +299,7 @@ class DiagonalSSMLayer(SystemAccess, keras.layers.Layer):
         rate without weight decay), else "main".
         """
         role = role_from_name(name) if role is None else role
-        if role not in WEIGHT_ROLES:
-            raise ValueError(f"`role` must be one of {WEIGHT_ROLES}, got {role!r}.")
+        check_choice("role", role, WEIGHT_ROLES)
         variable = self.add_weight(
             name=name, shape=shape, initializer=initializer, dtype="float32",
             trainable=trainable, autocast=False,
@@ -392,30 +392,6 @@ class DiagonalSSMLayer(SystemAccess, keras.layers.Layer):
         cb = cmul(c, system.b)
         return ssm_ops.vandermonde_kernel(system.log_a, cb, length)
 
-    def _delay_backward_kernel(self, kernel):
-        """K_b moved to taps backward_lag.. along its last axis (the first taps zero)."""
-        lag = self.backward_lag
-        if lag == 0:
-            return kernel
-        zeros = ops.zeros_like(kernel[..., :lag])
-        return ops.concatenate([zeros, kernel[..., :-lag]], axis=-1)
-
-    def _backward_readout(self, xb):
-        """Re(C_b x^b) of the reverse scan, read at t + backward_lag (0 past the end).
-
-        xb: the backward state pair (batch, length, *state), x^b_t including u_t.
-        """
-        y = self._project_out(xb, self._readout("backward"))
-        lag = self.backward_lag
-        if lag == 0:
-            return y
-        return ops.concatenate([y[:, lag:], ops.zeros_like(y[:, :lag])], axis=1)
-
-    def _backward_convolution(self, u, kernel):
-        """The backward part by convolution: flip(causal_conv(flip(u), delayed K_b))."""
-        kernel = self._delay_backward_kernel(kernel)
-        return ops.flip(ssm_ops.causal_conv(ops.flip(u, axis=1), kernel), axis=1)
-
     @contextlib.contextmanager
     def _implementation_scope(self):
         """Apply the layer's `implementation` choices to the ops run inside."""
@@ -505,22 +481,10 @@ class DiagonalSSMLayer(SystemAccess, keras.layers.Layer):
         """The layer's output y + D ⊙ u, in the compute dtype."""
         return ops.cast(y + self._feedthrough() * u, self.compute_dtype)
 
-    def _backward_step_scale(self, step_scale, mask):
-        """Per-step factors of a backward system with lag 0, which steps from t+1 to t.
-
-        Its step t takes the interval of step t+1, step_scale[:, t+1]; the last
-        valid step (no valid successor) keeps its own step_scale[:, t].
-        """
-        following = ops.concatenate([step_scale[:, 1:], step_scale[:, -1:]], axis=1)
-        valid = ops.cast(ops.ones_like(step_scale) if mask is None else mask, "bool")
-        has_next = ops.concatenate([valid[:, 1:], ops.zeros_like(valid[:, :1])], axis=1)
-        return ops.where(has_next, following, step_scale)
-
     def _length_dependence_note(self):
         return "depends on the total sequence length"
 
     def _check_direction(self, direction):
-        if direction not in DIRECTIONS:
-            raise ValueError(f"`direction` must be one of {DIRECTIONS}, got {direction!r}.")
+        check_choice("direction", direction, DIRECTIONS)
         if direction == "backward" and not self.bidirectional:
             raise ValueError("direction='backward' needs a layer built with bidirectional=True.")

@@ -26,6 +26,7 @@ import keras
 from keras import ops
 
 from keras_ssm.layers.base import DiagonalSSMLayer
+from keras_ssm.layers.parameters import check_choice
 from keras_ssm.layers.parameters import derived_seed
 from keras_ssm.layers.base import inputs_spec
 
@@ -190,10 +191,8 @@ class SSMBlock(keras.layers.Layer):
                  output_linear=True, gelu_approximate=None, norm_kwargs=None, seed=None,
                  **kwargs):
         super().__init__(**kwargs)
-        if norm not in NORMS:
-            raise ValueError(f"`norm` must be one of {NORMS}, got {norm!r}.")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"`activation` must be one of {ACTIVATIONS}, got {activation!r}.")
+        check_choice("norm", norm, NORMS)
+        check_choice("activation", activation, ACTIVATIONS)
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"`dropout` must be in [0, 1), got {dropout!r}.")
         self.norm = norm

@@ -7,6 +7,7 @@ from keras_ssm import initializers
 from keras_ssm.layers.base import DiagonalSSMLayer
 from keras_ssm.layers.base import DiagonalSystem
 from keras_ssm.layers.base import cexp
+from keras_ssm.layers.parameters import check_step_range
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
@@ -66,12 +67,7 @@ class DLR(DiagonalSSMLayer):
                  dt_max=0.1, seed=None, **kwargs):
         super().__init__(state_size=state_size, bidirectional=bidirectional, mode=mode,
                          seed=seed, **kwargs)
-        if not (0 < dt_min <= dt_max):
-            raise ValueError(
-                f"Need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}."
-            )
-        self.dt_min = float(dt_min)
-        self.dt_max = float(dt_max)
+        self.dt_min, self.dt_max = check_step_range(dt_min, dt_max)
 
     def _build_ssm(self, features):
         n = self.state_size

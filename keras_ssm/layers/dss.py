@@ -11,6 +11,8 @@ from keras_ssm.layers.base import DiagonalSystem
 from keras_ssm.layers.base import cexp
 from keras_ssm.layers.base import cexpm1
 from keras_ssm.layers.base import cmul
+from keras_ssm.layers.parameters import check_choice
+from keras_ssm.layers.parameters import check_step_range
 
 VARIANTS = ("exp", "softmax")
 LAMBDA_INITS = initializers.DSSLambdaImag.OPTIONS
@@ -168,18 +170,9 @@ class DSS(DiagonalSSMLayer):
                  dt_min=1e-3, dt_max=0.1, lambda_init="hippo_skew", seed=None, **kwargs):
         super().__init__(state_size=state_size, bidirectional=bidirectional, mode=mode,
                          seed=seed, **kwargs)
-        if variant not in VARIANTS:
-            raise ValueError(f"`variant` must be one of {VARIANTS}, got {variant!r}.")
-        if lambda_init not in LAMBDA_INITS:
-            raise ValueError(f"`lambda_init` must be one of {LAMBDA_INITS}, got {lambda_init!r}.")
-        if not (0 < dt_min <= dt_max):
-            raise ValueError(
-                f"Need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}."
-            )
-        self.variant = variant
-        self.dt_min = float(dt_min)
-        self.dt_max = float(dt_max)
-        self.lambda_init = lambda_init
+        self.variant = check_choice("variant", variant, VARIANTS)
+        self.lambda_init = check_choice("lambda_init", lambda_init, LAMBDA_INITS)
+        self.dt_min, self.dt_max = check_step_range(dt_min, dt_max)
 
     def _build_ssm(self, features):
         n = self.state_size

@@ -100,3 +100,49 @@ def inputs_spec(features=None):
     """
     axes = None if features is None else {-1: int(features)}
     return keras.layers.InputSpec(ndim=3, axes=axes, name="inputs")
+
+
+def check_choice(name, value, choices):
+    """`value` if it is one of `choices`, else a ValueError naming the argument and the choices.
+
+    Args:
+        name: str, the argument's name as the caller knows it (e.g. "mode").
+        value: the value given.
+        choices: tuple of the valid values.
+
+    Returns:
+        `value`, unchanged.
+
+    Example:
+
+    ```python
+    from keras_ssm.layers.parameters import check_choice
+    check_choice("mode", "auto", ("auto", "recurrence"))     # 'auto'
+    # check_choice("mode", "fft", ("auto", "recurrence")) raises
+    # ValueError: `mode` must be one of ('auto', 'recurrence'), got 'fft'.
+    ```
+    """
+    if value not in choices:
+        raise ValueError(f"`{name}` must be one of {choices}, got {value!r}.")
+    return value
+
+
+def check_step_range(dt_min, dt_max):
+    """The range of a layer's initial steps Δ (or decays), checked: 0 < dt_min <= dt_max.
+
+    Args:
+        dt_min, dt_max: numbers, the bounds of the log-uniform initial Δ.
+
+    Returns:
+        `(dt_min, dt_max)` as floats.
+
+    Example:
+
+    ```python
+    from keras_ssm.layers.parameters import check_step_range
+    check_step_range(1e-3, 0.1)     # (0.001, 0.1)
+    ```
+    """
+    if not (0 < dt_min <= dt_max):
+        raise ValueError(f"Need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}.")
+    return float(dt_min), float(dt_max)

@@ -10,6 +10,8 @@ from keras_ssm.layers.base import DiagonalSystem
 from keras_ssm.layers.base import cdiv
 from keras_ssm.layers.base import cexp
 from keras_ssm.layers.base import cexpm1
+from keras_ssm.layers.parameters import check_choice
+from keras_ssm.layers.parameters import check_step_range
 
 DISCRETIZATIONS = ("zoh", "bilinear")
 C_INITS = initializers.S5C.OPTIONS
@@ -128,22 +130,11 @@ class S5(DiagonalSSMLayer):
                 f"{self.state_size} / {blocks} = {block_size} must be even (eigenvalues come "
                 f"in conjugate pairs); change `state_size` or `blocks`, or use conj_sym=False."
             )
-        if discretization not in DISCRETIZATIONS:
-            raise ValueError(
-                f"`discretization` must be one of {DISCRETIZATIONS}, got {discretization!r}."
-            )
-        if c_init not in C_INITS:
-            raise ValueError(f"`c_init` must be one of {C_INITS}, got {c_init!r}.")
-        if not (0 < dt_min <= dt_max):
-            raise ValueError(
-                f"Need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}."
-            )
         self.blocks = blocks
         self.conj_sym = bool(conj_sym)
-        self.discretization = discretization
-        self.c_init = c_init
-        self.dt_min = float(dt_min)
-        self.dt_max = float(dt_max)
+        self.discretization = check_choice("discretization", discretization, DISCRETIZATIONS)
+        self.c_init = check_choice("c_init", c_init, C_INITS)
+        self.dt_min, self.dt_max = check_step_range(dt_min, dt_max)
         self.clip_eigs = bool(clip_eigs)
 
     def _dense_states(self):

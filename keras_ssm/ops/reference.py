@@ -255,14 +255,7 @@ def vandermonde_kernel(log_lambda, c, length):
     """K[h, l] = Re(sum_n c[h, n] exp(log_lambda[(h,) n] l)), chunked over l.
 
     The gradient is analytic and also chunked, so memory stays O(H L + N chunk).
-
-    Args:
-        log_lambda: (N,) shared or (H, N) per feature; a (real, imag) pair.
-        c: (H, N) pair.
-        length: int, number of kernel taps L.
-
-    Returns:
-        K: (H, L) float32.
+    Arguments and result as `keras_ssm.ops.vandermonde_kernel` ((re, im) pairs).
     """
     lam_re, lam_im = (ops.cast(t, "float32") for t in log_lambda)
     c_re, c_im = (ops.cast(t, "float32") for t in c)

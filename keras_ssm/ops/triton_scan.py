@@ -369,11 +369,8 @@ def linear_recurrence_triton(a, b, *, reverse=False, initial_state=None,
     Runs on CUDA tensors, or on CPU tensors under ``TRITON_INTERPRET=1``.
 
     Args:
-        a: (batch, length, *state) or (*state) (time-invariant); tensor or (re, im) pair.
-        b: (batch, length, *state); tensor or pair (pairs when `a` is a pair).
-        reverse: run from the last step to the first.
-        initial_state: (batch, *state) or None.
-        return_final_state: also return h at the last processed step.
+        a, b, reverse, initial_state, return_final_state: as
+            `keras_ssm.ops.linear_recurrence` (torch tensors or (re, im) pairs).
         block_t: time steps per tile (a power of two).
         block_n: states per tile (a power of two).
         chunks: cut the sequence into this many chunks of time, scanned in parallel

@@ -105,18 +105,13 @@ def _powers_leading(lam_re, lam_im, steps):
 def vandermonde_kernel(log_lambda, c, length):
     """K[h, l] = Re(Σ_n c[h, n] exp(log_lambda[(h,) n] l)) as P @ Q (see the module).
 
-    Args:
-        log_lambda: (N,) shared or (H, N) per row; a (real, imag) pair.
-        c: (H, N) pair.
-        length: int, the number of taps L.
-
-    Returns:
-        K: (H, L) float32.
+    Arguments and result as `keras_ssm.ops.vandermonde_kernel` ((re, im) pairs).
 
     Example:
 
     ```python
-    log_lam = (keras.ops.full((4,), -0.01), keras.ops.arange(4, dtype="float32"))
+    # one eigenvalue set per row: log_lambda (H, N) = (3, 4)
+    log_lam = (keras.ops.full((3, 4), -0.01), keras.ops.ones((3, 4)))
     c = (keras.ops.ones((3, 4)), keras.ops.zeros((3, 4)))
     k = keras_ssm.ops.vandermonde.vandermonde_kernel(log_lam, c, 100)   # (3, 100)
     ```

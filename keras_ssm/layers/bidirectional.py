@@ -1,0 +1,66 @@
+"""The backward system of a bidirectional SSM layer: where it starts and how it is read.
+
+A bidirectional layer runs a second system on the flipped sequence and adds its output.
+The system sees the inputs from lag `backward_lag` on (0: u_t and the future, as S5;
+1: strictly future inputs, as the DSS and DLR authors' code), so its kernel is delayed
+by that many taps and its recurrence is read `backward_lag` steps later.
+
+Mixed into `keras_ssm.layers.DiagonalSSMLayer`.
+"""
+
+from keras import ops
+
+from keras_ssm import ops as ssm_ops
+
+
+class BackwardDirection:
+    """The backward direction of `DiagonalSSMLayer`: its delayed kernel, its readout,
+    and its per-step factors.
+
+    They use the layer's `backward_lag`, `_readout("backward")` and `_project_out`.
+    Shapes: kernels (H, L) (or (batch, H, L)), inputs and outputs (batch, L, H),
+    states (batch, L, *state) pairs, `step_scale` and `mask` (batch, L).
+
+    Example:
+
+    ```python
+    layer = keras_ssm.layers.DLR(state_size=4, bidirectional=True)   # backward_lag 1
+    y = layer(np.ones((1, 8, 2), "float32"))                          # (1, 8, 2)
+    k_b = layer.convolution_kernel(8, direction="backward")          # (2, 8), before the delay
+    ```
+    """
+
+    def _delay_backward_kernel(self, kernel):
+        """K_b moved to taps backward_lag.. along its last axis (the first taps zero)."""
+        lag = self.backward_lag
+        if lag == 0:
+            return kernel
+        zeros = ops.zeros_like(kernel[..., :lag])
+        return ops.concatenate([zeros, kernel[..., :-lag]], axis=-1)
+
+    def _backward_readout(self, xb):
+        """Re(C_b x^b) of the reverse scan, read at t + backward_lag (0 past the end).
+
+        xb: the backward state pair (batch, length, *state), x^b_t including u_t.
+        """
+        y = self._project_out(xb, self._readout("backward"))
+        lag = self.backward_lag
+        if lag == 0:
+            return y
+        return ops.concatenate([y[:, lag:], ops.zeros_like(y[:, :lag])], axis=1)
+
+    def _backward_convolution(self, u, kernel):
+        """The backward part by convolution: flip(causal_conv(flip(u), delayed K_b))."""
+        kernel = self._delay_backward_kernel(kernel)
+        return ops.flip(ssm_ops.causal_conv(ops.flip(u, axis=1), kernel), axis=1)
+
+    def _backward_step_scale(self, step_scale, mask):
+        """Per-step factors of a backward system with lag 0, which steps from t+1 to t.
+
+        Its step t takes the interval of step t+1, step_scale[:, t+1]; the last
+        valid step (no valid successor) keeps its own step_scale[:, t].
+        """
+        following = ops.concatenate([step_scale[:, 1:], step_scale[:, -1:]], axis=1)
+        valid = ops.cast(ops.ones_like(step_scale) if mask is None else mask, "bool")
+        has_next = ops.concatenate([valid[:, 1:], ops.zeros_like(valid[:, :1])], axis=1)
+        return ops.where(has_next, following, step_scale)
