@@ -47,9 +47,9 @@ _BACKEND_MODULES = {
 # imported only on its own backend, so this is how naming another backend's path gives
 # a clear error; tests check it against the registrations of the running backend.
 BACKEND_IMPLEMENTATIONS = {
-    "jax": {"linear_recurrence": ("associative", "sequential")},
+    "jax": {"linear_recurrence": ("associative", "sequential"), "causal_conv": ("fft",)},
     "tensorflow": {"linear_recurrence": ("associative", "chunked", "sequential")},
-    "torch": {"linear_recurrence": ("chunked", "triton")},
+    "torch": {"linear_recurrence": ("chunked", "triton"), "causal_conv": ("fft",)},
 }
 
 

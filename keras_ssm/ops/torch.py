@@ -1,4 +1,5 @@
-"""torch fast paths of the hot ops (registered on import).
+"""torch fast paths of the hot ops (registered on import; ``causal_conv``'s in
+:mod:`keras_ssm.ops.torch_conv`).
 
 `linear_recurrence` h_t = a_t * h_{t-1} + b_t has two torch implementations:
 
@@ -40,6 +41,7 @@ import torch
 
 from keras_ssm.ops import common
 from keras_ssm.ops import registry
+from keras_ssm.ops import torch_conv  # noqa: F401  (registers causal_conv "fft")
 from keras_ssm.ops.torch_planes import apply_flat  # noqa: F401  (used by the paths below)
 from keras_ssm.ops.torch_planes import planes as _planes
 
@@ -429,11 +431,16 @@ def _chunked(a, b, h0, reverse, invariant):
     return outs[:planes], outs[planes:]
 
 
-def _chunked_supports(a, b, **kwargs):
+def _tensor_parts(a, b, kwargs, path):
+    """(every plane of a, b and the initial state, None) or (None, why `path` cannot run)."""
     parts = _planes(a) + _planes(b) + (_planes(kwargs.get("initial_state")) or ())
     if not all(_is_torch(p) for p in parts):
-        return "the chunked torch scan needs torch tensors"
-    return None
+        return None, f"the {path} needs torch tensors"
+    return parts, None
+
+
+def _chunked_supports(a, b, **kwargs):
+    return _tensor_parts(a, b, kwargs, "chunked torch scan")[1]
 
 
 @registry.register(
@@ -470,9 +477,9 @@ def linear_recurrence_chunked(a, b, *, reverse=False, initial_state=None,
 
 
 def _triton_supports(a, b, **kwargs):
-    parts = _planes(a) + _planes(b) + (_planes(kwargs.get("initial_state")) or ())
-    if not all(_is_torch(p) for p in parts):
-        return "the Triton scan needs torch tensors"
+    parts, reason = _tensor_parts(a, b, kwargs, "Triton scan")
+    if reason:
+        return reason
     if not all(p.is_cuda for p in parts):
         return "the Triton scan runs on CUDA tensors only"
     if importlib.util.find_spec("triton") is None:
