@@ -360,7 +360,9 @@ def bench(args):
 def write_bench_table(results, path, args):
     lines = [
         f"Command: `python {' '.join(sys.argv)}`  ",
-        f"Machine: {machine()}; backend {os.environ.get('KERAS_BACKEND', 'jax')}; "
+        f"Machine: {machine()}; backend {os.environ.get('KERAS_BACKEND', 'jax')}"
+        + (f" (OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']})"
+           if "OMP_NUM_THREADS" in os.environ else "") + "; "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
         f"{args.new_tokens} new tokens, batch 1.",
         "",

@@ -25,6 +25,15 @@ Models (`keras_ssm.models` builders; settings in `examples/presets.py`):
   ReduceLROnPlateau (factor 0.2) on val accuracy.
 - `dlr`: not in the papers: DSS's settings with DLR's N = 1024 and Λ/W rate 1e-4.
 
+Text encodings (`--tokenizer`): with keras-hub installed (`pip install "keras-ssm[hub]"`),
+Text and Retrieval read the raw reviews and documents and encode them with keras-hub's
+`ByteTokenizer` and `StartEndPacker` (`keras_ssm.hub.lra.load`); without it (or with
+`--tokenizer plain`) with `keras_ssm.data.lra`'s hand-written byte encoder. The ids are the
+same (byte + 3, <eos> 2, padding 0; tests/test_hub_lra.py checks it on files in the released
+formats). ListOps keeps its hand-written 18-token vocabulary (LRA's fixed token list, with `]`
+read as `X` and parentheses dropped: no keras-hub tokenizer does that) and the pixel tasks
+have no text. results.json's `notes` name the encoding used.
+
 Inputs (`keras_ssm.data.lra`): token tasks (listops, text) go through an Embedding with
 `mask_zero=True` (pad id 0), so padding never reaches the valid positions and pooling is the
 masked mean (or the last valid token); retrieval is the dual encoder
@@ -105,13 +114,52 @@ def truncate(inputs, seq_len):
     return inputs[:, :seq_len]
 
 
-def load_split(task, data_dir, split, settings, cache_dir=None, verbose=1):
+HUB_TASKS = ("text", "retrieval")
+"""The tasks whose texts keras-hub's tokenizer encodes (`--tokenizer keras-hub`)."""
+
+
+def keras_hub_available():
+    """True when `keras_ssm.hub` can be imported (keras-hub >= 0.32 installed)."""
+    try:
+        import keras_ssm.hub  # noqa: F401  (raises ImportError without keras-hub >= 0.32)
+    except ImportError:
+        return False
+    return True
+
+
+def text_encoding(task, tokenizer="auto"):
+    """How `load_split` encodes `task`: "keras-hub", "plain" or None (no text).
+
+    Args:
+        task: one of `TASKS`.
+        tokenizer: "auto" (keras-hub when installed), "keras-hub" or "plain".
+    """
+    if task not in HUB_TASKS:
+        return None
+    if tokenizer == "auto":
+        return "keras-hub" if keras_hub_available() else "plain"
+    if tokenizer == "keras-hub" and not keras_hub_available():
+        raise ImportError("--tokenizer keras-hub needs keras-hub: pip install 'keras-ssm[hub]'.")
+    return tokenizer
+
+
+def load_split(task, data_dir, split, settings, cache_dir=None, verbose=1, tokenizer="auto"):
     """(inputs, labels) of one split as the model reads them.
 
     Token inputs are int32 ids (truncated to `settings["seq_len"]` when set), retrieval a
-    (docs1, docs2) pair, pixels uint8 (n, L) grey levels; arrays stay memory-mapped.
+    (docs1, docs2) pair, pixels uint8 (n, L) grey levels; arrays stay memory-mapped. Text
+    and Retrieval go through keras-hub's tokenizer (`keras_ssm.hub.lra.load`) when
+    `text_encoding(task, tokenizer)` is "keras-hub", the same ids either way.
     """
-    inputs, labels = lra.load(task, data_dir, split, cache_dir=cache_dir, verbose=verbose)
+    if text_encoding(task, tokenizer) == "keras-hub":
+        from keras_ssm.hub import lra as hub_lra
+
+        inputs, labels = hub_lra.load(task, data_dir, split, cache_dir=cache_dir,
+                                      verbose=verbose)
+        if task == "retrieval":
+            inputs = tuple(inputs)
+    else:
+        inputs, labels = lra.load(task, data_dir, split, cache_dir=cache_dir, verbose=verbose)
     if task_info(task)["inputs"] != "pixels":
         inputs = truncate(inputs, settings.get("seq_len"))
     return inputs, labels
@@ -240,6 +288,9 @@ def parse_args(argv=None):
     parser.add_argument("--data-dir", default=None,
                         help="the extracted lra_release folder (text: may hold aclImdb/; "
                              "image: not needed)")
+    parser.add_argument("--tokenizer", choices=("auto", "keras-hub", "plain"), default="auto",
+                        help="text and retrieval: keras-hub's ByteTokenizer (auto: when "
+                             "keras-hub is installed) or the hand-written byte encoder; same ids")
     parser.add_argument("--cache-dir", default=None,
                         help="folder of the readers' .npy caches "
                              "(default: DATA_DIR/.keras_ssm_cache)")
@@ -325,7 +376,7 @@ def main(argv=None):
                                            verbose=args.verbose)
 
     loaded = {split: load_split(task, args.data_dir, split, settings, args.cache_dir,
-                                verbose=min(args.verbose, 1))
+                                verbose=min(args.verbose, 1), tokenizer=args.tokenizer)
               for split in ("train", "val", "test")}
     with common.distribution_scope(args.distribution) as scope:
         model, batch_size = common.fit_paper_classifier(
@@ -340,6 +391,12 @@ def main(argv=None):
     if model_name == "dlr":
         notes.append("DLR has no LRA setting in its paper: DSS's settings with DLR's SSM "
                      "(examples/presets.py).")
+    encoding = text_encoding(task, args.tokenizer)
+    if encoding is not None:
+        notes.append("Text encoded by " + (
+            "keras-hub's ByteTokenizer and StartEndPacker (keras_ssm.hub.lra)"
+            if encoding == "keras-hub" else "keras_ssm.data.lra's byte encoder")
+            + ": byte + 3, <eos> 2, padding 0.")
     extra = {}
     if generated is not None:
         notes.append("Generated ListOps (keras_ssm.data.listops, the LRA generator's "

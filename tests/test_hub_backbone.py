@@ -136,6 +136,12 @@ def test_chunked_state_equals_one_call(rng):
 def test_bidirectional_backbone_does_not_stream():
     with pytest.raises(ValueError, match="bidirectional"):
         small_backbone(bidirectional=True).get_initial_state(1)
+    assert small_backbone().causal and not small_backbone(bidirectional=True).causal
+    softmax = small_backbone(ssm="dss", ssm_kwargs={"state_size": 4, "variant": "softmax"})
+    assert not softmax.causal
+    with pytest.raises(ValueError, match="softmax"):   # the layer's own message
+        softmax.get_initial_state(1)
+    assert small_backbone(ssm="dss", ssm_kwargs={"state_size": 4, "variant": "exp"}).causal
 
 
 @pytest.mark.parametrize("paper,ssm_names", [

@@ -14,8 +14,10 @@ presets saved with `save_to_preset` load with `from_preset` after it.
 - `SSMByteTokenizer`: keras-hub's `ByteTokenizer` with start, end and padding ids.
 - `convert.classifier_from_model` / `tagger_from_model`: a trained `keras_ssm.models`
   classifier or tagger (the examples' checkpoints) as a task, to save as a preset.
-- `lra.LRABytePreprocessor`: LRA Text / Retrieval ids through keras-hub's tokenizer and
-  packer, equal to `keras_ssm.data.lra`'s encoding.
+- `lra.LRABytePreprocessor`, `lra.load`: LRA Text / Retrieval ids through keras-hub's
+  tokenizer and packer, equal to `keras_ssm.data.lra`'s encoding (the released files
+  read and encoded that way: `examples/lra.py`'s path when keras-hub is installed).
+- `preprocessor.SSMPreprocessor`: the text-or-features base of the task preprocessors.
 """
 
 from keras_ssm.hub.requirements import require_keras_hub

@@ -8,24 +8,21 @@ from keras_ssm import optimizers as ssm_optimizers
 from keras_ssm.layers.block import MaskedBatchNormalization
 from keras_ssm.layers.block import SSMBlock
 from keras_ssm.layers.block import resolve_ssm_class
+from keras_ssm.models.builders import check_trunk_args
+from keras_ssm.models.builders import ssm_block_config
 
 
-def _ssm_config(ssm, ssm_kwargs, bidirectional, seed):
-    """One block's SSM as {"class_name": ..., **kwargs} (a new layer per block)."""
-    if isinstance(ssm, str):
-        config = {"class_name": ssm}
-    elif isinstance(ssm, dict) and "class_name" in ssm and "config" not in ssm:
-        config = dict(ssm)
-    else:
-        raise ValueError(
-            "`ssm` must be a name ('dlr', 'dss', 's5') or a dict {'class_name': ..., **kwargs}; "
-            f"got {ssm!r}."
-        )
-    config.update(dict(ssm_kwargs or {}))
-    config["bidirectional"] = bool(bidirectional)
-    if seed is not None and config.get("seed") is None:
-        config["seed"] = seed
-    return config
+def _streaming_error(layer):
+    """Why `layer` cannot stream (its own message), or None.
+
+    Asks the layer's public symbolic call for a state (`return_state=True`), which
+    refuses bidirectional and length-dependent (DSS softmax) layers.
+    """
+    try:
+        layer.compute_output_spec(keras.KerasTensor((1, 1, layer.features)), return_state=True)
+    except ValueError as error:
+        return str(error)
+    return None
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
@@ -86,14 +83,7 @@ class SSMBackbone(keras_hub.models.Backbone):
                  ssm="dlr", ssm_kwargs=None, bidirectional=False, norm="layer", prenorm=True,
                  activation="gelu", dropout=0.0, final_norm=None, block_kwargs=None, seed=None,
                  dtype=None, **kwargs):
-        if (vocabulary_size is None) == (input_features is None):
-            raise ValueError(
-                "Give exactly one of `vocabulary_size` (token inputs) or `input_features` "
-                f"(feature inputs); got vocabulary_size={vocabulary_size!r}, "
-                f"input_features={input_features!r}."
-            )
-        if int(num_layers) < 1:
-            raise ValueError(f"`num_layers` must be >= 1, got {num_layers!r}.")
+        check_trunk_args(vocabulary_size, input_features, num_layers, "vocabulary_size")
         seed_at = (lambda i: None) if seed is None else (lambda i: int(seed) + 101 * i)
         block_kwargs = dict(block_kwargs or {})
 
@@ -108,7 +98,7 @@ class SSMBackbone(keras_hub.models.Backbone):
                 int(hidden_dim), kernel_initializer=keras.initializers.GlorotUniform(seed=seed_at(0)),
                 dtype=dtype, name="feature_encoder")
         self.ssm_blocks = [
-            SSMBlock(_ssm_config(ssm, ssm_kwargs, bidirectional, seed_at(i + 1)), norm=norm,
+            SSMBlock(ssm_block_config(ssm, ssm_kwargs, bidirectional, seed_at(i + 1)), norm=norm,
                      prenorm=prenorm, activation=activation, dropout=dropout, seed=seed_at(i + 1),
                      dtype=dtype, name=f"ssm_block_{i}", **block_kwargs)
             for i in range(int(num_layers))
@@ -204,15 +194,16 @@ class SSMBackbone(keras_hub.models.Backbone):
     @property
     def causal(self):
         """True when every SSM can stream: not bidirectional, no length-dependent kernel."""
-        return all(not s.bidirectional and not s._length_dependent() for s in self.ssm_layers)
+        return not any(_streaming_error(layer) for layer in self.ssm_layers)
 
     def _require_causal(self):
         if self.bidirectional:
             raise ValueError("This backbone is bidirectional: it sees the future and cannot "
                              "stream or generate. Build it with bidirectional=False.")
         for layer in self.ssm_layers:
-            # The blocks raise the layer's own message (e.g. DSS's softmax kernel).
-            layer._check_stateful_call(True)
+            error = _streaming_error(layer)
+            if error:  # the layer's own message (e.g. DSS's softmax kernel)
+                raise ValueError(error)
 
     def get_initial_state(self, batch_size):
         """The zero state of every block: a list of (real, imag) pairs."""

@@ -28,12 +28,19 @@ class SSMTokenTagger(keras_hub.models.Task):
 
     ```python
     import keras_ssm.hub
-    backbone = keras_ssm.hub.SSMBackbone(vocabulary_size=256, hidden_dim=16, num_layers=1,
-                                         ssm_kwargs={"state_size": 8})
-    tagger = keras_ssm.hub.SSMTokenTagger(
-        backbone, 2, preprocessor=keras_ssm.hub.SSMTokenTaggerPreprocessor(
+    # Text: one label per byte (digits 1, letters 0), padding weighted out.
+    text_tagger = keras_ssm.hub.SSMTokenTagger(
+        keras_ssm.hub.SSMBackbone(vocabulary_size=256, hidden_dim=16, num_layers=1),
+        2, preprocessor=keras_ssm.hub.SSMTokenTaggerPreprocessor(
             keras_ssm.hub.SSMByteTokenizer(), sequence_length=16))
-    tagger.fit(["a1b2", "c3d4"], np.array([[0, 1, 0, 1], [0, 1, 0, 1]]), verbose=0)
+    text_tagger.fit(["a1b2", "c3d4"], np.array([[0, 1, 0, 1], [0, 1, 0, 1]]), verbose=0)
+    # A signal: a label per step.
+    signal = np.random.default_rng(0).normal(size=(4, 32)).astype("float32")
+    signal_tagger = keras_ssm.hub.SSMTokenTagger(
+        keras_ssm.hub.SSMBackbone(input_features=1, hidden_dim=16, num_layers=1), 2,
+        preprocessor=keras_ssm.hub.SSMTokenTaggerPreprocessor())
+    signal_tagger.fit(signal, (signal > 0).astype("int32"), verbose=0)
+    signal_tagger.predict(signal[:1], verbose=0).shape       # (1, 32, 2)
     ```
     """
 

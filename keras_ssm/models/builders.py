@@ -21,8 +21,26 @@ from keras_ssm.models.heads import TakeLast
 POOLINGS = ("mean", "last")
 
 
-def _ssm_config(ssm, ssm_kwargs, bidirectional, seed):
-    """The SSM config of one block: a dict {"class_name": ..., **kwargs}."""
+def ssm_block_config(ssm, ssm_kwargs, bidirectional, seed):
+    """The SSM config of one block: a dict {"class_name": ..., **kwargs} for `SSMBlock`.
+
+    Args:
+        ssm: a layer name ("dlr", "dss", "s5") or a dict {"class_name": ..., **kwargs}.
+        ssm_kwargs: dict or None, constructor arguments added to the config.
+        bidirectional: bool, or None to leave the config's own choice.
+        seed: int or None, the layer's seed where the config sets none.
+
+    Returns:
+        A new dict (one layer is built from it per block).
+
+    Example:
+
+    ```python
+    from keras_ssm.models.builders import ssm_block_config
+    ssm_block_config("dlr", {"state_size": 8}, True, 3)
+    # {'class_name': 'dlr', 'state_size': 8, 'bidirectional': True, 'seed': 3}
+    ```
+    """
     kwargs = dict(ssm_kwargs or {})
     if isinstance(ssm, str):
         config = {"class_name": ssm}
@@ -41,20 +59,43 @@ def _ssm_config(ssm, ssm_kwargs, bidirectional, seed):
     return config
 
 
+def check_trunk_args(vocab_size, input_features, num_layers, vocab_name="vocab_size"):
+    """Check a model trunk's inputs: exactly one of a vocabulary and input features, >= 1 block.
+
+    Args:
+        vocab_size: int or None, the vocabulary of token inputs (an Embedding encoder).
+        input_features: int or None, the features of real inputs (a Dense encoder).
+        num_layers: int, the number of SSM blocks.
+        vocab_name: the vocabulary argument's name in the caller's signature (errors name it).
+
+    Raises:
+        ValueError: naming the arguments and what to give.
+
+    Example:
+
+    ```python
+    from keras_ssm.models.builders import check_trunk_args
+    check_trunk_args(None, 3, 2)       # fine: real inputs with 3 features, 2 blocks
+    # check_trunk_args(256, 3, 2) raises: give exactly one of `vocab_size` or `input_features`
+    ```
+    """
+    if (vocab_size is None) == (input_features is None):
+        raise ValueError(
+            f"Give exactly one of `{vocab_name}` (token inputs, an Embedding encoder) or "
+            f"`input_features` (real inputs, a Dense encoder); got {vocab_name}={vocab_size!r}, "
+            f"input_features={input_features!r}."
+        )
+    if int(num_layers) < 1:
+        raise ValueError(f"`num_layers` must be >= 1, got {num_layers!r}.")
+
+
 class _Encoder:
     """The shared trunk: encoder, SSM blocks and final norm (layers created once)."""
 
     def __init__(self, *, vocab_size, input_features, hidden_size, num_layers, ssm, ssm_kwargs,
                  bidirectional, norm, prenorm, activation, dropout, final_norm, mask_zero,
                  block_kwargs, seed, name):
-        if (vocab_size is None) == (input_features is None):
-            raise ValueError(
-                "Give exactly one of `vocab_size` (token inputs, an Embedding encoder) or "
-                f"`input_features` (real inputs, a Dense encoder); got vocab_size={vocab_size!r}, "
-                f"input_features={input_features!r}."
-            )
-        if int(num_layers) < 1:
-            raise ValueError(f"`num_layers` must be >= 1, got {num_layers!r}.")
+        check_trunk_args(vocab_size, input_features, num_layers)
         self.vocab_size = vocab_size
         self.input_features = input_features
         seed_at = (lambda i: None) if seed is None else (lambda i: int(seed) + 101 * i)
@@ -69,7 +110,7 @@ class _Encoder:
                 name=f"{name}_encoder")
         self.blocks = [
             SSMBlock(
-                _ssm_config(ssm, ssm_kwargs, bidirectional, seed_at(i + 1)),
+                ssm_block_config(ssm, ssm_kwargs, bidirectional, seed_at(i + 1)),
                 norm=norm, prenorm=prenorm, activation=activation, dropout=dropout,
                 seed=seed_at(i + 1), name=f"{name}_block_{i}", **dict(block_kwargs or {}))
             for i in range(int(num_layers))

@@ -16,16 +16,14 @@
      (recursively);
   3. pass 2: each chunk again, started from the carry of the chunk before it, writing h.
 
-  The steps left over when T does not divide L run one at a time after the chunks.
-  Nothing is divided and no logarithm is taken, so a_t = 0 or |a_t| << 1 is exact.
-  Complex values stay (real, imag) planes combined with ``torch.addcmul``; every loop
-  step writes into preallocated buffers (``out=``). C is chosen so that one loop step
-  handles about `ELEMENTS_PER_STEP` values: below torch's 32768-element parallel grain,
-  so these small ops never wait on a thread pool (which costs milliseconds per op on a
-  busy machine), and above the ~2 us dispatch cost of a torch call.
-  On a CPU with several torch threads, a large scan is split over the batch into one
-  part per thread, run by a small thread pool (torch ops release the GIL; each loop step
-  stays below torch's parallel grain, so torch alone would use one core).
+  Leftover steps (T not dividing L) run one at a time after the chunks. Nothing is
+  divided and no logarithm is taken, so a_t = 0 or |a_t| << 1 is exact. Complex values
+  stay (real, imag) planes combined with ``torch.addcmul``, written into preallocated
+  buffers (``out=``). C is chosen so that one loop step handles about
+  `ELEMENTS_PER_STEP` values: below torch's 32768-element parallel grain (no waits on
+  a thread pool, which cost milliseconds per op on a busy machine), above the ~2 us
+  dispatch cost of a torch call. With several torch threads, a large scan is split over
+  the batch, one part per thread of a small pool (torch ops release the GIL).
   The gradient is a `torch.autograd.Function` whose backward is the same scan run the
   other way (g_t = dL/dh_t + conj(a_{t+1}) g_{t+1}, dL/db_t = g_t,
   dL/da_t = g_t conj(h_{t-1})). Meta tensors only get output shapes.
