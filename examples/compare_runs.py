@@ -20,8 +20,13 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 
-def run_summary(folder):
-    """{label, minutes, val_accuracy, results} of one run folder."""
+def run_summary(folder, budget_minutes=None):
+    """{label, minutes, val_accuracy, results} of one run folder.
+
+    With `budget_minutes`, `minutes` is the share of the run's planned epochs that each
+    epoch ends, times that budget: runs given a budget as an epoch count (so that it does
+    not depend on how loaded the machine was) are plotted on one time axis.
+    """
     folder = pathlib.Path(folder)
     history = common.load_history(folder)
     results_path = folder / common.RESULTS_JSON
@@ -29,6 +34,9 @@ def run_summary(folder):
     label = (f"{results.get('model', folder.name)} ({results.get('backend', '?')}, "
              f"{results.get('parameters', '?')} params)")
     minutes = [v / 60.0 for v in history.get("elapsed_seconds", [])]
+    planned = results.get("settings", {}).get("epochs")
+    if budget_minutes is not None and planned:
+        minutes = [budget_minutes * (i + 1) / planned for i in range(len(minutes))]
     return dict(label=label, minutes=minutes, val_accuracy=history.get("val_accuracy", []),
                 results=results, folder=str(folder))
 
@@ -53,7 +61,7 @@ def markdown(summaries):
     return "\n".join(lines)
 
 
-def plot(summaries, path, title=None):
+def plot(summaries, path, title=None, xlabel="wall-clock minutes (2-core CPU)"):
     """Validation accuracy against elapsed minutes, one line per run, as a PNG."""
     import matplotlib
 
@@ -65,7 +73,7 @@ def plot(summaries, path, title=None):
         if s["minutes"]:
             axis.plot(s["minutes"], [100 * v for v in s["val_accuracy"]], marker="o",
                       label=s["label"])
-    axis.set_xlabel("wall-clock minutes (2-core CPU)")
+    axis.set_xlabel(xlabel)
     axis.set_ylabel("validation accuracy (%)")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
@@ -82,11 +90,16 @@ def main(argv=None):
     parser.add_argument("runs", nargs="+", help="run folders (--output of the examples)")
     parser.add_argument("--output", default=None, help="PNG of val accuracy against time")
     parser.add_argument("--title", default=None)
+    parser.add_argument("--budget-minutes", type=float, default=None,
+                        help="plot epoch e of E planned at e / E x this many minutes (runs whose "
+                             "budget is an epoch count), not at the measured elapsed time")
     args = parser.parse_args(argv)
-    summaries = [run_summary(folder) for folder in args.runs]
+    summaries = [run_summary(folder, args.budget_minutes) for folder in args.runs]
     print(markdown(summaries))
     if args.output:
-        plot(summaries, args.output, args.title)
+        xlabel = ("share of the budget, in quiet-machine minutes" if args.budget_minutes
+                  else "wall-clock minutes (2-core CPU)")
+        plot(summaries, args.output, args.title, xlabel)
     return summaries
 
 

@@ -152,6 +152,86 @@ def test_gradients(impl, k_len, rng):
 
 
 # --------------------------------------------------------------------------------------
+# Two-sided: backward_kernel (the anti-causal half of a bidirectional layer)
+
+
+def np_two_sided(u, kernel, backward_kernel):
+    """causal part + flip(causal conv of flip(u) with backward_kernel), by np.convolve."""
+    flip = lambda x: x[:, ::-1]
+    return np_causal_conv(u, kernel) + flip(np_causal_conv(flip(u), backward_kernel))
+
+
+def run_two_sided(impl, u, kernel, backward_kernel):
+    u_t, k_t, kb_t = (to_tensor(x) for x in (u, kernel, backward_kernel))
+    return call_forced(OP, impl, lambda: keras_ssm.ops.causal_conv(u_t, k_t, backward_kernel=kb_t),
+                       u_t, k_t, backward_kernel=kb_t)
+
+
+TWO_SIDED_LENGTHS = [(7, 48), (48, 7), (48, 48), (1, 1), (5, 1)]
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("k_len, kb_len", TWO_SIDED_LENGTHS,
+                         ids=[f"k{a}_kb{b}" for a, b in TWO_SIDED_LENGTHS])
+def test_two_sided_values(impl, k_len, kb_len, rng):
+    u = round32(rng.standard_normal(SHAPE))
+    kernel = round32(rng.standard_normal((SHAPE[2], k_len)))
+    backward_kernel = round32(rng.standard_normal((SHAPE[2], kb_len)))
+    out = run_two_sided(impl, u, kernel, backward_kernel)
+    if out is NotApplicable:
+        return
+    assert tuple(out.shape) == u.shape
+    assert_close(to_numpy(out), np_two_sided(u, kernel, backward_kernel), 1e-5)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_two_sided_zero_backward_kernel_is_causal(impl, rng):
+    u = round32(rng.standard_normal(SHAPE))
+    kernel = round32(rng.standard_normal((SHAPE[2], 9)))
+    out = run_two_sided(impl, u, kernel, np.zeros((SHAPE[2], SHAPE[1])))
+    if out is NotApplicable:
+        return
+    assert_close(to_numpy(out), np_causal_conv(u, kernel), 1e-5)
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+def test_two_sided_gradients(impl, rng):
+    u = round32(rng.standard_normal(SHAPE))
+    kernel = round32(rng.standard_normal((SHAPE[2], 11)))
+    backward_kernel = round32(rng.standard_normal((SHAPE[2], SHAPE[1])))
+    w = round32(rng.standard_normal(u.shape))
+    w_t = to_tensor(w)
+
+    def loss(u_in, k_in, kb_in):
+        return ops.sum(keras_ssm.ops.causal_conv(u_in, k_in, backward_kernel=kb_in) * w_t)
+
+    arrays = [x.astype("float32") for x in (u, kernel, backward_kernel)]
+    out = call_forced(OP, impl, lambda: value_and_grad(loss, *arrays), to_tensor(u),
+                      to_tensor(kernel), backward_kernel=to_tensor(backward_kernel))
+    if out is NotApplicable:
+        return
+    value, (du, dk, dkb) = out
+    np.testing.assert_allclose(value, np.sum(w * np_two_sided(u, kernel, backward_kernel)),
+                               rtol=1e-5, atol=1e-4)
+    flip = lambda x: x[:, ::-1]
+    du_f, dk_f = np_causal_conv_grads(u, kernel, w)
+    du_b, dk_b = np_causal_conv_grads(flip(u), backward_kernel, flip(w))
+    assert_close(du, du_f + flip(du_b), 1e-5)
+    assert_close(dk, dk_f, 1e-5)
+    assert_close(dkb, dk_b, 1e-5)
+
+
+def test_error_backward_kernel_shape():
+    u = ops.ones((2, 8, 3))
+    with pytest.raises(ValueError, match="`backward_kernel` must have shape"):
+        keras_ssm.ops.causal_conv(u, ops.ones((3, 4)), backward_kernel=ops.ones((3,)))
+    with pytest.raises(ValueError, match="`backward_kernel` has 4 channels"):
+        keras_ssm.ops.causal_conv(u, ops.ones((3, 4)), backward_kernel=ops.ones((4, 4)))
+    with pytest.raises(ValueError, match="`backward_kernel` length 9 exceeds"):
+        keras_ssm.ops.causal_conv(u, ops.ones((3, 4)), backward_kernel=ops.ones((3, 9)))
+
+
+# --------------------------------------------------------------------------------------
 # Errors
 
 

@@ -72,6 +72,15 @@ def test_ssm_runs_end_to_end_and_resumes(fashion, tmp_path, model_name):
     history = common.load_history(tmp_path / "run")
     assert history["epoch"] == [1, 2] and more["epochs_completed"] == 2
     assert history["elapsed_seconds"][1] > history["elapsed_seconds"][0]
+    # compare_runs: measured minutes, or the share of the planned epochs of a budget.
+    import compare_runs
+
+    measured = compare_runs.run_summary(tmp_path / "run")
+    assert measured["minutes"] == pytest.approx([v / 60 for v in history["elapsed_seconds"]])
+    assert compare_runs.run_summary(tmp_path / "run", budget_minutes=10.0)["minutes"] == [5.0, 10.0]
+    png = tmp_path / "curves.png"
+    compare_runs.main([str(tmp_path / "run"), "--budget-minutes", "10", "--output", str(png)])
+    assert png.stat().st_size > 0
 
 
 def test_permuted_task_and_time_budget(fashion, tmp_path):

@@ -87,6 +87,14 @@ def test_causal_conv():
     # A constant kernel inside a model.
     const = keras.Model(u_in, keras_ssm.ops.causal_conv(u_in, keras.ops.convert_to_tensor(kernel)))
     close(to_numpy(const(u)), expected)
+    # Two-sided: the backward kernel as a third input.
+    kb_in = keras.Input((4,), batch_size=3)
+    y2 = keras_ssm.ops.causal_conv(u_in, k_in, backward_kernel=kb_in)
+    check_spec(y2, (None, 10, 3))
+    kb = rng.normal(size=(3, 4)).astype("float32")
+    backward = np.stack([np.stack([np.convolve(u[i, ::-1, c], kb[c])[:10][::-1] for c in range(3)],
+                                  -1) for i in range(2)])
+    close(to_numpy(keras.Model([u_in, k_in, kb_in], y2)([u, kernel, kb])), expected + backward)
 
 
 def test_vandermonde_kernel():

@@ -130,10 +130,13 @@ def test_chunked_over_time_values_and_gradients(rng, cplx, invariant, reverse, w
 
 
 def test_chunk_count_fills_the_gpu():
-    assert triton_scan.chunk_count(64, 4096, 2048) == 1            # 4096 programs
+    assert triton_scan.chunk_count(64, 65536, 2048) == 1           # 4096 programs
     assert triton_scan.chunk_count(1, 65536, 64) == 65536 // (4 * triton_scan.BLOCK_T)
     assert triton_scan.chunk_count(1, 100, 64) == 1                 # too short to cut
-    count = triton_scan.chunk_count(8, 16384, 64)
+    assert triton_scan.chunk_count(32, 784, 128) == 1               # chunks lose at short L
+    length = triton_scan.MIN_CHUNKED_LENGTH
+    assert triton_scan.chunk_count(8, length - 1, 64) == 1
+    count = triton_scan.chunk_count(8, length, 64)
     assert count > 1 and 8 * 2 * count >= triton_scan.MIN_PROGRAMS
 
 

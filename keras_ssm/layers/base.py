@@ -444,10 +444,12 @@ class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
         mode = self._choose_mode(stateful_call or per_step)
         system = self._discretize(step_scale, length)
         if mode == "convolution":
-            y = ssm_ops.causal_conv(u, self._kernel_from_system(system, self._readout("forward"), length))
+            kernel = self._kernel_from_system(system, self._readout("forward"), length)
+            kb = None
             if self.bidirectional:
-                kb = self._kernel_from_system(system, self._readout("backward"), length)
-                y = y + self._backward_convolution(u, kb)
+                kb = self._delay_backward_kernel(
+                    self._kernel_from_system(system, self._readout("backward"), length))
+            y = ssm_ops.causal_conv(u, kernel, backward_kernel=kb)
             state = None
         elif chunked_recurrence.applies(self, u, per_step, FUSED_RECURRENCE_STATES):
             y, state = chunked_recurrence.layer_call(self, u, system, initial_state)

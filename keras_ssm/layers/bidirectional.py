@@ -1,6 +1,7 @@
 """The backward system of a bidirectional SSM layer: where it starts and how it is read.
 
-A bidirectional layer runs a second system on the flipped sequence and adds its output.
+A bidirectional layer runs a second system on the flipped sequence and adds its output
+(in convolution mode, as the anti-causal half of one two-sided `causal_conv`).
 The system sees the inputs from lag `backward_lag` on (0: u_t and the future, as S5;
 1: strictly future inputs, as the DSS and DLR authors' code), so its kernel is delayed
 by that many taps and its recurrence is read `backward_lag` steps later.
@@ -15,7 +16,7 @@ from keras_ssm import ops as ssm_ops
 
 class BackwardDirection:
     """The backward direction of `DiagonalSSMLayer`: its delayed kernel, its readout,
-    and its per-step factors.
+    and its per-step factors (its convolution is `causal_conv(u, K, backward_kernel=...)`).
 
     They use the layer's `backward_lag`, `_readout("backward")` and `_project_out`.
     Shapes: kernels (H, L) (or (batch, H, L)), inputs and outputs (batch, L, H),
@@ -48,11 +49,6 @@ class BackwardDirection:
         if lag == 0:
             return y
         return ops.concatenate([y[:, lag:], ops.zeros_like(y[:, :lag])], axis=1)
-
-    def _backward_convolution(self, u, kernel):
-        """The backward part by convolution: flip(causal_conv(flip(u), delayed K_b))."""
-        kernel = self._delay_backward_kernel(kernel)
-        return ops.flip(ssm_ops.causal_conv(ops.flip(u, axis=1), kernel), axis=1)
 
     def _backward_step_scale(self, step_scale, mask):
         """Per-step factors of a backward system with lag 0, which steps from t+1 to t.

@@ -32,19 +32,21 @@ def _reciprocal_clamp(x, eps=EPSILON):
     return (x[0] / den, -x[1] / den)
 
 
-def _batched_causal_conv(u, kernel):
-    """Causal convolution of each sequence with its own kernel.
+def _batched_causal_conv(u, kernel, backward_kernel=None):
+    """Causal (or two-sided) convolution of each sequence with its own kernels.
 
     Args:
         u: (batch, length, H) with a static batch size B.
         kernel: (batch, H, length).
+        backward_kernel: optional (batch, H, length), as `keras_ssm.ops.causal_conv`'s.
 
     Returns:
         (batch, length, H).
     """
     batch, length, features = u.shape
     x = ops.reshape(ops.transpose(u, (1, 0, 2)), (1, length, batch * features))
-    y = ssm_ops.causal_conv(x, ops.reshape(kernel, (batch * features, length)))
+    flat = lambda k: None if k is None else ops.reshape(k, (batch * features, length))
+    y = ssm_ops.causal_conv(x, flat(kernel), backward_kernel=flat(backward_kernel))
     return ops.transpose(ops.reshape(y, (length, batch, features)), (1, 0, 2))
 
 
@@ -363,12 +365,11 @@ class DSS(DiagonalSSMLayer):
                 args[0][None], args[1][None], step_scale, one_at_a_time=False)[0], (u, lengths))
         system = self._discretize(step_scale, lengths[:, None, None])
         kernel = self._kernel_from_system(system, self._readout("forward"), length)
-        y = _batched_causal_conv(u, kernel)
+        kb = None
         if self.bidirectional:
             kb = self._delay_backward_kernel(
                 self._kernel_from_system(system, self._readout("backward"), length))
-            y = y + ops.flip(_batched_causal_conv(ops.flip(u, axis=1), kb), axis=1)
-        return y
+        return _batched_causal_conv(u, kernel, kb)
 
     def get_config(self):
         config = super().get_config()

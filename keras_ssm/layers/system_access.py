@@ -23,7 +23,8 @@ class SystemAccess:
 
         direction="backward" gives the backward system's own kernel K_b (tap l is
         Re(c_b a^l b)); it acts on the flipped sequence from lag `backward_lag` on:
-        y += flip(causal_conv(flip(u), K_b delayed by backward_lag taps)).
+        y += flip(causal_conv(flip(u), K_b delayed by backward_lag taps)), which the layer
+        computes as causal_conv(u, K, backward_kernel=K_b delayed) in one FFT product.
 
         Args:
             length: int, the number of taps.

@@ -83,11 +83,11 @@ class LinearRecurrence(_keras.Operation):
 class CausalConv(_keras.Operation):
     """The `causal_conv` op as a `keras.Operation` (symbolic calls)."""
 
-    def call(self, u, kernel):
-        return _registry.dispatch("causal_conv", u, kernel)
+    def call(self, u, kernel, backward_kernel=None):
+        return _dispatch_causal_conv(u, kernel, backward_kernel)
 
-    def compute_output_spec(self, u, kernel):
-        _check_causal_conv(u, kernel)
+    def compute_output_spec(self, u, kernel, backward_kernel=None):
+        _check_causal_conv(u, kernel, backward_kernel)
         return _keras.KerasTensor(tuple(u.shape), dtype=u.dtype)
 
 
@@ -174,15 +174,24 @@ def _linear_recurrence(a, b, reverse, initial_state, return_final_state):
     return _common.cast_result(result, out_dtype, return_final_state)
 
 
-def causal_conv(u, kernel):
+def causal_conv(u, kernel, backward_kernel=None):
     """Causal convolution y[:, t, h] = sum_{s<=t} kernel[h, s] * u[:, t-s, h].
 
     Computed by FFT with zero padding (no wrap-around), in float32 whatever the
     input dtype; the output has `u`'s dtype.
 
+    With `backward_kernel` the convolution is two-sided, as in a bidirectional layer:
+    y[:, t, h] also gets sum_{s>=t} backward_kernel[h, s-t] * u[:, s, h]. That costs the
+    same FFTs as the causal part alone (one circular product of size >= L + k - 1, the
+    backward taps at its end), half of the two convolutions `causal_conv(u, K) +
+    flip(causal_conv(flip(u), K_b))` that it equals.
+
     Args:
         u: (batch, length, channels).
         kernel: (channels, kernel_length) with kernel_length <= length.
+        backward_kernel: optional (channels, backward_length) with
+            backward_length <= length; its tap 0 weighs u_t like kernel's tap 0 (a
+            layer whose backward system sees only the future passes a zero tap 0).
 
     Returns:
         (batch, length, channels).
@@ -193,32 +202,43 @@ def causal_conv(u, kernel):
     u = keras.random.normal((2, 64, 4))
     k = keras.ops.ones((4, 8)) / 8.0          # moving average of the last 8 steps
     y = keras_ssm.ops.causal_conv(u, k)
+    both = keras_ssm.ops.causal_conv(u, k, backward_kernel=k)   # ... and of the next 8
     ```
     """
-    if _any_symbolic(u, kernel):
-        return CausalConv().symbolic_call(u, kernel)
-    _check_causal_conv(u, kernel)
-    return _registry.dispatch("causal_conv", u, kernel)
+    if _any_symbolic(u, kernel, backward_kernel):
+        return CausalConv().symbolic_call(u, kernel, backward_kernel)
+    _check_causal_conv(u, kernel, backward_kernel)
+    return _dispatch_causal_conv(u, kernel, backward_kernel)
 
 
-def _check_causal_conv(u, kernel):
+def _dispatch_causal_conv(u, kernel, backward_kernel):
+    if backward_kernel is None:  # implementations registered before the keyword still apply
+        return _registry.dispatch("causal_conv", u, kernel)
+    return _registry.dispatch("causal_conv", u, kernel, backward_kernel=backward_kernel)
+
+
+def _check_causal_conv(u, kernel, backward_kernel=None):
     """Validate the shapes of `causal_conv`'s arguments."""
     u_shape = tuple(u.shape)
-    k_shape = tuple(kernel.shape)
     if len(u_shape) != 3:
         raise ValueError(f"`u` must have shape (batch, length, channels), got shape {u_shape}.")
-    if len(k_shape) != 2:
-        raise ValueError(f"`kernel` must have shape (channels, kernel_length), got shape {k_shape}.")
-    if None not in (u_shape[2], k_shape[0]) and u_shape[2] != k_shape[0]:
-        raise ValueError(
-            f"`kernel` has {k_shape[0]} channels but `u` has {u_shape[2]}: kernel must be "
-            f"(channels, kernel_length) = ({u_shape[2]}, ...)."
-        )
-    if None not in (u_shape[1], k_shape[1]) and k_shape[1] > u_shape[1]:
-        raise ValueError(
-            f"`kernel` length {k_shape[1]} exceeds the sequence length {u_shape[1]}; "
-            f"truncate the kernel to kernel[:, :{u_shape[1]}]."
-        )
+    for name, k in (("kernel", kernel), ("backward_kernel", backward_kernel)):
+        if k is None:
+            continue
+        k_shape = tuple(k.shape)
+        if len(k_shape) != 2:
+            raise ValueError(
+                f"`{name}` must have shape (channels, kernel_length), got shape {k_shape}.")
+        if None not in (u_shape[2], k_shape[0]) and u_shape[2] != k_shape[0]:
+            raise ValueError(
+                f"`{name}` has {k_shape[0]} channels but `u` has {u_shape[2]}: {name} must "
+                f"be (channels, kernel_length) = ({u_shape[2]}, ...)."
+            )
+        if None not in (u_shape[1], k_shape[1]) and k_shape[1] > u_shape[1]:
+            raise ValueError(
+                f"`{name}` length {k_shape[1]} exceeds the sequence length {u_shape[1]}; "
+                f"truncate it to {name}[:, :{u_shape[1]}]."
+            )
 
 
 def vandermonde_kernel(log_lambda, c, length):

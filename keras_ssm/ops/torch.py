@@ -44,11 +44,11 @@ from keras_ssm.ops.torch_planes import apply_flat  # noqa: F401  (used by the pa
 from keras_ssm.ops.torch_planes import planes as _planes
 
 CHUNKED_PRIORITY = 10.0
-# The Triton kernel has not been timed on a GPU yet (benchmarks/gpu_check.sh does it):
-# until a recorded measurement says it wins, the automatic choice keeps the chunked
-# torch scan on CUDA too, and `implementation={"linear_recurrence": "triton"}` (or
-# `keras_ssm.config.set_implementation`) selects the kernel.
-TRITON_PRIORITY = 5.0
+# On CUDA the Triton kernel wins wherever it was timed (an H200, torch 2.11: 3-12x the
+# chunked torch scan forward+backward, from B = 1, L = 262,144 to B = 32, L = 784;
+# benchmarks/results/triton_chunks-gpu.md and ops-torch-nvidia-h200.md), so it is the
+# automatic choice for CUDA tensors when triton is installed; it declines anything else.
+TRITON_PRIORITY = 20.0
 
 # A loop step of the chunked scan handles about this many values of each plane (all
 # chunks at one position): enough to amortize the ~2 us cost of a torch call, fewer

@@ -200,15 +200,25 @@ def _scan_kernel(
             tl.store(DA_im + state_offs, acc_im, mask=col_ok)
 
 
-# Programs (batch rows x state blocks) that keep an H100 busy (132 SMs, a few programs
-# each); below, `chunk_count` also cuts the time axis. Not yet tuned on a GPU.
+# Programs (batch rows x state blocks) that keep an H100/H200 busy (132 SMs, a few
+# programs each); below, `chunk_count` also cuts the time axis of a long sequence.
 MIN_PROGRAMS = 1024
 # Each chunk spans at least this many time tiles, so that the extra passes stay small.
 MIN_TILES_PER_CHUNK = 4
+# Chunks of time cost two more launches and a carry scan, about 1.5-2 ms forward+backward
+# on an H200, while one walk costs about 0.12 us per step: measured on an H200
+# (benchmarks/results/triton_chunks-gpu.md), chunks win 3-6x at L = 65,536 and 262,144
+# with 2-8 programs, tie at L = 16,384 (faster forward, 1.1x slower forward+backward) and
+# lose 3-4x at L = 784. Shorter sequences are walked in one pass.
+MIN_CHUNKED_LENGTH = 32768
 
 
 def chunk_count(batch, length, n, block_t=BLOCK_T, block_n=BLOCK_N):
     """Chunks of time for a (batch, length, n) scan: enough programs for the GPU.
+
+    One walk (1) when batch x state blocks already fill the GPU or the sequence is
+    shorter than `MIN_CHUNKED_LENGTH`; otherwise enough chunks of at least
+    `MIN_TILES_PER_CHUNK` time tiles for `MIN_PROGRAMS` programs.
 
     Example:
 
@@ -216,10 +226,11 @@ def chunk_count(batch, length, n, block_t=BLOCK_T, block_n=BLOCK_N):
     from keras_ssm.ops import triton_scan
     triton_scan.chunk_count(1, 65536, 64)      # 256: 2 state blocks x 256 chunks of 256 steps
     triton_scan.chunk_count(64, 4096, 2048)    # 1: 4096 programs already
+    triton_scan.chunk_count(32, 784, 128)      # 1: too short for chunks to pay
     ```
     """
     programs = batch * triton.cdiv(n, block_n)
-    if programs >= MIN_PROGRAMS:
+    if programs >= MIN_PROGRAMS or length < MIN_CHUNKED_LENGTH:
         return 1
     wanted = triton.cdiv(MIN_PROGRAMS, programs)
     return max(1, min(wanted, length // (MIN_TILES_PER_CHUNK * block_t)))
