@@ -36,7 +36,8 @@ def run_summary(folder, budget_minutes=None):
     minutes = [v / 60.0 for v in history.get("elapsed_seconds", [])]
     planned = results.get("settings", {}).get("epochs")
     if budget_minutes is not None and planned:
-        minutes = [budget_minutes * (i + 1) / planned for i in range(len(minutes))]
+        epochs = len(history.get("val_accuracy", []))
+        minutes = [budget_minutes * (i + 1) / planned for i in range(epochs)]
     return dict(label=label, minutes=minutes, val_accuracy=history.get("val_accuracy", []),
                 results=results, folder=str(folder))
 
