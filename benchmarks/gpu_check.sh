@@ -37,7 +37,7 @@ step() {  # step SECONDS NAME COMMAND...
   save
 }
 
-step 30 "machine" bash -c "nvidia-smi; $PY -c 'import torch, triton, keras; print(torch.__version__, triton.__version__, keras.__version__, torch.cuda.get_device_name())'"
+step 30 "machine" env KERAS_BACKEND=torch bash -c "nvidia-smi; $PY -c 'import torch, triton, keras; print(torch.__version__, triton.__version__, keras.__version__, torch.cuda.get_device_name())'"
 step 120 "GPU tests (Triton kernel compiled for the device, CUDA paths)" \
   env KERAS_BACKEND=torch $PY -m pytest -q -p no:cacheprovider tests/test_triton_scan.py tests/test_ops_torch_paths.py -k "cuda or chunk"
 step 100 "scans: torch paths against the HBM floor (B=8, L=4096-65536, P=64 complex)" \
