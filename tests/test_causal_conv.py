@@ -212,7 +212,7 @@ def test_two_sided_gradients(impl, rng):
         return
     value, (du, dk, dkb) = out
     np.testing.assert_allclose(value, np.sum(w * np_two_sided(u, kernel, backward_kernel)),
-                               rtol=1e-5, atol=1e-4)
+                               rtol=1e-5, atol=1e-5)
     flip = lambda x: x[:, ::-1]
     du_f, dk_f = np_causal_conv_grads(u, kernel, w)
     du_b, dk_b = np_causal_conv_grads(flip(u), backward_kernel, flip(w))

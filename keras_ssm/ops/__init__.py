@@ -181,10 +181,10 @@ def causal_conv(u, kernel, backward_kernel=None):
     input dtype; the output has `u`'s dtype.
 
     With `backward_kernel` the convolution is two-sided, as in a bidirectional layer:
-    y[:, t, h] also gets sum_{s>=t} backward_kernel[h, s-t] * u[:, s, h]. That costs the
-    same FFTs as the causal part alone (one circular product of size >= L + k - 1, the
-    backward taps at its end), half of the two convolutions `causal_conv(u, K) +
-    flip(causal_conv(flip(u), K_b))` that it equals.
+    y[:, t, h] also gets sum_{s>=t} backward_kernel[h, s-t] * u[:, s, h], as one circular
+    product of size >= L + k - 1 with the backward taps at its end: one rfft of u and one
+    irfft, where the two convolutions `causal_conv(u, K) + flip(causal_conv(flip(u), K_b))`
+    that it equals take two of each, and no flips.
 
     Args:
         u: (batch, length, channels).

@@ -197,7 +197,7 @@ def causal_conv_fft(u, kernel, backward_kernel=None):
         kernel: (channels, kernel_length), kernel_length <= length.
         backward_kernel: optional (channels, backward_length): adds
             sum_{s >= t} backward_kernel[h, s - t] u[:, s, h] from the same FFTs
-            (`_circular_kernel`).
+            (`reference.conv_fft_length`).
 
     Returns:
         (batch, length, channels), the dtype of `u` (computed in float32).
@@ -211,21 +211,11 @@ def causal_conv_fft(u, kernel, backward_kernel=None):
     u = jnp.asarray(u)
     length = u.shape[1]
     n = reference.conv_fft_length(length, kernel, backward_kernel)
-    kernel = _circular_kernel(kernel, backward_kernel, n)
     u_f = jnp.fft.rfft(u.astype(jnp.float32), n=n, axis=1)
-    k_f = jnp.fft.rfft(kernel, n=n, axis=1).T  # (n // 2 + 1, channels)
+    k_f = jnp.fft.rfft(jnp.asarray(kernel, jnp.float32), n=n, axis=1)
+    if backward_kernel is not None:  # its taps j at n - j (`reference.conv_fft_length`)
+        k_f = k_f + jnp.conj(jnp.fft.rfft(jnp.asarray(backward_kernel, jnp.float32), n=n, axis=1))
+    k_f = k_f.T  # (n // 2 + 1, channels)
     y = jnp.fft.irfft(u_f * k_f[None], n=n, axis=1)[:, :length]
     return y.astype(u.dtype)
 
-
-def _circular_kernel(kernel, backward_kernel, n):
-    """`reference.two_sided_kernel` in jnp (this path runs on any Keras backend):
-    kernel at taps 0..k-1, backward tap j at n - j (tap 0 added to tap 0)."""
-    kernel = jnp.asarray(kernel, jnp.float32)
-    c = jnp.pad(kernel, ((0, 0), (0, n - kernel.shape[1])))
-    if backward_kernel is None:
-        return c
-    kb = jnp.asarray(backward_kernel, jnp.float32)
-    back = jnp.concatenate([kb[:, :1], jnp.zeros((kb.shape[0], n - kb.shape[1]), jnp.float32),
-                            jnp.flip(kb[:, 1:], axis=1)], axis=1)
-    return c + back

@@ -146,39 +146,12 @@ def conv_fft_length(length, kernel, backward_kernel=None):
 
     With a backward kernel the product is circular of size n, forward taps at 0..k-1
     and backward taps j at n - j: a lag d in -(L-1)..L-1 lands on its own tap when
-    n >= L + max(k_f, k_b) - 1.
+    n >= L + max(k_f, k_b) - 1. Placing a real K_b's taps at n - j conjugates its
+    transform, so the two-sided kernel's rfft is rfft(K, n) + conj(rfft(K_b, n)).
     """
     taps = kernel.shape[-1] if backward_kernel is None else max(kernel.shape[-1],
                                                                 backward_kernel.shape[-1])
     return fft_length(length + taps - 1)
-
-
-def two_sided_kernel(kernel, backward_kernel, n):
-    """The circular kernel c of size n of a two-sided convolution, in float32.
-
-    c[:, j] = kernel[:, j] for j < k_f, c[:, n - j] += backward_kernel[:, j] for
-    1 <= j < k_b and c[:, 0] += backward_kernel[:, 0]: then
-    irfft(rfft(u) rfft(c))[t] = Σ_{s<=t} K[t-s] u_s + Σ_{s>=t} K_b[s-t] u_s.
-
-    Args:
-        kernel: (channels, k_f).
-        backward_kernel: (channels, k_b), or None (c = kernel, zero-padded to n).
-        n: the FFT size, at least `conv_fft_length`.
-
-    Returns:
-        (channels, n) float32 (written with keras.ops: any backend's tensors).
-    """
-    kernel = ops.cast(kernel, "float32")
-    channels, k_len = kernel.shape
-    c = ops.concatenate([kernel, ops.zeros((channels, n - k_len), "float32")], axis=1)
-    if backward_kernel is None:
-        return c
-    kb = ops.cast(backward_kernel, "float32")
-    kb_len = kb.shape[1]
-    parts = [kb[:, :1], ops.zeros((channels, n - kb_len), "float32")]
-    if kb_len > 1:
-        parts.append(ops.flip(kb[:, 1:], axis=1))
-    return c + ops.concatenate(parts, axis=1)
 
 
 def causal_conv(u, kernel, backward_kernel=None):
@@ -199,9 +172,11 @@ def causal_conv(u, kernel, backward_kernel=None):
     length = u.shape[1]
     n = conv_fft_length(length, kernel, backward_kernel)
     x = ops.transpose(ops.cast(u, "float32"), (0, 2, 1))  # (B, H, L)
-    k = two_sided_kernel(kernel, backward_kernel, n)
     x_re, x_im = ops.rfft(x, fft_length=n)
-    k_re, k_im = ops.rfft(k, fft_length=n)
+    k_re, k_im = ops.rfft(ops.cast(kernel, "float32"), fft_length=n)
+    if backward_kernel is not None:  # + conj(rfft(K_b)): its taps j at n - j
+        kb_re, kb_im = ops.rfft(ops.cast(backward_kernel, "float32"), fft_length=n)
+        k_re, k_im = k_re + kb_re, k_im - kb_im
     y_re = x_re * k_re - x_im * k_im
     y_im = x_re * k_im + x_im * k_re
     y = ops.irfft((y_re, y_im), fft_length=n)[..., :length]

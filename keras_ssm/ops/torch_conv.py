@@ -20,7 +20,7 @@ def causal_conv_fft(u, kernel, backward_kernel=None):
         kernel: (channels, kernel_length) tensor, kernel_length <= length.
         backward_kernel: optional (channels, backward_length) tensor: adds
             sum_{s >= t} backward_kernel[h, s - t] u[:, s, h] from the same FFTs
-            (`_circular_kernel`).
+            (`reference.conv_fft_length`).
 
     Returns:
         (batch, length, channels), the dtype of `u` (computed in float32).
@@ -35,21 +35,12 @@ def causal_conv_fft(u, kernel, backward_kernel=None):
     u = torch.as_tensor(u)
     length = u.shape[1]
     n = reference.conv_fft_length(length, kernel, backward_kernel)
-    kernel = _circular_kernel(kernel, backward_kernel, n, u.device)
     u_f = torch.fft.rfft(u.float(), n=n, dim=1)
-    k_f = torch.fft.rfft(kernel, n=n, dim=1).T  # (n // 2 + 1, channels)
+    k_f = torch.fft.rfft(torch.as_tensor(kernel, device=u.device).float(), n=n, dim=1)
+    if backward_kernel is not None:  # its taps j at n - j (`reference.conv_fft_length`)
+        kb = torch.as_tensor(backward_kernel, device=u.device).float()
+        k_f = k_f + torch.fft.rfft(kb, n=n, dim=1).conj()
+    k_f = k_f.T  # (n // 2 + 1, channels)
     y = torch.fft.irfft(u_f * k_f, n=n, dim=1)[:, :length]
     return y.to(u.dtype)
 
-
-def _circular_kernel(kernel, backward_kernel, n, device):
-    """`reference.two_sided_kernel` in torch ops (this path runs on any Keras backend):
-    kernel at taps 0..k-1, backward tap j at n - j (tap 0 added to tap 0)."""
-    kernel = torch.as_tensor(kernel, device=device).float()
-    c = torch.nn.functional.pad(kernel, (0, n - kernel.shape[1]))
-    if backward_kernel is None:
-        return c
-    kb = torch.as_tensor(backward_kernel, device=device).float()
-    back = torch.cat([kb[:, :1], kb.new_zeros(kb.shape[0], n - kb.shape[1]),
-                      torch.flip(kb[:, 1:], dims=(1,))], dim=1)
-    return c + back
