@@ -218,4 +218,3 @@ def causal_conv_fft(u, kernel, backward_kernel=None):
     k_f = k_f.T  # (n // 2 + 1, channels)
     y = jnp.fft.irfft(u_f * k_f[None], n=n, axis=1)[:, :length]
     return y.astype(u.dtype)
-

@@ -43,4 +43,3 @@ def causal_conv_fft(u, kernel, backward_kernel=None):
     k_f = k_f.T  # (n // 2 + 1, channels)
     y = torch.fft.irfft(u_f * k_f, n=n, dim=1)[:, :length]
     return y.to(u.dtype)
-
