@@ -9,7 +9,7 @@ BACKENDS ?= jax tensorflow torch
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-one demo bench data clean
+.PHONY: install lint test test-one demo bench data clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,13 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-# The suite once per backend, each in its own process; fails if any fails.
-test: install
+# ruff's lint rules and format (configured in pyproject.toml); `ruff format .` fixes the format.
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+# Lint first, then the suite once per backend, each in its own process; fails if any fails.
+test: lint
 	@status=0; for backend in $(BACKENDS); do \
 	  echo "=== pytest on KERAS_BACKEND=$$backend ==="; \
 	  KERAS_BACKEND=$$backend $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) || status=1; \
@@ -35,13 +40,13 @@ test-one: install
 	KERAS_BACKEND=$(BACKEND) $(PY) -m pytest -q $(PYTEST_ARGS)
 
 demo: install
-	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) examples/synthetic.py --task shift --model dlr --preset demo --output $${DEMO_OUTPUT:-runs/demo}
+	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) -m examples.synthetic --task shift --model dlr --preset demo --output $${DEMO_OUTPUT:-runs/demo}
 
 # Benchmarks (not part of CI): the ops, then the layers against their peers.
 bench: install
 	$(PY) -m pip install -q -e ".[bench]"
-	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) benchmarks/ops.py
-	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) benchmarks/layers.py
+	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) -m benchmarks.ops
+	KERAS_BACKEND=$${KERAS_BACKEND:-jax} $(PY) -m benchmarks.layers
 
 # Fashion-MNIST (the original release files) from Debian's package, where apt-get can run;
 # otherwise says what to do. MNIST and CIFAR-10 come from keras.datasets (internet, once).

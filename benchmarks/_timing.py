@@ -352,8 +352,9 @@ def fmt(x, digits=3):
 # Interleaved timing, process memory and machine load
 
 
-def interleaved_medians(calls, *, repeats=5, budget_seconds=None, min_seconds=0.0, max_repeats=200,
-                        warm_each=False):
+def interleaved_medians(
+    calls, *, repeats=5, budget_seconds=None, min_seconds=0.0, max_repeats=200, warm_each=False
+):
     """Median wall time of several calls timed in turns (A B C A B C ...), in seconds.
 
     Interleaving spreads the noise of a shared machine evenly over the candidates. Each
@@ -523,7 +524,8 @@ def limit_threads(count):
     if name == "jax":
         # Read when jax creates its CPU client (the first computation).
         flags = os.environ.get("XLA_FLAGS", "")
-        os.environ["XLA_FLAGS"] = (flags + " --xla_cpu_multi_thread_eigen=false "
-                                   f"intra_op_parallelism_threads={count}").strip()
+        os.environ["XLA_FLAGS"] = (
+            flags + f" --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={count}"
+        ).strip()
         return f"XLA_FLAGS intra_op_parallelism_threads={count}"
     return "default"

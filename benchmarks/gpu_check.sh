@@ -41,19 +41,19 @@ step 30 "machine" env KERAS_BACKEND=torch bash -c "nvidia-smi; $PY -c 'import to
 step 120 "GPU tests (Triton kernel compiled for the device, CUDA paths)" \
   env KERAS_BACKEND=torch $PY -m pytest -q -p no:cacheprovider tests/test_triton_scan.py tests/test_ops_torch_paths.py -k "cuda or chunk"
 step 100 "scans: torch paths against the HBM floor (B=8, L=4096-65536, P=64 complex)" \
-  env KERAS_BACKEND=torch $PY benchmarks/ops.py --ops linear_recurrence --lengths 4096 16384 65536 \
+  env KERAS_BACKEND=torch $PY -m benchmarks.ops --ops linear_recurrence --lengths 4096 16384 65536 \
   --paths triton chunked associative --budget 2 --bandwidth-mb 1024 --no-plot --output "$RESULTS"
-step 60 "Triton: one walk against chunks of time" env KERAS_BACKEND=torch $PY benchmarks/triton_chunks.py
+step 60 "Triton: one walk against chunks of time" env KERAS_BACKEND=torch $PY -m benchmarks.triton_chunks
 step 75 "training step: S5/DSS/DLR against Keras GRU/LSTM (torch, cpu preset shapes)" \
-  env KERAS_BACKEND=torch $PY benchmarks/train_step.py --repeats 5 --warmup 2 --output "$RESULTS/train_step-torch-gpu.md"
+  env KERAS_BACKEND=torch $PY -m benchmarks.train_step --repeats 5 --warmup 2 --output "$RESULTS/train_step-torch-gpu.md"
 step 60 "layers: DSS/DLR per element against L, DSS kernel against DLR (torch)" \
-  env KERAS_BACKEND=torch $PY benchmarks/scaling.py --repeats 3 --min-seconds 0.2 --output "$RESULTS/scaling-torch-gpu.md"
+  env KERAS_BACKEND=torch $PY -m benchmarks.scaling --repeats 3 --min-seconds 0.2 --output "$RESULTS/scaling-torch-gpu.md"
 if $PY -c "import jax; assert jax.default_backend() == 'gpu'" 2>/dev/null; then
   step 60 "scans: jax paths on the GPU (associative against the sequential walk)" \
-    env KERAS_BACKEND=jax $PY benchmarks/ops.py --ops linear_recurrence --lengths 4096 16384 65536 \
+    env KERAS_BACKEND=jax $PY -m benchmarks.ops --ops linear_recurrence --lengths 4096 16384 65536 \
     --budget 2 --bandwidth-mb 1024 --no-plot --output "$RESULTS"
   step 75 "training step on jax" \
-    env KERAS_BACKEND=jax $PY benchmarks/train_step.py --repeats 5 --warmup 2 --output "$RESULTS/train_step-jax-gpu.md"
+    env KERAS_BACKEND=jax $PY -m benchmarks.train_step --repeats 5 --warmup 2 --output "$RESULTS/train_step-jax-gpu.md"
 fi
 save
 echo "done: $RESULTS/*-gpu.md"

@@ -6,9 +6,8 @@ import math
 import numpy as np
 from keras import ops
 
-import _timing as T
 import keras_ssm
-
+from benchmarks import _timing as T
 
 SECTIONS = ("sweep", "auto", "s5")
 
@@ -33,8 +32,8 @@ AGREEMENT_TOLERANCE = 1e-3  # relative difference above which two paths are flag
 
 def make_layer(kind, state_size, mode="auto", seed=0):
     """A DSS (variant "exp") or DLR layer, not built."""
-    classes = {"DSS": keras_ssm.layers.DSS, "DLR": keras_ssm.layers.DLR}
-    return classes[kind](state_size=state_size, mode=mode, seed=seed)
+    cls = keras_ssm.layers.families.layer_class(kind)
+    return cls(state_size=state_size, mode=mode, seed=seed)
 
 
 def random_inputs(rng, shape):
@@ -138,7 +137,8 @@ def convolution_implementations(batch, length, features, state_size, shared_lamb
     lam_shape = (state_size,) if shared_lambda else (features, state_size)
     conv = keras_ssm.ops.resolve("causal_conv", u, kernel)
     vander = keras_ssm.ops.resolve(
-        "vandermonde_kernel", _zeros_pair(lam_shape), _zeros_pair((features, state_size)), length)
+        "vandermonde_kernel", _zeros_pair(lam_shape), _zeros_pair((features, state_size)), length
+    )
     return conv, vander
 
 
@@ -160,7 +160,7 @@ def prepare(calls, args, report, section, label):
 
     Failures are noted and left out.
     """
-    ready, modes, outputs = {}, {}, {}
+    ready, modes = {}, {}
     for key, (fn, fargs) in calls.items():
         fallbacks = []
         try:

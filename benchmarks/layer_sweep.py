@@ -7,24 +7,23 @@ import sys
 
 import numpy as np
 
-import _timing as T
-from layer_calls import DIRECTIONS
-from layer_calls import DIRECTION_NAMES
-from layer_calls import MIB
-from layer_calls import MODES
-from layer_calls import convolution_implementations
-from layer_calls import fmt_rel
-from layer_calls import layer_functions
-from layer_calls import make_layer
-from layer_calls import prepare
-from layer_calls import random_inputs
-from layer_calls import recurrence_implementation
-from layer_calls import recurrence_memory_estimate
-from layer_calls import rel_diff
+from benchmarks import _timing as T
+from benchmarks.layer_calls import DIRECTION_NAMES
+from benchmarks.layer_calls import DIRECTIONS
+from benchmarks.layer_calls import MIB
+from benchmarks.layer_calls import MODES
+from benchmarks.layer_calls import convolution_implementations
+from benchmarks.layer_calls import fmt_rel
+from benchmarks.layer_calls import layer_functions
+from benchmarks.layer_calls import make_layer
+from benchmarks.layer_calls import prepare
+from benchmarks.layer_calls import random_inputs
+from benchmarks.layer_calls import recurrence_implementation
+from benchmarks.layer_calls import recurrence_memory_estimate
+from benchmarks.layer_calls import rel_diff
 
-
-# The program a memory point runs in (its --child mode).
-PROGRAM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layers.py")
+# The module a memory point runs in (its --child mode), from the repository root.
+PROGRAM = "benchmarks.layers"
 
 
 def run_sweep(args, report, rng):
@@ -39,8 +38,10 @@ def run_sweep(args, report, rng):
         for kind in args.layers:
             conv_impl, vander_impl = convolution_implementations(b, length, h, n, kind == "DLR")
             rec_impl = recurrence_implementation(b, length, (h, n))
-            text = (f"{kind}: causal_conv `{conv_impl}`, vandermonde_kernel `{vander_impl}`, "
-                    f"linear_recurrence `{rec_impl}`")
+            text = (
+                f"{kind}: causal_conv `{conv_impl}`, vandermonde_kernel `{vander_impl}`, "
+                f"linear_recurrence `{rec_impl}`"
+            )
             if text not in impl_text:
                 impl_text.append(text)
                 report.implementations["sweep"] = "; ".join(impl_text)
@@ -53,10 +54,13 @@ def run_sweep(args, report, rng):
                     estimate = recurrence_memory_estimate(b, length, h, n, rec_impl)
                     if estimate > args.max_memory_gb * 1e9:
                         row["fwd_note"] = row["fwdbwd_note"] = "skipped"
-                        report.note("sweep", f"{kind} recurrence skipped from L={length}: its "
-                                             f"forward+backward would need about {estimate / 1e9:.1f} GB "
-                                             f"(state B·L·H·N complex64, `{rec_impl}` scan) > "
-                                             f"--max-memory-gb {args.max_memory_gb:g}.")
+                        report.note(
+                            "sweep",
+                            f"{kind} recurrence skipped from L={length}: its "
+                            f"forward+backward would need about {estimate / 1e9:.1f} GB "
+                            f"(state B·L·H·N complex64, `{rec_impl}` scan) > "
+                            f"--max-memory-gb {args.max_memory_gb:g}.",
+                        )
                         for d in DIRECTIONS:
                             stopped[(kind, mode, d)] = length
                         continue
@@ -72,18 +76,25 @@ def run_sweep(args, report, rng):
         for key in calls:
             if key not in ready:
                 rows[key[:2]][key[2] + "_note"] = "failed"
-        medians = T.interleaved_medians(ready, repeats=args.repeats, budget_seconds=args.budget,
-                                        min_seconds=args.min_seconds)
+        medians = T.interleaved_medians(
+            ready, repeats=args.repeats, budget_seconds=args.budget, min_seconds=args.min_seconds
+        )
         for (kind, mode, d), (seconds, count, best) in medians.items():
             row = rows[(kind, mode)]
             row[d], row[d + "_calls"], row[d + "_best"] = seconds, count, best
             compiled = row.get("compiled")
-            row["compiled"] = modes[(kind, mode, d)] if compiled in (None, modes[(kind, mode, d)]) \
+            row["compiled"] = (
+                modes[(kind, mode, d)]
+                if compiled in (None, modes[(kind, mode, d)])
                 else f"{compiled} / {modes[(kind, mode, d)]}"
+            )
             if seconds > args.budget:
                 stopped[(kind, mode, d)] = length
-                report.note("sweep", f"{kind} {mode} {DIRECTION_NAMES[d]} took {seconds:.1f} s at "
-                                     f"L={length}; not run at larger L (--budget {args.budget:g}).")
+                report.note(
+                    "sweep",
+                    f"{kind} {mode} {DIRECTION_NAMES[d]} took {seconds:.1f} s at "
+                    f"L={length}; not run at larger L (--budget {args.budget:g}).",
+                )
         # The two modes compute the same function: compare their forward outputs.
         for kind in args.layers:
             keys = [(kind, m, "fwd") for m in MODES]
@@ -97,7 +108,9 @@ def run_sweep(args, report, rng):
             if args.memory and (kind, mode) in layers_out:
                 directions = [d for d in DIRECTIONS if (kind, mode, d) in ready]
                 if directions:
-                    row.update(measure_memory(args, report, kind, mode, b, length, h, n, directions))
+                    row.update(
+                        measure_memory(args, report, kind, mode, b, length, h, n, directions)
+                    )
             report.sweep.append(row)
             report.write()
         del calls, ready, layers_out
@@ -107,22 +120,36 @@ def run_sweep(args, report, rng):
 
 def measure_memory(args, report, kind, mode, batch, length, features, state, directions):
     """Peak memory of warm calls in a fresh subprocess: {"mem_fwd": bytes, ...}."""
-    spec = dict(layer=kind, mode=mode, B=batch, L=length, H=features, N=state,
-                directions=directions, seed=args.seed)
-    cmd = [sys.executable, PROGRAM, "--child", json.dumps(spec)]
+    spec = dict(
+        layer=kind,
+        mode=mode,
+        B=batch,
+        L=length,
+        H=features,
+        N=state,
+        directions=directions,
+        seed=args.seed,
+    )
+    cmd = [sys.executable, "-m", PROGRAM, "--child", json.dumps(spec)]
     print(f"  memory: {kind} {mode} L={length} ...", end="", flush=True)
-    result = T.run_child(cmd, env=dict(os.environ), kill_above_bytes=args.kill_gb * 1e9,
-                         timeout=args.child_timeout)
+    result = T.run_child(
+        cmd, env=dict(os.environ), kill_above_bytes=args.kill_gb * 1e9, timeout=args.child_timeout
+    )
     found = [line for line in result["stdout"].splitlines() if line.startswith("RESULT ")]
     if result["killed"] or not found:
-        why = (f"killed ({result['killed']}, RSS reached {result['max_rss_seen'] / 1e9:.1f} GB)"
-               if result["killed"] else f"exit {result['returncode']}: "
-               f"{result['stderr'].strip().splitlines()[-1:] or ''}")
+        why = (
+            f"killed ({result['killed']}, RSS reached {result['max_rss_seen'] / 1e9:.1f} GB)"
+            if result["killed"]
+            else f"exit {result['returncode']}: {result['stderr'].strip().splitlines()[-1:] or ''}"
+        )
         report.note("sweep", f"memory of {kind} {mode} at L={length}: {why}")
         print(" failed", flush=True)
         return {}
-    measured = json.loads(found[-1][len("RESULT "):])
-    print(" " + ", ".join(f"{k} {v / MIB:.0f} MiB" for k, v in measured.items() if v is not None), flush=True)
+    measured = json.loads(found[-1][len("RESULT ") :])
+    print(
+        " " + ", ".join(f"{k} {v / MIB:.0f} MiB" for k, v in measured.items() if v is not None),
+        flush=True,
+    )
     return {"mem_" + d: measured.get(d) for d in directions}
 
 
@@ -150,21 +177,29 @@ def child_main(spec_json):
 
 
 def run_grid(args, report, rng):
-    report.start("auto", B=args.grid_batch, L=args.grid_lengths, H=args.grid_features,
-                 N=args.grid_states)
+    report.start(
+        "auto", B=args.grid_batch, L=args.grid_lengths, H=args.grid_features, N=args.grid_states
+    )
     impl_text = []
     for kind in args.layers:
         for b in args.grid_batch:
             for length in args.grid_lengths:
                 for h in args.grid_features:
                     for n in args.grid_states:
-                        print(f"[auto] {kind} B={b} L={length} H={h} N={n} (load {T.load_average()})",
-                              flush=True)
+                        print(
+                            f"[auto] {kind} B={b} L={length} H={h} N={n} (load {T.load_average()})",
+                            flush=True,
+                        )
                         row = {"layer": kind, "B": b, "L": length, "H": h, "N": n}
                         rec_impl = recurrence_implementation(b, length, (h, n))
-                        conv_impl, vander_impl = convolution_implementations(b, length, h, n, kind == "DLR")
-                        text = (f"{kind}: causal_conv `{conv_impl}`, vandermonde_kernel `{vander_impl}`, "
-                                f"linear_recurrence `{rec_impl}`")
+                        conv_impl, vander_impl = convolution_implementations(
+                            b, length, h, n, kind == "DLR"
+                        )
+                        text = (
+                            f"{kind}: causal_conv `{conv_impl}`, "
+                            f"vandermonde_kernel `{vander_impl}`, "
+                            f"linear_recurrence `{rec_impl}`"
+                        )
                         if text not in impl_text:
                             impl_text.append(text)
                             report.implementations["auto"] = "; ".join(impl_text)
@@ -180,18 +215,26 @@ def run_grid(args, report, rng):
                             layer.build((b, length, h))
                             for d, pair in zip(DIRECTIONS, layer_functions(layer, x, g)):
                                 calls[(mode, d)] = pair
-                        ready, _ = prepare(calls, args, report, "auto", f"{kind} B={b} L={length} H={h} N={n}")
-                        medians = T.interleaved_medians(ready, repeats=args.repeats,
-                                                        budget_seconds=args.budget,
-                                                        min_seconds=args.min_seconds)
+                        ready, _ = prepare(
+                            calls, args, report, "auto", f"{kind} B={b} L={length} H={h} N={n}"
+                        )
+                        medians = T.interleaved_medians(
+                            ready,
+                            repeats=args.repeats,
+                            budget_seconds=args.budget,
+                            min_seconds=args.min_seconds,
+                        )
                         for (mode, d), (seconds, count, best) in medians.items():
                             row[f"{mode}_{d}"] = seconds
                             row[f"{mode}_{d}_calls"], row[f"{mode}_{d}_best"] = count, best
                         report.grid.append(row)
                         report.write()
     if any(r.get("rec_note") for r in report.grid):
-        report.note("auto", "`skipped (~X GB)`: the recurrence's estimated forward+backward memory "
-                            f"exceeds --max-memory-gb {args.max_memory_gb:g}; the convolution wins there "
-                            "by default.")
+        report.note(
+            "auto",
+            "`skipped (~X GB)`: the recurrence's estimated forward+backward memory "
+            f"exceeds --max-memory-gb {args.max_memory_gb:g}; the convolution wins there "
+            "by default.",
+        )
     report.loads["auto"].append(T.load_average())
     report.write()

@@ -33,9 +33,9 @@ This file is the program (arguments, the order of the sections); the work is in
 Usage:
 
 ```
-KERAS_BACKEND=jax python benchmarks/layers.py --quick
-KERAS_BACKEND=torch python benchmarks/layers.py --sections s5
-KERAS_BACKEND=tensorflow python benchmarks/layers.py --sections sweep --lengths 1024 65536
+KERAS_BACKEND=jax python -m benchmarks.layers --quick
+KERAS_BACKEND=torch python -m benchmarks.layers --sections s5
+KERAS_BACKEND=tensorflow python -m benchmarks.layers --sections sweep --lengths 1024 65536
 ```
 """
 
@@ -47,33 +47,36 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-# The benchmark's modules sit beside this script (python benchmarks/layers.py, or -m).
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import _timing as T  # noqa: E402
-from layer_calls import LAYER_KINDS  # noqa: E402
-from layer_calls import SECTIONS  # noqa: E402
-from layer_report import Report  # noqa: E402
-from layer_report import plot  # noqa: E402
-from layer_sweep import child_main  # noqa: E402
-from layer_sweep import run_grid  # noqa: E402
-from layer_sweep import run_sweep  # noqa: E402
-from s5_peer import run_s5  # noqa: E402
+from benchmarks import _timing as T  # noqa: E402
+from benchmarks.layer_calls import LAYER_KINDS  # noqa: E402
+from benchmarks.layer_calls import SECTIONS  # noqa: E402
+from benchmarks.layer_report import Report  # noqa: E402
+from benchmarks.layer_report import plot  # noqa: E402
+from benchmarks.layer_sweep import child_main  # noqa: E402
+from benchmarks.layer_sweep import run_grid  # noqa: E402
+from benchmarks.layer_sweep import run_sweep  # noqa: E402
+from benchmarks.s5_peer import run_s5  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sections", nargs="+", default=list(SECTIONS), choices=SECTIONS)
     parser.add_argument("--layers", nargs="+", default=list(LAYER_KINDS), choices=LAYER_KINDS)
     # sweep
-    parser.add_argument("--lengths", nargs="+", type=int,
-                        default=[1024, 2048, 4096, 8192, 16384, 32768, 65536])
+    parser.add_argument(
+        "--lengths", nargs="+", type=int, default=[1024, 2048, 4096, 8192, 16384, 32768, 65536]
+    )
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--features", type=int, default=64, help="H")
     parser.add_argument("--state", type=int, default=64, help="N")
-    parser.add_argument("--no-memory", dest="memory", action="store_false",
-                        help="skip the peak-memory subprocesses of the sweep")
+    parser.add_argument(
+        "--no-memory",
+        dest="memory",
+        action="store_false",
+        help="skip the peak-memory subprocesses of the sweep",
+    )
     # auto grid
     parser.add_argument("--grid-batch", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--grid-lengths", nargs="+", type=int, default=[1024, 8192])
@@ -88,31 +91,62 @@ def parse_args(argv=None):
     # common
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--min-seconds", type=float, default=2.0,
-                        help="time a call more than --repeats times until its calls add up to this")
-    parser.add_argument("--budget", type=float, default=20.0,
-                        help="seconds per call above which a path is not run at larger L")
-    parser.add_argument("--max-memory-gb", type=float, default=4.0,
-                        help="skip the recurrence where its estimated memory exceeds this")
-    parser.add_argument("--kill-gb", type=float, default=10.0,
-                        help="kill a memory subprocess whose RSS exceeds this")
+    parser.add_argument(
+        "--min-seconds",
+        type=float,
+        default=2.0,
+        help="time a call more than --repeats times until its calls add up to this",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=20.0,
+        help="seconds per call above which a path is not run at larger L",
+    )
+    parser.add_argument(
+        "--max-memory-gb",
+        type=float,
+        default=4.0,
+        help="skip the recurrence where its estimated memory exceeds this",
+    )
+    parser.add_argument(
+        "--kill-gb",
+        type=float,
+        default=10.0,
+        help="kill a memory subprocess whose RSS exceeds this",
+    )
     parser.add_argument("--child-timeout", type=float, default=900.0)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for the backend (default: its own choice); 1 gives "
-                             "stable torch timings on a shared machine")
-    parser.add_argument("--output", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for the backend (default: its own choice); 1 gives "
+        "stable torch timings on a shared machine",
+    )
+    parser.add_argument(
+        "--output", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+    )
     parser.add_argument("--no-plot", action="store_true")
-    parser.add_argument("--fresh", action="store_true",
-                        help="drop the sections of an earlier run instead of keeping them")
-    parser.add_argument("--quick", action="store_true",
-                        help="small sizes everywhere (a smoke run, minutes)")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="drop the sections of an earlier run instead of keeping them",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes everywhere (a smoke run, minutes)"
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.lengths = [1024, 4096]
         args.batch, args.features, args.state = 1, 32, 32
-        args.grid_batch, args.grid_lengths, args.grid_features, args.grid_states = [1, 8], [1024], [32], [1, 16]
+        args.grid_batch, args.grid_lengths, args.grid_features, args.grid_states = (
+            [1, 8],
+            [1024],
+            [32],
+            [1, 16],
+        )
         args.s5_batch, args.s5_length, args.s5_features, args.s5_states = 2, 1024, 32, 16
         args.repeats, args.s5_repeats, args.budget, args.min_seconds = 3, 3, 5.0, 0.5
     args.lengths = sorted(set(args.lengths))
@@ -131,8 +165,11 @@ def main(argv=None):
     stem = f"layers-{T.backend()}-{T.device_slug()}"
     path_md = os.path.join(args.output, stem + ".md")
     path_png = os.path.join(args.output, stem + ".png")
-    print(f"{T.backend()} on {T.device_description()} ({T.library_versions()}); "
-          f"load {T.load_average()}", flush=True)
+    print(
+        f"{T.backend()} on {T.device_description()} ({T.library_versions()}); "
+        f"load {T.load_average()}",
+        flush=True,
+    )
     report = Report(args, path_md)
     if not args.fresh:
         report.keep_previous(args.sections)

@@ -17,9 +17,9 @@ Writes ``benchmarks/results/long_sequence-<device>.md``.
 Usage:
 
 ```
-python benchmarks/long_sequence.py                      # jax, tensorflow, torch
-python benchmarks/long_sequence.py --backends torch --repeats 3
-python benchmarks/long_sequence.py --quick              # L = 16384, N = 1024
+python -m benchmarks.long_sequence                      # jax, tensorflow, torch
+python -m benchmarks.long_sequence --backends torch --repeats 3
+python -m benchmarks.long_sequence --quick              # L = 16384, N = 1024
 ```
 """
 
@@ -36,7 +36,6 @@ if __name__ == "__main__" and "--child" not in sys.argv:
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
 
 from benchmarks import _timing as T  # noqa: E402
 
@@ -78,34 +77,60 @@ def child_main(spec):
         start = time.perf_counter()
         grads = T.sync(compiled(*fargs))
         warm.append(time.perf_counter() - start)
-    finite = all(bool(np.all(np.isfinite(keras.ops.convert_to_numpy(t))))
-                 for t in keras.tree.flatten(grads))
+    finite = all(
+        bool(np.all(np.isfinite(keras.ops.convert_to_numpy(t)))) for t in keras.tree.flatten(grads)
+    )
     result = dict(
-        backend=T.backend(), device=T.device_description(), versions=T.library_versions(),
-        compiled=mode, fallbacks=fallbacks,
-        causal_conv=conv_impl, vandermonde_kernel=vander_impl,
-        baseline_rss=baseline, peak_rss_first=peak_first, peak_rss_warm=T.peak_rss_bytes(),
-        first_seconds=first, warm_seconds=warm, finite=finite, load=T.load_average(), threads=threads,
+        backend=T.backend(),
+        device=T.device_description(),
+        versions=T.library_versions(),
+        compiled=mode,
+        fallbacks=fallbacks,
+        causal_conv=conv_impl,
+        vandermonde_kernel=vander_impl,
+        baseline_rss=baseline,
+        peak_rss_first=peak_first,
+        peak_rss_warm=T.peak_rss_bytes(),
+        first_seconds=first,
+        warm_seconds=warm,
+        finite=finite,
+        load=T.load_average(),
+        threads=threads,
     )
     print("RESULT " + json.dumps(result), flush=True)
 
 
 def run_backend(backend, args):
-    spec = dict(B=args.batch, L=args.length, H=args.features, N=args.state, repeats=args.repeats,
-                threads=args.threads)
+    spec = dict(
+        B=args.batch,
+        L=args.length,
+        H=args.features,
+        N=args.state,
+        repeats=args.repeats,
+        threads=args.threads,
+    )
     env = dict(os.environ, KERAS_BACKEND=backend)
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)]
-    print(f"[{backend}] L={args.length} N={args.state} H={args.features} B={args.batch} "
-          f"(load {T.load_average()}) ...", flush=True)
+    cmd = [sys.executable, "-m", "benchmarks.long_sequence", "--child", json.dumps(spec)]
+    print(
+        f"[{backend}] L={args.length} N={args.state} H={args.features} B={args.batch} "
+        f"(load {T.load_average()}) ...",
+        flush=True,
+    )
     out = T.run_child(cmd, env=env, kill_above_bytes=args.kill_gb * GB, timeout=args.timeout)
-    row = {"backend": backend, "ru_maxrss": out["ru_maxrss"], "max_rss_seen": out["max_rss_seen"],
-           "wall": out["seconds"]}
+    row = {
+        "backend": backend,
+        "ru_maxrss": out["ru_maxrss"],
+        "max_rss_seen": out["max_rss_seen"],
+        "wall": out["seconds"],
+    }
     found = [line for line in out["stdout"].splitlines() if line.startswith("RESULT ")]
     if found:
-        row.update(json.loads(found[-1][len("RESULT "):]))
+        row.update(json.loads(found[-1][len("RESULT ") :]))
     if out["killed"]:
-        row["error"] = (f"killed ({out['killed']}) with RSS {out['max_rss_seen'] / GB:.2f} GB "
-                        f"after {out['seconds']:.0f} s")
+        row["error"] = (
+            f"killed ({out['killed']}) with RSS {out['max_rss_seen'] / GB:.2f} GB "
+            f"after {out['seconds']:.0f} s"
+        )
     elif not found:
         tail = [line for line in out["stderr"].strip().splitlines() if line.strip()][-3:]
         row["error"] = f"exit {out['returncode']}: " + " | ".join(tail)
@@ -118,8 +143,10 @@ def _summary(row):
         return row["error"]
     warm = sorted(row["warm_seconds"])
     peak = max(row["peak_rss_first"], row["peak_rss_warm"])
-    return (f"ru_maxrss {row['ru_maxrss'] / GB:.2f} GB, VmHWM {peak / GB:.2f} GB, "
-            f"first call {row['first_seconds']:.1f} s, warm {warm[len(warm) // 2]:.1f} s")
+    return (
+        f"ru_maxrss {row['ru_maxrss'] / GB:.2f} GB, VmHWM {peak / GB:.2f} GB, "
+        f"first call {row['first_seconds']:.1f} s, warm {warm[len(warm) // 2]:.1f} s"
+    )
 
 
 def write_report(rows, args, path):
@@ -141,29 +168,66 @@ def write_report(rows, args, path):
         "run (their load and date may differ).",
         "",
     ]
-    headers = ["backend", "compiled", "vandermonde_kernel / causal_conv", "ru_maxrss GB", "VmHWM GB",
-               "warm peak GB", "baseline GB", f"<= {limit:g} GB", "first call s", "warm s",
-               "finite grads", "load (1, 5, 15 min)"]
+    headers = [
+        "backend",
+        "compiled",
+        "vandermonde_kernel / causal_conv",
+        "ru_maxrss GB",
+        "VmHWM GB",
+        "warm peak GB",
+        "baseline GB",
+        f"<= {limit:g} GB",
+        "first call s",
+        "warm s",
+        "finite grads",
+        "load (1, 5, 15 min)",
+    ]
     table = []
     for r in rows:
         if "error" in r:
-            table.append([r["backend"], "—", "—", T.fmt(r["ru_maxrss"] / GB), "—", "—", "—",
-                          "no", r["error"], "—", "—", "—"])
+            table.append(
+                [
+                    r["backend"],
+                    "—",
+                    "—",
+                    T.fmt(r["ru_maxrss"] / GB),
+                    "—",
+                    "—",
+                    "—",
+                    "no",
+                    r["error"],
+                    "—",
+                    "—",
+                    "—",
+                ]
+            )
             continue
         warm = sorted(r["warm_seconds"])
         within = r["ru_maxrss"] <= limit * GB
-        table.append([
-            r["backend"], r["compiled"], f"`{r['vandermonde_kernel']}` / `{r['causal_conv']}`",
-            T.fmt(r["ru_maxrss"] / GB), T.fmt(max(r["peak_rss_first"], r["peak_rss_warm"]) / GB),
-            T.fmt(r["peak_rss_warm"] / GB), T.fmt(r["baseline_rss"] / GB),
-            "yes" if within else "NO", T.fmt(r["first_seconds"]), T.fmt(warm[len(warm) // 2]),
-            "yes" if r["finite"] else "NO", r["load"],
-        ])
+        table.append(
+            [
+                r["backend"],
+                r["compiled"],
+                f"`{r['vandermonde_kernel']}` / `{r['causal_conv']}`",
+                T.fmt(r["ru_maxrss"] / GB),
+                T.fmt(max(r["peak_rss_first"], r["peak_rss_warm"]) / GB),
+                T.fmt(r["peak_rss_warm"] / GB),
+                T.fmt(r["baseline_rss"] / GB),
+                "yes" if within else "NO",
+                T.fmt(r["first_seconds"]),
+                T.fmt(warm[len(warm) // 2]),
+                "yes" if r["finite"] else "NO",
+                r["load"],
+            ]
+        )
     lines += [T.markdown_table(headers, table), ""]
     for r in rows:
         if r.get("versions"):
-            lines.append(f"- {r['backend']}: {r['versions']}; CPU threads: {r.get('threads')}"
-                         + (f"; fell back from {r['fallbacks']}" if r.get("fallbacks") else "") + ".")
+            lines.append(
+                f"- {r['backend']}: {r['versions']}; CPU threads: {r.get('threads')}"
+                + (f"; fell back from {r['fallbacks']}" if r.get("fallbacks") else "")
+                + "."
+            )
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -173,8 +237,9 @@ def _sizes(args):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
     parser.add_argument("--length", type=int, default=262144)
     parser.add_argument("--state", type=int, default=4096, help="N")
@@ -182,15 +247,24 @@ def parse_args(argv=None):
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=2, help="warm calls timed after the first")
     parser.add_argument("--limit-gb", type=float, default=8.0)
-    parser.add_argument("--kill-gb", type=float, default=14.0,
-                        help="kill a child whose RSS exceeds this (shared-machine guard)")
+    parser.add_argument(
+        "--kill-gb",
+        type=float,
+        default=14.0,
+        help="kill a child whose RSS exceeds this (shared-machine guard)",
+    )
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per backend")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for the backend (default: its own choice)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for the backend (default: its own choice)",
+    )
     parser.add_argument("--output", default=os.path.join(HERE, "results"))
     parser.add_argument("--quick", action="store_true", help="L = 16384, N = 1024: a smoke run")
-    parser.add_argument("--fresh", action="store_true",
-                        help="drop the rows of other backends from an earlier run")
+    parser.add_argument(
+        "--fresh", action="store_true", help="drop the rows of other backends from an earlier run"
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:

@@ -20,8 +20,8 @@ Writes ``benchmarks/results/ops-<backend>-<device>.md`` and ``.png``.
 Usage:
 
 ```
-KERAS_BACKEND=jax python benchmarks/ops.py --quick
-KERAS_BACKEND=torch python benchmarks/ops.py --lengths 1024 65536 --state 64 --batch 8
+KERAS_BACKEND=jax python -m benchmarks.ops --quick
+KERAS_BACKEND=torch python -m benchmarks.ops --lengths 1024 65536 --state 64 --batch 8
 ```
 """
 
@@ -36,12 +36,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
 
-try:  # python -m benchmarks.ops
-    from benchmarks import _timing as T  # noqa: E402
-except ImportError:  # python benchmarks/ops.py
-    import _timing as T  # noqa: E402
-
 import keras_ssm  # noqa: E402
+from benchmarks import _timing as T  # noqa: E402
 from keras_ssm.ops import registry  # noqa: E402
 
 ASSOC = "keras.ops.associative_scan"
@@ -62,7 +58,9 @@ def recurrence_inputs(rng, batch, length, state, complex_values, per_step):
     magnitude = rng.uniform(0.9, 0.999, a_shape)
     if complex_values:
         a = magnitude * np.exp(1j * rng.uniform(-np.pi, np.pi, a_shape))
-        b = rng.standard_normal((batch, length, state)) + 1j * rng.standard_normal((batch, length, state))
+        b = rng.standard_normal((batch, length, state)) + 1j * rng.standard_normal(
+            (batch, length, state)
+        )
         g = rng.standard_normal(b.shape) + 1j * rng.standard_normal(b.shape)
         cast = lambda x: x.astype(np.complex64)
     else:
@@ -87,7 +85,10 @@ def numpy_recurrence(a, b):
 def planes(x):
     """numpy -> list of float32 backend tensors: [re, im] or [x]."""
     if np.iscomplexobj(x):
-        return [T.to_device(np.ascontiguousarray(x.real)), T.to_device(np.ascontiguousarray(x.imag))]
+        return [
+            T.to_device(np.ascontiguousarray(x.real)),
+            T.to_device(np.ascontiguousarray(x.imag)),
+        ]
     return [T.to_device(x)]
 
 
@@ -117,11 +118,16 @@ def recurrence_paths(n, per_step):
         if not per_step:
             a = [ops.broadcast_to(p, b[0].shape) for p in a]
         if n == 2:
+
             def combine(x, y):  # x: earlier prefix, y: later elements
                 ar1, ai1, br1, bi1 = x
                 ar2, ai2, br2, bi2 = y
-                return (ar2 * ar1 - ai2 * ai1, ar2 * ai1 + ai2 * ar1,
-                        ar2 * br1 - ai2 * bi1 + br2, ar2 * bi1 + ai2 * br1 + bi2)
+                return (
+                    ar2 * ar1 - ai2 * ai1,
+                    ar2 * ai1 + ai2 * ar1,
+                    ar2 * br1 - ai2 * bi1 + br2,
+                    ar2 * bi1 + ai2 * br1 + bi2,
+                )
 
             out = ops.associative_scan(combine, (a[0], a[1], b[0], b[1]), axis=1)
             return out[2], out[3]
@@ -145,8 +151,10 @@ def recurrence_paths(n, per_step):
             else:
                 a_now, b_now = a, x
             if n == 2:
-                h_new = (a_now[0] * h[0] - a_now[1] * h[1] + b_now[0],
-                         a_now[0] * h[1] + a_now[1] * h[0] + b_now[1])
+                h_new = (
+                    a_now[0] * h[0] - a_now[1] * h[1] + b_now[0],
+                    a_now[0] * h[1] + a_now[1] * h[0] + b_now[1],
+                )
             else:
                 h_new = (a_now[0] * h[0] + b_now[0],)
             return h_new, h_new
@@ -175,8 +183,10 @@ def tf_scan_fn(n, per_step):
         def step(h, x):
             a_now, b_now = (x[:n], x[n:]) if per_step else (a, x)
             if n == 2:
-                return (a_now[0] * h[0] - a_now[1] * h[1] + b_now[0],
-                        a_now[0] * h[1] + a_now[1] * h[0] + b_now[1])
+                return (
+                    a_now[0] * h[0] - a_now[1] * h[1] + b_now[0],
+                    a_now[0] * h[1] + a_now[1] * h[0] + b_now[1],
+                )
             return (a_now[0] * h[0] + b_now[0],)
 
         init = tuple(tf.zeros_like(p[:, 0]) for p in b)
@@ -204,7 +214,8 @@ def recurrence_not_applicable(name, a_in, b_in):
     if name in (ASSOC, SEQUENTIAL, TF_SCAN):
         return None
     return registry.get("linear_recurrence", name).reason_not_applicable(
-        a_in, b_in, initial_state=None, reverse=False, return_final_state=False)
+        a_in, b_in, initial_state=None, reverse=False, return_final_state=False
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -213,7 +224,9 @@ def recurrence_not_applicable(name, a_in, b_in):
 
 def conv_inputs(rng, batch, length, channels):
     u = rng.standard_normal((batch, length, channels)).astype(np.float32)
-    kernel = (rng.standard_normal((channels, length)) * np.exp(-np.arange(length) / 256.0)).astype(np.float32)
+    kernel = (rng.standard_normal((channels, length)) * np.exp(-np.arange(length) / 256.0)).astype(
+        np.float32
+    )
     g = rng.standard_normal(u.shape).astype(np.float32)
     return u, kernel, g
 
@@ -305,11 +318,14 @@ class Results:
             f"keras-ssm {keras_ssm.__version__}.",
             "- Memory bandwidth (z = x + y into a preallocated z, 12 bytes per element, best of 5; "
             "the floor uses `best`): "
-            + ", ".join(f"{k} {v / 1e9:.1f} GB/s" for k, v in bw.items()) + ".",
+            + ", ".join(f"{k} {v / 1e9:.1f} GB/s" for k, v in bw.items())
+            + ".",
             f"- Sizes: batch {a.batch}; linear_recurrence state {a.state} "
-            f"{'real' if a.real else 'complex'}, a {'per step' if a.per_step else 'time-invariant'}; "
+            f"{'real' if a.real else 'complex'}, "
+            f"a {'per step' if a.per_step else 'time-invariant'}; "
             f"causal_conv {a.channels} channels, kernel length = L.",
-            f"- Median of {a.repeats} calls after {a.warmup} warm-up call(s) (compilation excluded), "
+            f"- Median of {a.repeats} calls after {a.warmup} warm-up call(s) "
+            "(compilation excluded), "
             "all paths timed in turns at each L (rounds of forward calls, then of forward+backward "
             "calls; each timed call follows an untimed call of the same path, so no path pays for "
             f"the memory another one left); a path whose call exceeds {a.budget:g} s is timed once "
@@ -324,13 +340,21 @@ class Results:
             "- `rel err` = max |h - h_numpy| / max |h_numpy| of the forward output (float64 numpy "
             f"loop or FFT); WRONG above {FAILURE_TOLERANCE:g}.",
             "- `mode`: jit (jax.jit), xla (tf.function(jit_compile=True)), graph (tf.function, "
-            "the path fails under XLA: see the notes), eager (torch); 'forward / forward+backward' when "
-            "they differ.",
+            "the path fails under XLA: see the notes), eager (torch); "
+            "'forward / forward+backward' when they differ.",
             "",
         ]
         for op, rows in self.rows.items():
             has_assoc = any(r["path"] == ASSOC for r in rows)
-            headers = ["path", "mode", "L", "fwd ms", "fwd+bwd ms", "x floor (fwd)", "x floor (fwd+bwd)"]
+            headers = [
+                "path",
+                "mode",
+                "L",
+                "fwd ms",
+                "fwd+bwd ms",
+                "x floor (fwd)",
+                "x floor (fwd+bwd)",
+            ]
             if has_assoc:
                 headers += [f"x {ASSOC} (fwd)", f"x {ASSOC} (fwd+bwd)"]
             headers.append("rel err")
@@ -341,15 +365,19 @@ class Results:
             for r in sorted(rows, key=lambda r: (paths.index(r["path"]), r["L"])):
                 auto = self.automatic.get((op, r["L"])) == r["path"]
                 cells = [
-                    f"`{r['path']}`" + (" (auto)" if auto else ""), r.get("mode", "—"), r["L"],
+                    f"`{r['path']}`" + (" (auto)" if auto else ""),
+                    r.get("mode", "—"),
+                    r["L"],
                     r.get("fwd_note") or T.fmt(_ms(r.get("fwd"))),
                     r.get("fwdbwd_note") or T.fmt(_ms(r.get("fwdbwd"))),
                     T.fmt(ratio(r.get("fwd"), r["floor_fwd"])),
                     T.fmt(ratio(r.get("fwdbwd"), r["floor_fwdbwd"])),
                 ]
                 if has_assoc:
-                    cells += [T.fmt(ratio(r.get("fwd"), self.baseline(op, r["L"], "fwd"))),
-                              T.fmt(ratio(r.get("fwdbwd"), self.baseline(op, r["L"], "fwdbwd")))]
+                    cells += [
+                        T.fmt(ratio(r.get("fwd"), self.baseline(op, r["L"], "fwd"))),
+                        T.fmt(ratio(r.get("fwdbwd"), self.baseline(op, r["L"], "fwdbwd"))),
+                    ]
                 cells.append(r.get("err", "—"))
                 table.append(cells)
             lines += [f"## {op}", "", T.markdown_table(headers, table), ""]
@@ -374,8 +402,9 @@ def prepare_path(fn, inputs, cotangent, args, check):
     row = {"notes": [], "calls": {}}
     fallbacks = []
     try:
-        fwd, mode = T.compile_and_warm(fn, inputs, warmup=args.warmup, torch_compile=args.torch_compile,
-                                       fallbacks=fallbacks)
+        fwd, mode = T.compile_and_warm(
+            fn, inputs, warmup=args.warmup, torch_compile=args.torch_compile, fallbacks=fallbacks
+        )
         row["mode"] = mode
         row["err"] = check(fwd(*inputs))
         row["calls"]["fwd"] = (fwd, inputs)
@@ -391,8 +420,13 @@ def prepare_path(fn, inputs, cotangent, args, check):
     fallbacks = []
     try:
         vjp_inputs = tuple(inputs) + (cotangent,)
-        bwd, mode_b = T.compile_and_warm(T.vjp_fn(fn), vjp_inputs, warmup=args.warmup,
-                                         torch_compile=args.torch_compile, fallbacks=fallbacks)
+        bwd, mode_b = T.compile_and_warm(
+            T.vjp_fn(fn),
+            vjp_inputs,
+            warmup=args.warmup,
+            torch_compile=args.torch_compile,
+            fallbacks=fallbacks,
+        )
         if mode_b != row["mode"]:
             row["mode"] = f"{row['mode']} / {mode_b}"
         row["calls"]["fwdbwd"] = (bwd, vjp_inputs)
@@ -412,8 +446,13 @@ def time_rows(rows, args):
     """
     for key in ("fwd", "fwdbwd"):
         calls = {i: row["calls"][key] for i, row in enumerate(rows) if key in row["calls"]}
-        medians = T.interleaved_medians(calls, repeats=args.repeats, budget_seconds=args.budget,
-                                        max_repeats=args.repeats, warm_each=True)
+        medians = T.interleaved_medians(
+            calls,
+            repeats=args.repeats,
+            budget_seconds=args.budget,
+            max_repeats=args.repeats,
+            warm_each=True,
+        )
         for i, (median, _, _) in medians.items():
             rows[i][key] = median
 
@@ -435,7 +474,9 @@ def run_op(op, args, results, rng):
         print(f"[{op}] L = {length}", flush=True)
         if op == "linear_recurrence":
             n = 1 if args.real else 2
-            a, b, g = recurrence_inputs(rng, args.batch, length, args.state, not args.real, args.per_step)
+            a, b, g = recurrence_inputs(
+                rng, args.batch, length, args.state, not args.real, args.per_step
+            )
             expected = numpy_recurrence(a, b)
             a_in, b_in, g_in = planes(a), planes(b), planes(g)
             inputs = tuple(a_in + b_in)
@@ -445,7 +486,8 @@ def run_op(op, args, results, rng):
             pack = lambda xs: tuple(xs) if n == 2 else xs[0]
             reason_of = lambda name: recurrence_not_applicable(name, pack(a_in), pack(b_in))
             results.automatic[(op, length)] = keras_ssm.ops.resolve(
-                "linear_recurrence", pack(a_in), pack(b_in))
+                "linear_recurrence", pack(a_in), pack(b_in)
+            )
         else:
             u, kernel, g = conv_inputs(rng, args.batch, length, args.channels)
             expected = numpy_causal_conv(u, kernel)
@@ -461,9 +503,12 @@ def run_op(op, args, results, rng):
         for name in order:
             if args.paths and not any(s in name for s in args.paths):
                 continue
-            row = {"path": name, "L": length,
-                   "floor_fwd": T.floor_seconds(floor_f, results.bandwidth["best"]),
-                   "floor_fwdbwd": T.floor_seconds(floor_b, results.bandwidth["best"])}
+            row = {
+                "path": name,
+                "L": length,
+                "floor_fwd": T.floor_seconds(floor_f, results.bandwidth["best"]),
+                "floor_fwdbwd": T.floor_seconds(floor_b, results.bandwidth["best"]),
+            }
             reason = reason_of(name)
             if reason is not None:
                 row.update(fwd_note="n/a", fwdbwd_note="n/a")
@@ -480,25 +525,38 @@ def run_op(op, args, results, rng):
         for row in prepared:
             name = row["path"]
             del row["calls"]
-            print(f"  {name}: fwd {T.fmt(_ms(row.get('fwd')))} ms, fwd+bwd {T.fmt(_ms(row.get('fwdbwd')))} ms,"
-                  f" err {row.get('err', '—')}", flush=True)
+            print(
+                f"  {name}: fwd {T.fmt(_ms(row.get('fwd')))} ms, "
+                f"fwd+bwd {T.fmt(_ms(row.get('fwdbwd')))} ms,"
+                f" err {row.get('err', '—')}",
+                flush=True,
+            )
             for text in row.pop("notes"):
                 print(f"    {text}", flush=True)
                 results.note(op, f"`{name}`: {text}")
             slowest = max(row.get("fwd") or 0.0, row.get("fwdbwd") or 0.0)
             if slowest > args.budget:
                 over_budget[name] = length
-                results.note(op, f"`{name}` took {slowest:.1f} s per call at L={length}; "
-                                 "not run at larger L (--budget).")
+                results.note(
+                    op,
+                    f"`{name}` took {slowest:.1f} s per call at L={length}; "
+                    "not run at larger L (--budget).",
+                )
             results.add(op, row)
     if op == "linear_recurrence" and T.backend() == "torch":
-        results.note(op, "keras.ops.associative_scan on torch silently drops the imaginary part of "
-                         "complex-dtype tensors (a bare torch.zeros buffer in its interleave step); this "
-                         "baseline therefore scans float (real, imag) planes, which it handles correctly.")
+        results.note(
+            op,
+            "keras.ops.associative_scan on torch silently drops the imaginary part of "
+            "complex-dtype tensors (a bare torch.zeros buffer in its interleave step); this "
+            "baseline therefore scans float (real, imag) planes, which it handles correctly.",
+        )
     if op == "linear_recurrence" and T.backend() == "tensorflow":
-        results.note(op, "keras.ops.associative_scan fails to compile under XLA on TensorFlow "
-                         "(mode 'graph' = plain tf.function); a mode 'xla / graph' is XLA forward and "
-                         "graph forward+backward.")
+        results.note(
+            op,
+            "keras.ops.associative_scan fails to compile under XLA on TensorFlow "
+            "(mode 'graph' = plain tf.function); a mode 'xla / graph' is XLA forward and "
+            "graph forward+backward.",
+        )
 
 
 def plot(results, path_png):
@@ -541,38 +599,79 @@ def parse_args(argv=None):
     class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
         pass
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=Formatter)
-    parser.add_argument("--ops", nargs="+", default=["linear_recurrence", "causal_conv"],
-                        choices=["linear_recurrence", "causal_conv"], help="ops to time")
-    parser.add_argument("--lengths", nargs="+", type=int, default=None,
-                        help="sequence lengths L (default 1024 2048 ... 65536; --quick: 1024 4096)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=Formatter
+    )
+    parser.add_argument(
+        "--ops",
+        nargs="+",
+        default=["linear_recurrence", "causal_conv"],
+        choices=["linear_recurrence", "causal_conv"],
+        help="ops to time",
+    )
+    parser.add_argument(
+        "--lengths",
+        nargs="+",
+        type=int,
+        default=None,
+        help="sequence lengths L (default 1024 2048 ... 65536; --quick: 1024 4096)",
+    )
     parser.add_argument("--batch", type=int, default=8, help="batch size B")
-    parser.add_argument("--state", type=int, default=64, help="recurrence state size (complex unless --real)")
+    parser.add_argument(
+        "--state", type=int, default=64, help="recurrence state size (complex unless --real)"
+    )
     parser.add_argument("--channels", type=int, default=64, help="causal_conv channels")
     parser.add_argument("--real", action="store_true", help="real recurrence instead of complex")
-    parser.add_argument("--per-step", action="store_true",
-                        help="a per step (batch, L, state), not time-invariant")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="timed calls, the median is reported (default 5; --quick: 3)")
+    parser.add_argument(
+        "--per-step", action="store_true", help="a per step (batch, L, state), not time-invariant"
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed calls, the median is reported (default 5; --quick: 3)",
+    )
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls after compilation")
-    parser.add_argument("--budget", type=float, default=None,
-                        help="seconds per call above which a path is not run at larger L "
-                             "(default 10; --quick: 2)")
-    parser.add_argument("--paths", nargs="*", default=None,
-                        help="only paths whose name contains one of these strings")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=None,
+        help="seconds per call above which a path is not run at larger L (default 10; --quick: 2)",
+    )
+    parser.add_argument(
+        "--paths",
+        nargs="*",
+        default=None,
+        help="only paths whose name contains one of these strings",
+    )
     parser.add_argument("--no-backward", action="store_true", help="forward only")
-    parser.add_argument("--torch-compile", action="store_true", help="try torch.compile first (torch)")
-    parser.add_argument("--bandwidth-mb", type=int, default=None,
-                        help="MiB per array in the bandwidth test (default 256; --quick: 64)")
+    parser.add_argument(
+        "--torch-compile", action="store_true", help="try torch.compile first (torch)"
+    )
+    parser.add_argument(
+        "--bandwidth-mb",
+        type=int,
+        default=None,
+        help="MiB per array in the bandwidth test (default 256; --quick: 64)",
+    )
     default_output = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-    parser.add_argument("--output", default=default_output, help="folder of the .md table and .png plot")
+    parser.add_argument(
+        "--output", default=default_output, help="folder of the .md table and .png plot"
+    )
     parser.add_argument("--no-plot", action="store_true", help="no PNG")
     parser.add_argument("--seed", type=int, default=0, help="numpy seed of the inputs")
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: L = 1024 and 4096, 3 repeats, 2 s budget (explicit flags win)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: L = 1024 and 4096, 3 repeats, 2 s budget (explicit flags win)",
+    )
     args = parser.parse_args(argv)
-    defaults = dict(lengths=[1024, 2048, 4096, 8192, 16384, 32768, 65536], repeats=5, budget=10.0,
-                    bandwidth_mb=256)
+    defaults = dict(
+        lengths=[1024, 2048, 4096, 8192, 16384, 32768, 65536],
+        repeats=5,
+        budget=10.0,
+        bandwidth_mb=256,
+    )
     if args.quick:
         defaults.update(lengths=[1024, 4096], repeats=3, budget=2.0, bandwidth_mb=64)
     for key, value in defaults.items():
@@ -590,7 +689,10 @@ def main(argv=None):
     path_png = os.path.join(args.output, stem + ".png")
     print(f"{T.backend()} on {T.device_description()} ({T.library_versions()})", flush=True)
     bandwidth = T.measure_bandwidth(megabytes=args.bandwidth_mb)
-    print("bandwidth: " + ", ".join(f"{k} {v / 1e9:.1f} GB/s" for k, v in bandwidth.items()), flush=True)
+    print(
+        "bandwidth: " + ", ".join(f"{k} {v / 1e9:.1f} GB/s" for k, v in bandwidth.items()),
+        flush=True,
+    )
     results = Results(args, bandwidth, path_md)
     rng = np.random.default_rng(args.seed)
     for op in args.ops:

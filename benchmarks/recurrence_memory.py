@@ -8,23 +8,20 @@ states (the path below `FUSED_RECURRENCE_STATES`); `fused` runs
 `keras_ssm.layers.chunked_recurrence` (states recomputed by chunks in the backward pass).
 
 ```bash
-KERAS_BACKEND=jax python benchmarks/recurrence_memory.py --output benchmarks/results/recurrence_memory-jax-cpu.md
-KERAS_BACKEND=torch python benchmarks/recurrence_memory.py --lengths 4096 --layers DLR
+KERAS_BACKEND=jax python -m benchmarks.recurrence_memory \
+    --output benchmarks/results/recurrence_memory-jax-cpu.md
+KERAS_BACKEND=torch python -m benchmarks.recurrence_memory --lengths 4096 --layers DLR
 ```
 """
 
 import argparse
 import datetime
 import json
+import os
 import pathlib
 import subprocess
 import sys
-import os
 import time
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 
 # glibc's malloc raises its mmap threshold after large frees (up to 32 MiB), after which
 # freed chunk-sized buffers stay in the heap and in the RSS: a fixed threshold makes the
@@ -45,7 +42,7 @@ def child(spec):
     from keras_ssm.layers import base
 
     base.FUSED_RECURRENCE_STATES = (1 << 62) if spec["path"] == "plain" else 0
-    cls = getattr(keras_ssm.layers, spec["layer"])
+    cls = keras_ssm.layers.families.layer_class(spec["layer"])
     layer = cls(state_size=spec["state"], mode="recurrence", seed=0)
     shape = (spec["batch"], spec["length"], spec["features"])
     layer.build(shape)
@@ -74,8 +71,12 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--features", type=int, default=64, help="H")
     parser.add_argument("--state", type=int, default=64, help="N")
-    parser.add_argument("--max-plain-gb", type=float, default=4.0,
-                        help="skip `plain` where its states alone would exceed this")
+    parser.add_argument(
+        "--max-plain-gb",
+        type=float,
+        default=4.0,
+        help="skip `plain` where its states alone would exceed this",
+    )
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--output", default=None)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -94,20 +95,62 @@ def main(argv=None):
                 if path == "plain" and plain_gb > args.max_plain_gb:
                     rows.append([layer, length, path, "skipped", f"(~{plain_gb:.1f} GB)", "", ""])
                     continue
-                spec = dict(layer=layer, length=length, path=path, batch=args.batch,
-                            features=args.features, state=args.state, threads=args.threads)
-                out = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
-                                     capture_output=True, text=True, env=CHILD_ENV)
+                spec = dict(
+                    layer=layer,
+                    length=length,
+                    path=path,
+                    batch=args.batch,
+                    features=args.features,
+                    state=args.state,
+                    threads=args.threads,
+                )
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "benchmarks.recurrence_memory",
+                        "--child",
+                        json.dumps(spec),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    env=CHILD_ENV,
+                )
                 lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
                 if out.returncode or not lines:
-                    rows.append([layer, length, path, "failed", T.short_error(
-                        RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr else "?")), "", ""])
+                    rows.append(
+                        [
+                            layer,
+                            length,
+                            path,
+                            "failed",
+                            T.short_error(
+                                RuntimeError(
+                                    out.stderr.strip().splitlines()[-1] if out.stderr else "?"
+                                )
+                            ),
+                            "",
+                            "",
+                        ]
+                    )
                     continue
                 result = json.loads(lines[-1])
-                rows.append([layer, length, path, T.fmt(result["first_mib"]),
-                             T.fmt(result["peak_mib"]), T.fmt(result["seconds"] * 1e3)])
-                print(f"  {layer} L={length} {path}: {result['first_mib']:.0f} / {result['peak_mib']:.0f} MiB, "
-                      f"{result['seconds'] * 1e3:.0f} ms", flush=True)
+                rows.append(
+                    [
+                        layer,
+                        length,
+                        path,
+                        T.fmt(result["first_mib"]),
+                        T.fmt(result["peak_mib"]),
+                        T.fmt(result["seconds"] * 1e3),
+                    ]
+                )
+                print(
+                    f"  {layer} L={length} {path}: "
+                    f"{result['first_mib']:.0f} / {result['peak_mib']:.0f} MiB, "
+                    f"{result['seconds'] * 1e3:.0f} ms",
+                    flush=True,
+                )
     report = [
         f"# Recurrence mode, peak memory: {T.backend()} on {T.device_description()}\n",
         f"- Run {datetime.date.today()} ({T.library_versions()}); load average "
@@ -117,10 +160,12 @@ def main(argv=None):
         f"tensorflow; allocators start empty) and during a warm call (an allocator may "
         f"reuse what the first call left: jax's warm figures understate); children run "
         f"with MALLOC_MMAP_THRESHOLD_=65536 so that freed buffers leave the RSS.",
-        f"- Command: `KERAS_BACKEND={T.backend()} python benchmarks/recurrence_memory.py "
+        f"- Command: `KERAS_BACKEND={T.backend()} python -m benchmarks.recurrence_memory "
         f"{' '.join(argv if argv is not None else sys.argv[1:])}`\n",
-        T.markdown_table(["layer", "L", "path", "first call peak MiB", "warm call peak MiB",
-                          "warm fwd+bwd ms"], rows),
+        T.markdown_table(
+            ["layer", "L", "path", "first call peak MiB", "warm call peak MiB", "warm fwd+bwd ms"],
+            rows,
+        ),
     ]
     text = "\n".join(report)
     print(text)

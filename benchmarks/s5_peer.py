@@ -4,16 +4,16 @@
 import numpy as np
 from keras import ops
 
-import _timing as T
 import keras_ssm
-from layer_calls import DIRECTIONS
-from layer_calls import DIRECTION_NAMES
-from layer_calls import fmt_rel
-from layer_calls import layer_functions
-from layer_calls import prepare
-from layer_calls import random_inputs
-from layer_calls import recurrence_implementation
-from layer_calls import rel_diff
+from benchmarks import _timing as T
+from benchmarks.layer_calls import DIRECTION_NAMES
+from benchmarks.layer_calls import DIRECTIONS
+from benchmarks.layer_calls import fmt_rel
+from benchmarks.layer_calls import layer_functions
+from benchmarks.layer_calls import prepare
+from benchmarks.layer_calls import random_inputs
+from benchmarks.layer_calls import recurrence_implementation
+from benchmarks.layer_calls import rel_diff
 
 
 def s5_weights_numpy(layer):
@@ -65,8 +65,11 @@ def s5_peer_functions(weights, x, g):
         def loss(params, x, g):
             return jnp.sum(apply(params, x) * g)
 
-        return ("jax.lax.associative_scan S5 (this file)",
-                (apply, (params, x)), (jax.grad(loss, argnums=(0, 1)), (params, x, g)))
+        return (
+            "jax.lax.associative_scan S5 (this file)",
+            (apply, (params, x)),
+            (jax.grad(loss, argnums=(0, 1)), (params, x, g)),
+        )
     if name == "torch":
         import torch
 
@@ -78,13 +81,20 @@ def s5_peer_functions(weights, x, g):
         peer = PeerS5(h, state_width=p)
         seq = peer.seq
         with torch.no_grad():
-            seq.Lambda.copy_(torch.complex(torch.from_numpy(weights["lambda_re"]),
-                                           torch.from_numpy(weights["lambda_im"])))
+            seq.Lambda.copy_(
+                torch.complex(
+                    torch.from_numpy(weights["lambda_re"]), torch.from_numpy(weights["lambda_im"])
+                )
+            )
             seq.B.copy_(torch.from_numpy(weights["b"]))
             # Ours keeps one state per conjugate pair and reads out 2 Re(C̃x); the peer
             # reads out Re(C̃x): the same outputs with C̃ doubled.
-            seq.C.copy_(2.0 * torch.complex(torch.from_numpy(weights["c"][..., 0]),
-                                            torch.from_numpy(weights["c"][..., 1])))
+            seq.C.copy_(
+                2.0
+                * torch.complex(
+                    torch.from_numpy(weights["c"][..., 0]), torch.from_numpy(weights["c"][..., 1])
+                )
+            )
             seq.D.copy_(torch.from_numpy(weights["d"]))
             seq.log_step.copy_(torch.from_numpy(weights["log_step"]).reshape(seq.log_step.shape))
         params = list(peer.parameters())
@@ -120,16 +130,20 @@ def run_s5(args, report, rng):
     calls[(ours_name, "fwdbwd")] = (fb, fba)
     peer = s5_peer_functions(s5_weights_numpy(layer), x, g)
     if peer is None:
-        why = ("`pip install --no-deps s5-pytorch==0.2.1 einops` (needs scipy) for the torch peer"
-               if T.backend() == "torch" else f"no peer on the {T.backend()} backend")
+        why = (
+            "`pip install --no-deps s5-pytorch==0.2.1 einops` (needs scipy) for the torch peer"
+            if T.backend() == "torch"
+            else f"no peer on the {T.backend()} backend"
+        )
         report.note("s5", f"No peer measured: {why}.")
     else:
         peer_name, (pf, pfa), (pb, pba) = peer
         calls[(peer_name, "fwd")] = (pf, pfa)
         calls[(peer_name, "fwdbwd")] = (pb, pba)
     ready, modes = prepare(calls, args, report, "s5", "S5")
-    medians = T.interleaved_medians(ready, repeats=args.s5_repeats, budget_seconds=None,
-                                    min_seconds=args.min_seconds)
+    medians = T.interleaved_medians(
+        ready, repeats=args.s5_repeats, budget_seconds=None, min_seconds=args.min_seconds
+    )
     names = list(dict.fromkeys(k[0] for k in calls))
     reference_out = None
     for name in names:
@@ -150,8 +164,14 @@ def run_s5(args, report, rng):
                 row["agree"] = fmt_rel(rel_diff(out, reference_out))
         report.s5.append(row)
     for name in names:
-        print(f"  {name}: " + ", ".join(
-            f"{DIRECTION_NAMES[d]} {medians[(name, d)][0] * 1e3:.1f} ms" for d in DIRECTIONS
-            if (name, d) in medians), flush=True)
+        print(
+            f"  {name}: "
+            + ", ".join(
+                f"{DIRECTION_NAMES[d]} {medians[(name, d)][0] * 1e3:.1f} ms"
+                for d in DIRECTIONS
+                if (name, d) in medians
+            ),
+            flush=True,
+        )
     report.loads["s5"].append(T.load_average())
     report.write()

@@ -7,9 +7,9 @@ preset's shape, for the three SSMs and the GRU/LSTM/Transformer baselines at the
 width and depth**, interleaved in one process so their ratios share the machine's state.
 
 ```bash
-KERAS_BACKEND=jax python benchmarks/train_step.py                 # cpu preset, sfashion, batch 32
-KERAS_BACKEND=torch python benchmarks/train_step.py --models s5 gru --repeats 5
-python benchmarks/train_step.py --output benchmarks/results/train_step-jax-cpu.md
+KERAS_BACKEND=jax python -m benchmarks.train_step                 # cpu preset, sfashion, batch 32
+KERAS_BACKEND=torch python -m benchmarks.train_step --models s5 gru --repeats 5
+python -m benchmarks.train_step --output benchmarks/results/train_step-jax-cpu.md
 ```
 
 Reported: the median seconds per step (after the compile and warm-up steps), the ratio to
@@ -17,36 +17,31 @@ the GRU and to the LSTM, the parameter count; a markdown table to stdout and `--
 """
 
 import argparse
-import os
 import pathlib
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "examples"))
-sys.path.insert(0, str(ROOT))
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from benchmarks import _timing as T  # noqa: E402
+from benchmarks import _timing as T
 
 MODELS = ("s5", "dss", "dlr", "gru", "lstm", "transformer")
 
 
 def build(name, task, preset, width=None):
     """A compiled model of `examples/sequential_image.py` (baselines at the S5 preset's width)."""
-    import common
-    import presets
-    import sequential_image as si
+    from examples import paper_setup
+    from examples import presets
+    from examples import sequential_image as si
 
-    source = name if name in common.SSM_MODELS else "s5"
+    source = name if name in paper_setup.SSM_MODELS else "s5"
     settings = dict(presets.IMAGE_PRESETS[preset][source][task])
     if width is not None:
         settings["hidden_size"] = int(width)
-    if name in common.SSM_MODELS:
+    if name in paper_setup.SSM_MODELS:
         model = si.build_ssm_model(task, name, settings, seed=0)
-        optimizer = common.paper_optimizer(model, name, settings, steps_per_epoch=1000)
+        optimizer = paper_setup.paper_optimizer(model, name, settings, steps_per_epoch=1000)
     else:
         s5_width = dict(presets.IMAGE_PRESETS[preset]["s5"][task])["hidden_size"]
         model = si.build_baseline_model(task, name, settings, width or s5_width, seed=0)
@@ -62,8 +57,7 @@ def time_steps(models, batch, repeats, warmup):
         start = time.perf_counter()
         for _ in range(warmup):
             model.train_on_batch(x, y)
-        print(f"  {name}: compiled and warmed in {time.perf_counter() - start:.1f} s",
-              flush=True)
+        print(f"  {name}: compiled and warmed in {time.perf_counter() - start:.1f} s", flush=True)
     times = {name: [] for name in models}
     for _ in range(repeats):
         for name, model in models.items():
@@ -78,8 +72,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="sfashion")
     parser.add_argument("--preset", default="cpu")
-    parser.add_argument("--models", nargs="+", default=["s5", "dss", "dlr", "gru", "lstm"],
-                        choices=MODELS)
+    parser.add_argument(
+        "--models", nargs="+", default=["s5", "dss", "dlr", "gru", "lstm"], choices=MODELS
+    )
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--width", type=int, default=None, help="override every model's width")
     parser.add_argument("--repeats", type=int, default=7)
@@ -87,7 +82,7 @@ def main(argv=None):
     parser.add_argument("--output", default=None, help="also write the table to this .md file")
     args = parser.parse_args(argv)
 
-    import presets
+    from examples import presets
     from keras_ssm.data import images
 
     info = images.TASK_INFO[args.task]
@@ -96,8 +91,11 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (batch_size, info["seq_len"], info["channels"])).astype("uint8")
     y = rng.integers(0, info["num_classes"], (batch_size,)).astype("int32")
-    print(f"{T.backend()} on {T.device_description()}: {args.task}, preset {args.preset}, "
-          f"batch {batch_size}, L {info['seq_len']}", flush=True)
+    print(
+        f"{T.backend()} on {T.device_description()}: {args.task}, preset {args.preset}, "
+        f"batch {batch_size}, L {info['seq_len']}",
+        flush=True,
+    )
     models = {name: build(name, args.task, args.preset, args.width) for name in args.models}
     times = time_steps(models, (x, y), args.repeats, args.warmup)
     median = {name: float(np.median(t)) for name, t in times.items()}
@@ -114,7 +112,7 @@ def main(argv=None):
         "",
         f"- backend: {T.backend()}; device: {T.device_description()}; "
         f"{time.strftime('%Y-%m-%d')}; load average {T.load_average()}",
-        f"- command: `KERAS_BACKEND={T.backend()} python benchmarks/train_step.py "
+        f"- command: `KERAS_BACKEND={T.backend()} python -m benchmarks.train_step "
         f"{' '.join(argv if argv is not None else sys.argv[1:])}`",
         f"- median of {args.repeats} interleaved steps (`model.train_on_batch`), after "
         f"{args.warmup} warm-up steps; each timed step follows an untimed one of the same model",

@@ -8,7 +8,8 @@ where the two-convolution form takes two of each. This times both, forward+backw
 (gradients for u, K and K_b), compiled as the backend runs them, side by side in one run.
 
 ```bash
-KERAS_BACKEND=jax python benchmarks/two_sided_conv.py --output benchmarks/results/two-sided-conv-jax-cpu.md
+KERAS_BACKEND=jax python -m benchmarks.two_sided_conv \
+    --output benchmarks/results/two-sided-conv-jax-cpu.md
 ```
 """
 
@@ -18,7 +19,6 @@ import pathlib
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 from keras import ops  # noqa: E402
@@ -39,8 +39,9 @@ def one_product(u, k, kb):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shapes", nargs="+", default=["32,784,64", "8,4096,64", "2,65536,64"],
-                        help="B,L,H")
+    parser.add_argument(
+        "--shapes", nargs="+", default=["32,784,64", "8,4096,64", "2,65536,64"], help="B,L,H"
+    )
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--min-seconds", type=float, default=1.0)
     parser.add_argument("--output", default=None)
@@ -56,8 +57,10 @@ def main(argv=None):
         got = ops.convert_to_numpy(one_product(*inputs))
         err = float(np.max(np.abs(got - expected)) / np.max(np.abs(expected)))
         calls, modes = {}, {}
-        for name, fn in (("two causal convolutions", two_convolutions),
-                         ("one two-sided product", one_product)):
+        for name, fn in (
+            ("two causal convolutions", two_convolutions),
+            ("one two-sided product", one_product),
+        ):
             compiled, mode = T.compile_and_warm(T.vjp_fn(fn), (*inputs, g), warmup=1)
             calls[name] = (compiled, (*inputs, g))
             modes[name] = mode
@@ -65,22 +68,28 @@ def main(argv=None):
         base = times["two causal convolutions"][0]
         for name in calls:
             t = times[name][0]
-            rows.append([shape, name, modes[name], T.fmt(t * 1e3), f"{t / base:.2f}x", f"{err:.1e}"])
+            rows.append(
+                [shape, name, modes[name], T.fmt(t * 1e3), f"{t / base:.2f}x", f"{err:.1e}"]
+            )
             print(rows[-1], flush=True)
-    text = "\n".join([
-        f"# Bidirectional convolution: one two-sided FFT product against two causal ones "
-        f"({T.backend()}, {T.device_description()})",
-        "",
-        f"- {T.library_versions()}; load average at the end {T.load_average()}.",
-        "- forward+backward (gradients for u, K, K_b), median of interleaved calls after "
-        "compilation; `rel diff` = max |one - two| / max |two| of the forward output.",
-        f"- Command: `KERAS_BACKEND={T.backend()} python benchmarks/two_sided_conv.py "
-        + " ".join(sys.argv[1:] if argv is None else argv) + "`",
-        "",
-        T.markdown_table(["B,L,H", "form", "mode", "fwd+bwd ms", "x two convolutions",
-                          "rel diff"], rows),
-        "",
-    ])
+    text = "\n".join(
+        [
+            f"# Bidirectional convolution: one two-sided FFT product against two causal ones "
+            f"({T.backend()}, {T.device_description()})",
+            "",
+            f"- {T.library_versions()}; load average at the end {T.load_average()}.",
+            "- forward+backward (gradients for u, K, K_b), median of interleaved calls after "
+            "compilation; `rel diff` = max |one - two| / max |two| of the forward output.",
+            f"- Command: `KERAS_BACKEND={T.backend()} python -m benchmarks.two_sided_conv "
+            + " ".join(sys.argv[1:] if argv is None else argv)
+            + "`",
+            "",
+            T.markdown_table(
+                ["B,L,H", "form", "mode", "fwd+bwd ms", "x two convolutions", "rel diff"], rows
+            ),
+            "",
+        ]
+    )
     print(text)
     if args.output:
         pathlib.Path(args.output).write_text(text)

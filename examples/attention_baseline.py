@@ -1,7 +1,8 @@
 """The attention baseline of the DLR paper: a per-position tagger of softmax-attention blocks.
 
 An example model, not part of the library (it was `keras_ssm.models.build_attention_tagger`,
-now deprecated): `examples/synthetic.py --model attention` builds it. Public Keras API only.
+removed in 0.x: see CHANGELOG.md): `python -m examples.synthetic --model attention` builds
+it. Public Keras API only.
 
 The DLR paper compares its SSMs with exact softmax attention placed in the same block
 (spec dss_dlr.md B.5, the `kernel_type=attn` layer of the DLR code):
@@ -20,7 +21,7 @@ runs use `attn_ff = 0`.
 Example:
 
 ```python
-import attention_baseline   # examples/ on sys.path
+from examples import attention_baseline
 
 model = attention_baseline.build_attention_tagger(8, input_features=3, sequence_length=256,
                                                   hidden_size=64, num_layers=1)
@@ -109,9 +110,18 @@ class RotarySelfAttention(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, num_heads, key_dim, rotary=True, rotary_base=10000.0,
-                 learnable_temperature=True, dropout=0.0, kernel_initializer="glorot_uniform",
-                 seed=None, **kwargs):
+    def __init__(
+        self,
+        num_heads,
+        key_dim,
+        rotary=True,
+        rotary_base=10000.0,
+        learnable_temperature=True,
+        dropout=0.0,
+        kernel_initializer="glorot_uniform",
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if rotary and int(key_dim) % 2:
             raise ValueError(f"Rotary embeddings need an even `key_dim`, got {key_dim}.")
@@ -128,11 +138,16 @@ class RotarySelfAttention(keras.layers.Layer):
 
     def _projection(self, name, equation, output_shape, bias_axes):
         return keras.layers.EinsumDense(
-            equation, output_shape=output_shape, bias_axes=bias_axes,
+            equation,
+            output_shape=output_shape,
+            bias_axes=bias_axes,
             # A fresh copy per projection, as keras.layers.MultiHeadAttention makes.
             kernel_initializer=self.kernel_initializer.__class__.from_config(
-                self.kernel_initializer.get_config()),
-            dtype=self.dtype_policy, name=name)
+                self.kernel_initializer.get_config()
+            ),
+            dtype=self.dtype_policy,
+            name=name,
+        )
 
     def build(self, input_shape):
         features = int(input_shape[-1])
@@ -141,7 +156,8 @@ class RotarySelfAttention(keras.layers.Layer):
         self._key_dense = self._projection("key", "btf,fnd->btnd", heads, "nd")
         self._value_dense = self._projection("value", "btf,fnd->btnd", heads, "nd")
         self._output_dense = self._projection(
-            "attention_output", "btnd,ndf->btf", (None, features), "f")
+            "attention_output", "btnd,ndf->btf", (None, features), "f"
+        )
         for dense in (self._query_dense, self._key_dense, self._value_dense):
             dense.supports_masking = True  # the padding mask is applied to the scores
             dense.build(input_shape)
@@ -150,8 +166,11 @@ class RotarySelfAttention(keras.layers.Layer):
         initial = 1.0 / math.sqrt(self.key_dim)
         if self.learnable_temperature:
             self.temperature = self.add_weight(
-                name="temperature", shape=(),
-                initializer=keras.initializers.Constant(initial), trainable=True)
+                name="temperature",
+                shape=(),
+                initializer=keras.initializers.Constant(initial),
+                trainable=True,
+            )
         else:
             self._fixed_temperature = initial
         self.built = True
@@ -187,11 +206,16 @@ class RotarySelfAttention(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_heads=self.num_heads, key_dim=self.key_dim, rotary=self.rotary,
-                      rotary_base=self.rotary_base,
-                      learnable_temperature=self.learnable_temperature, dropout=self.dropout,
-                      kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-                      seed=self.seed)
+        config.update(
+            num_heads=self.num_heads,
+            key_dim=self.key_dim,
+            rotary=self.rotary,
+            rotary_base=self.rotary_base,
+            learnable_temperature=self.learnable_temperature,
+            dropout=self.dropout,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+            seed=self.seed,
+        )
         return config
 
 
@@ -221,8 +245,17 @@ class AttentionBlock(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, num_heads=4, rotary=True, bidirectional=False, norm="layer",
-                 prenorm=True, dropout=0.0, seed=None, **kwargs):
+    def __init__(
+        self,
+        num_heads=4,
+        rotary=True,
+        bidirectional=False,
+        norm="layer",
+        prenorm=True,
+        dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if norm not in ("layer", None):
             raise ValueError(f"`norm` must be 'layer' or None, got {norm!r}.")
@@ -248,18 +281,26 @@ class AttentionBlock(keras.layers.Layer):
                 "choose hidden_size as a multiple of num_heads."
             )
         self.attention = RotarySelfAttention(
-            self.num_heads, features // self.num_heads, rotary=self.rotary,
+            self.num_heads,
+            features // self.num_heads,
+            rotary=self.rotary,
             kernel_initializer=keras.initializers.GlorotUniform(seed=self._seed_for(0)),
-            dtype=self.dtype_policy, name="attention")
+            dtype=self.dtype_policy,
+            name="attention",
+        )
         self.attention.build(input_shape)
         self.output_dense = keras.layers.Dense(
-            features, kernel_initializer=keras.initializers.GlorotUniform(seed=self._seed_for(1)),
-            dtype=self.dtype_policy, name="output_dense")
+            features,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=self._seed_for(1)),
+            dtype=self.dtype_policy,
+            name="output_dense",
+        )
         self.output_dense.build(input_shape)
         self.norm_layer = None
         if self.norm == "layer":
             self.norm_layer = keras.layers.LayerNormalization(
-                epsilon=1e-5, dtype=self.dtype_policy, name="norm")
+                epsilon=1e-5, dtype=self.dtype_policy, name="norm"
+            )
             self.norm_layer.build(input_shape)
         self.inner_dropout = keras.layers.Dropout(self.dropout, seed=self._seed_for(2))
         self.residual_dropout = keras.layers.Dropout(self.dropout, seed=self._seed_for(3))
@@ -275,10 +316,15 @@ class AttentionBlock(keras.layers.Layer):
         if mask is not None:
             valid = ops.cast(mask, "bool")
             attention_mask = ops.logical_and(valid[:, :, None], valid[:, None, :])
-        a = self.attention(u, attention_mask=attention_mask,
-                           use_causal_mask=not self.bidirectional, training=training)
-        z = self.output_dense(u + self.inner_dropout(ops.gelu(a, approximate=False),
-                                                     training=training))
+        a = self.attention(
+            u,
+            attention_mask=attention_mask,
+            use_causal_mask=not self.bidirectional,
+            training=training,
+        )
+        z = self.output_dense(
+            u + self.inner_dropout(ops.gelu(a, approximate=False), training=training)
+        )
         y = x + self.residual_dropout(z, training=training)
         if not self.prenorm:
             y = self._normalize(y)
@@ -292,9 +338,15 @@ class AttentionBlock(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_heads=self.num_heads, rotary=self.rotary,
-                      bidirectional=self.bidirectional, norm=self.norm, prenorm=self.prenorm,
-                      dropout=self.dropout, seed=self.seed)
+        config.update(
+            num_heads=self.num_heads,
+            rotary=self.rotary,
+            bidirectional=self.bidirectional,
+            norm=self.norm,
+            prenorm=self.prenorm,
+            dropout=self.dropout,
+            seed=self.seed,
+        )
         return config
 
 
@@ -326,8 +378,10 @@ class LearnedPositions(keras.layers.Layer):
 
     def build(self, input_shape):
         self.positions = self.add_weight(
-            name="positions", shape=(self.max_length, int(input_shape[-1])),
-            initializer=keras.initializers.RandomNormal(stddev=0.02, seed=self.seed))
+            name="positions",
+            shape=(self.max_length, int(input_shape[-1])),
+            initializer=keras.initializers.RandomNormal(stddev=0.02, seed=self.seed),
+        )
 
     def call(self, inputs):
         length = ops.shape(inputs)[1]
@@ -342,12 +396,27 @@ class LearnedPositions(keras.layers.Layer):
         return config
 
 
-def build_attention_tagger(output_features, *, vocab_size=None, input_features=None,
-                           sequence_length=None, output_length=None, hidden_size=128,
-                           num_layers=1, num_heads=4, positions="rotary", bidirectional=False,
-                           norm="layer", prenorm=True, dropout=0.0, final_norm=None,
-                           mask_zero=False, seed=None, name="attention_tagger"):
-    """The DLR paper's attention baseline as a per-position model (as `keras_ssm.models.build_tagger`).
+def build_attention_tagger(
+    output_features,
+    *,
+    vocab_size=None,
+    input_features=None,
+    sequence_length=None,
+    output_length=None,
+    hidden_size=128,
+    num_layers=1,
+    num_heads=4,
+    positions="rotary",
+    bidirectional=False,
+    norm="layer",
+    prenorm=True,
+    dropout=0.0,
+    final_norm=None,
+    mask_zero=False,
+    seed=None,
+    name="attention_tagger",
+):
+    """The DLR paper's attention baseline: a per-position model, as `keras_ssm.models.build_tagger`.
 
     encoder (Embedding or Dense) → (learned positions) → `AttentionBlock`s →
     (final norm) → (last ℓ_out positions) → Dense(output_features).
@@ -391,20 +460,32 @@ def build_attention_tagger(output_features, *, vocab_size=None, input_features=N
     if vocab_size is not None:
         inputs = keras.Input((sequence_length,), dtype="int32", name="tokens")
         x = keras.layers.Embedding(
-            int(vocab_size), hidden_size, mask_zero=mask_zero,
+            int(vocab_size),
+            hidden_size,
+            mask_zero=mask_zero,
             embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0, seed=seed_at(0)),
-            name=f"{name}_embedding")(inputs)
+            name=f"{name}_embedding",
+        )(inputs)
     else:
         inputs = keras.Input((sequence_length, int(input_features)), name="inputs")
         x = keras.layers.Dense(
-            hidden_size, kernel_initializer=keras.initializers.GlorotUniform(seed=seed_at(0)),
-            name=f"{name}_encoder")(inputs)
+            hidden_size,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed_at(0)),
+            name=f"{name}_encoder",
+        )(inputs)
     if positions == "learned":
         x = LearnedPositions(sequence_length, seed=seed_at(0), name=f"{name}_positions")(x)
     for i in range(int(num_layers)):
-        x = AttentionBlock(num_heads=num_heads, rotary=positions == "rotary",
-                           bidirectional=bidirectional, norm=norm, prenorm=prenorm,
-                           dropout=dropout, seed=seed_at(i + 1), name=f"{name}_block_{i}")(x)
+        x = AttentionBlock(
+            num_heads=num_heads,
+            rotary=positions == "rotary",
+            bidirectional=bidirectional,
+            norm=norm,
+            prenorm=prenorm,
+            dropout=dropout,
+            seed=seed_at(i + 1),
+            name=f"{name}_block_{i}",
+        )(x)
     if final_norm is None:
         final_norm = prenorm and norm is not None
     if final_norm:

@@ -43,19 +43,30 @@ class PositionEmbedding(keras.layers.Layer):
 
     def build(self, input_shape):
         self.embedding = self.add_weight(
-            shape=(self.sequence_length, int(input_shape[-1])), name="embedding",
-            initializer=keras.initializers.RandomNormal(stddev=0.02, seed=self.seed))
+            shape=(self.sequence_length, int(input_shape[-1])),
+            name="embedding",
+            initializer=keras.initializers.RandomNormal(stddev=0.02, seed=self.seed),
+        )
 
     def call(self, inputs):
         return inputs + keras.ops.cast(self.embedding, inputs.dtype)[None]
 
     def get_config(self):
-        return {**super().get_config(), "sequence_length": self.sequence_length,
-                "seed": self.seed}
+        return {**super().get_config(), "sequence_length": self.sequence_length, "seed": self.seed}
 
 
-def build_baseline_classifier(kind, num_classes, *, input_features, sequence_length, hidden_size,
-                              num_layers, dropout=0.0, seed=None, name=None):
+def build_baseline_classifier(
+    kind,
+    num_classes,
+    *,
+    input_features,
+    sequence_length,
+    hidden_size,
+    num_layers,
+    dropout=0.0,
+    seed=None,
+    name=None,
+):
     """A GRU, LSTM or Transformer classifier of pixel (or feature) sequences.
 
     Args:
@@ -90,32 +101,44 @@ def build_baseline_classifier(kind, num_classes, *, input_features, sequence_len
     inputs = keras.Input((sequence_length, int(input_features)), name="inputs")
     x = keras.layers.Dense(hidden_size, kernel_initializer=glorot(), name=f"{name}_encoder")(inputs)
     if kind == "transformer":
-        x = PositionEmbedding(sequence_length, seed=None if seed is None else next(seeds),
-                              name=f"{name}_positions")(x)
+        x = PositionEmbedding(
+            sequence_length, seed=None if seed is None else next(seeds), name=f"{name}_positions"
+        )(x)
     for i in range(int(num_layers)):
         prefix = f"{name}_block_{i}"
         if kind in ("gru", "lstm"):
             layer_class = keras.layers.GRU if kind == "gru" else keras.layers.LSTM
             y = keras.layers.LayerNormalization(name=f"{prefix}_norm")(x)
-            y = layer_class(hidden_size, return_sequences=True, kernel_initializer=glorot(),
-                            recurrent_initializer=keras.initializers.Orthogonal(
-                                seed=None if seed is None else next(seeds)),
-                            name=f"{prefix}_{kind}")(y)
+            y = layer_class(
+                hidden_size,
+                return_sequences=True,
+                kernel_initializer=glorot(),
+                recurrent_initializer=keras.initializers.Orthogonal(
+                    seed=None if seed is None else next(seeds)
+                ),
+                name=f"{prefix}_{kind}",
+            )(y)
         else:
             heads = max(1, hidden_size // 16)
             y = keras.layers.LayerNormalization(name=f"{prefix}_attention_norm")(x)
             y = keras.layers.MultiHeadAttention(
-                heads, hidden_size // heads, kernel_initializer=glorot(),
-                name=f"{prefix}_attention")(y, y)
+                heads, hidden_size // heads, kernel_initializer=glorot(), name=f"{prefix}_attention"
+            )(y, y)
             x = keras.layers.Add(name=f"{prefix}_attention_residual")([x, y])
             y = keras.layers.LayerNormalization(name=f"{prefix}_mlp_norm")(x)
-            y = keras.layers.Dense(2 * hidden_size, activation="gelu", kernel_initializer=glorot(),
-                                   name=f"{prefix}_mlp_in")(y)
-            y = keras.layers.Dense(hidden_size, kernel_initializer=glorot(),
-                                   name=f"{prefix}_mlp_out")(y)
+            y = keras.layers.Dense(
+                2 * hidden_size,
+                activation="gelu",
+                kernel_initializer=glorot(),
+                name=f"{prefix}_mlp_in",
+            )(y)
+            y = keras.layers.Dense(
+                hidden_size, kernel_initializer=glorot(), name=f"{prefix}_mlp_out"
+            )(y)
         if dropout:
-            y = keras.layers.Dropout(dropout, seed=None if seed is None else next(seeds),
-                                     name=f"{prefix}_dropout")(y)
+            y = keras.layers.Dropout(
+                dropout, seed=None if seed is None else next(seeds), name=f"{prefix}_dropout"
+            )(y)
         x = keras.layers.Add(name=f"{prefix}_residual")([x, y])
     x = keras.layers.LayerNormalization(name=f"{name}_final_norm")(x)
     if kind == "transformer":

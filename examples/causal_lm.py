@@ -2,11 +2,11 @@
 
 ```bash
 # Train (S5 blocks, bytes in, next byte out), write the loss curve, samples and a preset:
-KERAS_BACKEND=jax python examples/causal_lm.py train --output runs/causal_lm --rounds 10
+KERAS_BACKEND=jax python -m examples.causal_lm train --output runs/causal_lm --rounds 10
 # Generation speed and memory at prompt lengths 128 .. 65,536: the SSM carrying its state,
 # the same model recomputing the whole prefix per token, and a keras-hub Transformer
 # (Llama blocks, RoPE) of about the same size with its key/value cache:
-KERAS_BACKEND=jax python examples/causal_lm.py bench --preset runs/causal_lm/preset \
+KERAS_BACKEND=jax python -m examples.causal_lm bench --preset runs/causal_lm/preset \
     --output runs/causal_lm_bench
 ```
 
@@ -65,7 +65,7 @@ def stdlib_sources():
 def windows(text, count, length, rng):
     """`count` random slices of `length` characters."""
     starts = rng.integers(0, len(text) - length, count)
-    return [text[s:s + length] for s in starts]
+    return [text[s : s + length] for s in starts]
 
 
 # ----------------------------------------------------------------------------
@@ -76,9 +76,16 @@ def build_ssm_lm(seq_len, model=MODEL, seed=0):
     import keras_ssm.hub as hub
 
     backbone = hub.SSMBackbone(
-        vocabulary_size=256, hidden_dim=model["hidden_dim"], num_layers=model["num_layers"],
-        ssm=model["ssm"], ssm_kwargs={"state_size": model["state_size"], "blocks": model["blocks"]},
-        norm="layer", prenorm=True, activation="half_glu1", seed=seed)
+        vocabulary_size=256,
+        hidden_dim=model["hidden_dim"],
+        num_layers=model["num_layers"],
+        ssm=model["ssm"],
+        ssm_kwargs={"state_size": model["state_size"], "blocks": model["blocks"]},
+        norm="layer",
+        prenorm=True,
+        activation="half_glu1",
+        seed=seed,
+    )
     preprocessor = hub.SSMCausalLMPreprocessor(hub.SSMByteTokenizer(), sequence_length=seq_len)
     return hub.SSMCausalLM(backbone, preprocessor=preprocessor, prefill_chunk_size=1024)
 
@@ -94,11 +101,17 @@ def build_transformer_lm(num_parameters, num_layers=MODEL["num_layers"], hidden_
 
     # Per layer: attention 4·H², gated MLP 3·H·I, two norms; embeddings + head 2·256·H.
     per_layer = (num_parameters - 2 * 256 * hidden_dim - hidden_dim) / num_layers
-    intermediate = max(8, int(round((per_layer - 4 * hidden_dim ** 2 - 2 * hidden_dim)
-                                    / (3 * hidden_dim))))
+    intermediate = max(
+        8, int(round((per_layer - 4 * hidden_dim**2 - 2 * hidden_dim) / (3 * hidden_dim)))
+    )
     backbone = keras_hub.models.LlamaBackbone(
-        vocabulary_size=256, num_layers=num_layers, num_query_heads=heads,
-        hidden_dim=hidden_dim, intermediate_dim=intermediate, num_key_value_heads=heads)
+        vocabulary_size=256,
+        num_layers=num_layers,
+        num_query_heads=heads,
+        hidden_dim=hidden_dim,
+        intermediate_dim=intermediate,
+        num_key_value_heads=heads,
+    )
     return keras_hub.models.LlamaCausalLM(backbone, preprocessor=None)
 
 
@@ -117,17 +130,26 @@ def train(args):
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)
     train_text, validation_text, num_files = stdlib_sources()
-    validation = windows(validation_text, args.validation_windows, args.seq_len,
-                         np.random.default_rng(12345))
+    validation = windows(
+        validation_text, args.validation_windows, args.seq_len, np.random.default_rng(12345)
+    )
     lm = build_ssm_lm(args.seq_len, seed=args.seed)
     total_steps = args.rounds * args.steps_per_round
     optimizer = lm.backbone.ssm_optimizer(
-        lr=args.lr, ssm_lr=args.ssm_lr, weight_decay=args.weight_decay, schedule="cosine",
-        warmup_steps=max(1, total_steps // 20), total_steps=total_steps)
+        lr=args.lr,
+        ssm_lr=args.ssm_lr,
+        weight_decay=args.weight_decay,
+        schedule="cosine",
+        warmup_steps=max(1, total_steps // 20),
+        total_steps=total_steps,
+    )
     lm.compile(optimizer=optimizer, sampler="greedy")
     parameters = int(sum(np.prod(v.shape) for v in lm.trainable_variables))
-    print(f"{parameters:,} parameters; corpus {len(train_text):,} + {len(validation_text):,} "
-          f"characters from {num_files} files", flush=True)
+    print(
+        f"{parameters:,} parameters; corpus {len(train_text):,} + {len(validation_text):,} "
+        f"characters from {num_files} files",
+        flush=True,
+    )
 
     history = {"step": [], "train_loss": [], "validation_loss": [], "seconds": []}
     start = time.time()
@@ -139,9 +161,12 @@ def train(args):
         history["train_loss"].append(float(fit.history["loss"][-1]))
         history["validation_loss"].append(float(validation_loss))
         history["seconds"].append(time.time() - start)
-        print(f"step {history['step'][-1]}: train {history['train_loss'][-1]:.3f}, validation "
-              f"{validation_loss:.3f} nats/byte ({validation_loss / math.log(2):.3f} bits), "
-              f"{history['seconds'][-1]:.0f} s", flush=True)
+        print(
+            f"step {history['step'][-1]}: train {history['train_loss'][-1]:.3f}, validation "
+            f"{validation_loss:.3f} nats/byte ({validation_loss / math.log(2):.3f} bits), "
+            f"{history['seconds'][-1]:.0f} s",
+            flush=True,
+        )
     (output / "history.json").write_text(json.dumps(history, indent=1))
     plot_history(history, output / "loss.png")
 
@@ -163,13 +188,19 @@ def train(args):
     loaded.compile(sampler="greedy")
     same = loaded.generate(prompts, max_length=args.sample_length) == greedy
     results = {
-        "command": " ".join(["python"] + sys.argv), "backend": keras.config.backend(),
+        "command": " ".join(["python"] + sys.argv),
+        "backend": keras.config.backend(),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(), "parameters": parameters, "model": MODEL,
-        "seq_len": args.seq_len, "batch_size": args.batch_size, "steps": total_steps,
+        "machine": machine(),
+        "parameters": parameters,
+        "model": MODEL,
+        "seq_len": args.seq_len,
+        "batch_size": args.batch_size,
+        "steps": total_steps,
         "final_validation_loss": history["validation_loss"][-1],
         "final_validation_bits_per_byte": history["validation_loss"][-1] / math.log(2),
-        "training_seconds": history["seconds"][-1], "preset_reload_same_greedy_text": same,
+        "training_seconds": history["seconds"][-1],
+        "preset_reload_same_greedy_text": same,
     }
     (output / "results.json").write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
@@ -183,8 +214,12 @@ def plot_history(history, path):
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot(history["step"], np.array(history["train_loss"]) / math.log(2), "o-", label="train")
-    ax.plot(history["step"], np.array(history["validation_loss"]) / math.log(2), "s-",
-            label="validation")
+    ax.plot(
+        history["step"],
+        np.array(history["validation_loss"]) / math.log(2),
+        "s-",
+        label="validation",
+    )
     ax.set_xlabel("step")
     ax.set_ylabel("bits per byte")
     ax.set_title("S5 byte-level LM on the Python standard library")
@@ -195,7 +230,9 @@ def plot_history(history, path):
 
 
 def machine():
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
+    return (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
+    )
 
 
 # ----------------------------------------------------------------------------
@@ -241,9 +278,8 @@ def bench_one(args):
         times = {}
         for count in (1, new):
             x = inputs(length + count)
-            model.generate(x, stop_token_ids=None)          # compile for this shape
-            times[count] = best_time(lambda: model.generate(x, stop_token_ids=None),
-                                     args.repeats)
+            model.generate(x, stop_token_ids=None)  # compile for this shape
+            times[count] = best_time(lambda: model.generate(x, stop_token_ids=None), args.repeats)
         # Prefill: the prompt read and the first token drawn; decode: each further token.
         record["prefill_seconds"] = times[1]
         record["decode_tokens_per_second"] = (new - 1) / max(times[new] - times[1], 1e-9)
@@ -255,7 +291,7 @@ def bench_one(args):
         forward = keras_forward(lm)
         baseline = peak_memory_mb()
         token_ids = x["token_ids"].copy()
-        forward(token_ids, x["padding_mask"].astype("int32"))    # compile
+        forward(token_ids, x["padding_mask"].astype("int32"))  # compile
         seconds = []
         for t in range(length, max_length):
             start = time.perf_counter()
@@ -293,8 +329,14 @@ def cache_bytes(model, max_length):
     backbone = model.backbone
     head_dim = backbone.hidden_dim // backbone.num_query_heads
     # keras-hub's Llama cache: (batch, layers, 2, max_length, key/value heads, head_dim).
-    return int(backbone.num_layers * 2 * max_length * backbone.num_key_value_heads * head_dim
-               * np.dtype(backbone.compute_dtype).itemsize)
+    return int(
+        backbone.num_layers
+        * 2
+        * max_length
+        * backbone.num_key_value_heads
+        * head_dim
+        * np.dtype(backbone.compute_dtype).itemsize
+    )
 
 
 def keras_forward(lm):
@@ -322,6 +364,7 @@ def keras_forward(lm):
     def run(t, m):
         with torch.no_grad():
             return keras.ops.convert_to_numpy(lm({"token_ids": t, "padding_mask": m}))
+
     return run
 
 
@@ -332,24 +375,48 @@ def bench(args):
     for length in args.lengths:
         for method in args.methods:
             if method == "transformer_kv_cache" and length > args.max_transformer_length:
-                results.append({"method": method, "length": length, "skipped": (
-                    f"prompt longer than --max-transformer-length {args.max_transformer_length}: "
-                    f"the prefill's attention scores alone need 4 heads × L² × 4 B = "
-                    f"{4 * length * length * 4 / 2**30:.0f} GiB")})
+                results.append(
+                    {
+                        "method": method,
+                        "length": length,
+                        "skipped": (
+                            "prompt longer than --max-transformer-length "
+                            f"{args.max_transformer_length}: "
+                            f"the prefill's attention scores alone need 4 heads × L² × 4 B = "
+                            f"{4 * length * length * 4 / 2**30:.0f} GiB"
+                        ),
+                    }
+                )
                 continue
-            command = [sys.executable, __file__, "bench-one", "--method", method, "--length",
-                       str(length), "--new-tokens", str(args.new_tokens), "--recompute-budget",
-                       str(args.recompute_budget), "--repeats", str(args.repeats)]
+            command = [
+                sys.executable,
+                "-m",
+                "examples.causal_lm",
+                "bench-one",
+                "--method",
+                method,
+                "--length",
+                str(length),
+                "--new-tokens",
+                str(args.new_tokens),
+                "--recompute-budget",
+                str(args.recompute_budget),
+                "--repeats",
+                str(args.repeats),
+            ]
             if args.preset:
                 command += ["--preset", args.preset]
             start = time.time()
             proc = subprocess.run(command, capture_output=True, text=True)
-            lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+            lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
             if proc.returncode or not lines:
-                record = {"method": method, "length": length,
-                          "error": (proc.stderr.strip().splitlines() or ["?"])[-1][:300]}
+                record = {
+                    "method": method,
+                    "length": length,
+                    "error": (proc.stderr.strip().splitlines() or ["?"])[-1][:300],
+                }
             else:
-                record = json.loads(lines[-1][len("RESULT "):])
+                record = json.loads(lines[-1][len("RESULT ") :])
             record["wall_seconds"] = time.time() - start
             print(json.dumps(record), flush=True)
             results.append(record)
@@ -361,22 +428,31 @@ def write_bench_table(results, path, args):
     lines = [
         f"Command: `python {' '.join(sys.argv)}`  ",
         f"Machine: {machine()}; backend {os.environ.get('KERAS_BACKEND', 'jax')}"
-        + (f" (OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']})"
-           if "OMP_NUM_THREADS" in os.environ else "") + "; "
+        + (
+            f" (OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']})"
+            if "OMP_NUM_THREADS" in os.environ
+            else ""
+        )
+        + "; "
         f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
         f"{args.new_tokens} new tokens, batch 1.",
         "",
-        "| prompt length | method | prefill + 1st token (s) | decode tokens/s | cache (MB) | peak RSS (MB) |",
+        "| prompt length | method | prefill + 1st token (s) | decode tokens/s | cache (MB) "
+        "| peak RSS (MB) |",
         "|---|---|---|---|---|---|",
     ]
     for r in results:
         if "skipped" in r or "error" in r:
-            lines.append(f"| {r['length']:,} | {r['method']} | — | — | — | "
-                         f"{r.get('skipped') or 'failed: ' + r['error']} |")
+            lines.append(
+                f"| {r['length']:,} | {r['method']} | — | — | — | "
+                f"{r.get('skipped') or 'failed: ' + r['error']} |"
+            )
             continue
-        lines.append(f"| {r['length']:,} | {r['method']} | {r['prefill_seconds']:.3f} | "
-                     f"{r['decode_tokens_per_second']:.1f} | {r['cache_bytes'] / 2**20:.3f} | "
-                     f"{r['peak_memory_mb']:.0f} |")
+        lines.append(
+            f"| {r['length']:,} | {r['method']} | {r['prefill_seconds']:.3f} | "
+            f"{r['decode_tokens_per_second']:.1f} | {r['cache_bytes'] / 2**20:.3f} | "
+            f"{r['peak_memory_mb']:.0f} |"
+        )
     Path(path).write_text("\n".join(lines) + "\n")
 
 
@@ -401,13 +477,18 @@ def main(argv=None):
     b = commands.add_parser("bench", help="generation speed and memory against prompt length")
     b.add_argument("--output", required=True)
     b.add_argument("--preset", default=None, help="a trained SSMCausalLM preset (else untrained)")
-    b.add_argument("--lengths", type=lambda s: [int(v) for v in s.split(",")],
-                   default=list(DEFAULT_LENGTHS))
+    b.add_argument(
+        "--lengths", type=lambda s: [int(v) for v in s.split(",")], default=list(DEFAULT_LENGTHS)
+    )
     b.add_argument("--methods", type=lambda s: s.split(","), default=list(METHODS))
     b.add_argument("--new-tokens", type=int, default=32)
     b.add_argument("--repeats", type=int, default=3, help="timings per measurement (best kept)")
-    b.add_argument("--recompute-budget", type=float, default=60.0,
-                   help="seconds of recomputation per length (at least 3 tokens)")
+    b.add_argument(
+        "--recompute-budget",
+        type=float,
+        default=60.0,
+        help="seconds of recomputation per length (at least 3 tokens)",
+    )
     b.add_argument("--max-transformer-length", type=int, default=8192)
     o = commands.add_parser("bench-one", help=argparse.SUPPRESS)
     o.add_argument("--method", choices=METHODS, required=True)

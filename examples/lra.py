@@ -3,14 +3,14 @@
 ```bash
 # data: docs/data.md (lra_release.gz for listops, retrieval, pathfinder, pathx;
 # IMDB and CIFAR-10 for text and image)
-KERAS_BACKEND=jax python examples/lra.py --task listops --model s5 --preset paper \
+KERAS_BACKEND=jax python -m examples.lra --task listops --model s5 --preset paper \
     --data-dir /data/lra_release --output runs/lra_listops_s5
-python examples/lra.py --task pathx --model dss --preset paper --data-dir /data/lra_release \
+python -m examples.lra --task pathx --model dss --preset paper --data-dir /data/lra_release \
     --output runs/pathx_dss --distribution data_parallel
-python examples/lra.py --task pathfinder --model dlr --preset small --data-dir /data/lra_release \
+python -m examples.lra --task pathfinder --model dlr --preset small --data-dir /data/lra_release \
     --output runs/try --epochs 1
-# ListOps without the archive: generate it first (LRA's generator, keras_ssm.data.listops)
-python examples/lra.py --task listops --generate --data-dir runs/listops_generated \
+# ListOps without the archive: generate it first (LRA's generator, keras_ssm.data.lra.listops)
+python -m examples.lra --task listops --generate --data-dir runs/listops_generated \
     --model s5 --preset paper --output runs/lra_listops_generated_s5
 ```
 
@@ -51,38 +51,39 @@ it (the papers' "test accuracy at the best validation checkpoint"). Text has no 
 split: val is the test set (the LRA convention), so its number is the best test epoch.
 
 Generated ListOps (`--generate`, `--task listops` only):
-`keras_ssm.data.listops_release.write_release` draws ListOps from the published LRA generator's
-distribution (96,000 / 2,000 / 2,000 samples of 501-1999 tokens, about a minute on one core) and writes `listops-1000/basic_{train,val,test}.tsv`
-with `generated.json` into `--data-dir` (default `runs/listops_generated`), unless that folder
-already holds them with the same settings (`--generate-sizes`, `--generate-seed`,
-`--generate-min-length`, `--generate-max-length`); then training proceeds as usual.
+`keras_ssm.data.lra.listops_release.write_release` draws ListOps from the published LRA generator's
+distribution (96,000 / 2,000 / 2,000 samples of 501-1999 tokens, about a minute on one core)
+and writes `listops-1000/basic_{train,val,test}.tsv` with `generated.json` into `--data-dir`
+(default `runs/listops_generated`), unless that folder already holds them with the same
+settings (`--generate-sizes`, `--generate-seed`, `--generate-min-length`,
+`--generate-max-length`); then training proceeds as usual.
 results.json then has `data: "generated"`, the generation settings under `generated` and a note.
 
-Output (`--output`, see `examples/common.py`): config.json, backup/, best.weights.h5,
+Output (`--output`, see `examples/__init__.py`): config.json, backup/, best.weights.h5,
 history.json/csv, training_curves.png and results.json with `test_accuracy`,
 `best_val_accuracy`, `best_epoch` and the paper's number for comparison.
 """
 
 import argparse
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import keras
 
-import common  # noqa: E402
-import keras  # noqa: E402
-import presets  # noqa: E402
-
-import keras_ssm  # noqa: E402
-from keras_ssm.data import _cache  # noqa: E402
-from keras_ssm.data import listops  # noqa: E402
-from keras_ssm.data import listops_release  # noqa: E402
-from keras_ssm.data import lra  # noqa: E402
+import keras_ssm
+from examples import paper_setup
+from examples import plots
+from examples import presets
+from examples import run_folder
+from examples import run_settings
+from examples import training
+from keras_ssm.data import _shared as _cache
+from keras_ssm.data import lra
+from keras_ssm.data.lra import listops
+from keras_ssm.data.lra import listops_release
 
 PRESETS = presets.LRA_PRESETS
 TASKS = lra.TASKS
-MODELS = common.SSM_MODELS
+MODELS = paper_setup.SSM_MODELS
 
 PIXEL_NORMALIZATION = {
     "image": (122.6, 61.0),  # CIFAR grey levels: mean 122.6/255, std 61.0/255 (S4/S5)
@@ -154,8 +155,7 @@ def load_split(task, data_dir, split, settings, cache_dir=None, verbose=1, token
     if text_encoding(task, tokenizer) == "keras-hub":
         from keras_ssm.hub import lra as hub_lra
 
-        inputs, labels = hub_lra.load(task, data_dir, split, cache_dir=cache_dir,
-                                      verbose=verbose)
+        inputs, labels = hub_lra.load(task, data_dir, split, cache_dir=cache_dir, verbose=verbose)
         if task == "retrieval":
             inputs = tuple(inputs)
     else:
@@ -174,12 +174,15 @@ def sequence_length(task, settings):
 
 
 def generation_settings(args):
-    """The `keras_ssm.data.listops_release.release_settings` of `--generate`, or None without it."""
+    """The `keras_ssm.data.lra.listops_release.release_settings` of `--generate`, or None without it."""
     if not args.generate:
         return None
     return listops_release.release_settings(
-        args.generate_seed, args.generate_sizes, min_length=args.generate_min_length,
-        max_length=args.generate_max_length)
+        args.generate_seed,
+        args.generate_sizes,
+        min_length=args.generate_min_length,
+        max_length=args.generate_max_length,
+    )
 
 
 def prepare_generated_listops(data_dir, settings, cache_dir=None, verbose=1):
@@ -205,27 +208,39 @@ def prepare_generated_listops(data_dir, settings, cache_dir=None, verbose=1):
     folder = paths["train"].parent
     if recorded is not None and all(path.is_file() for path in paths.values()):
         if recorded != settings:
-            different = ", ".join(f"{key}: {recorded.get(key)!r} -> {settings.get(key)!r}"
-                                  for key in sorted(set(recorded) | set(settings))
-                                  if recorded.get(key) != settings.get(key))
+            different = ", ".join(
+                f"{key}: {recorded.get(key)!r} -> {settings.get(key)!r}"
+                for key in sorted(set(recorded) | set(settings))
+                if recorded.get(key) != settings.get(key)
+            )
             raise ValueError(
                 f"--generate: {folder} holds ListOps generated with other settings "
                 f"({different}). Choose another --data-dir, or delete {folder} to "
-                "generate it again.")
+                "generate it again."
+            )
         return "reused"
     if recorded is None and any(path.exists() for path in paths.values()):
         raise ValueError(
             f"--generate: {folder} already holds ListOps files that keras_ssm did not "
             f"generate (no {listops.MARKER_FILE}), e.g. the LRA release. Drop --generate to "
-            "train on them, or choose another --data-dir.")
+            "train on them, or choose another --data-dir."
+        )
     if verbose:
         sizes = "/".join(str(size) for size in settings["sizes"])
-        print(f"Generating ListOps ({sizes} samples, seed {settings['seed']}) into {folder}",
-              flush=True)
+        print(
+            f"Generating ListOps ({sizes} samples, seed {settings['seed']}) into {folder}",
+            flush=True,
+        )
     listops_release.write_release(
-        data_dir, settings["seed"], settings["sizes"], min_length=settings["min_length"],
-        max_length=settings["max_length"], max_depth=settings["max_depth"],
-        max_args=settings["max_args"], verbose=1 if verbose else 0)
+        data_dir,
+        settings["seed"],
+        settings["sizes"],
+        min_length=settings["min_length"],
+        max_length=settings["max_length"],
+        max_depth=settings["max_depth"],
+        max_args=settings["max_args"],
+        verbose=1 if verbose else 0,
+    )
     cache_folder = _cache.resolve_cache_dir(data_dir, cache_dir)
     for split in lra.SPLITS:
         key = f"listops-{split}-{lra.CACHE_VERSION}"
@@ -256,18 +271,34 @@ def build_model(task, model_name, settings, seed=None):
     info = task_info(task)
     length = sequence_length(task, settings)
     name = f"{model_name}_{task}"
-    kwargs = common.ssm_model_kwargs(model_name, settings, seed=seed)
+    kwargs = paper_setup.ssm_model_kwargs(model_name, settings, seed=seed)
     if info["inputs"] == "token_pairs":
         return keras_ssm.models.build_retrieval_classifier(
-            info["num_classes"], vocab_size=info["vocab_size"], sequence_length=length,
-            mask_zero=True, name=name, **kwargs)
+            info["num_classes"],
+            vocab_size=info["vocab_size"],
+            sequence_length=length,
+            mask_zero=True,
+            name=name,
+            **kwargs,
+        )
     if info["inputs"] == "tokens":
         return keras_ssm.models.build_classifier(
-            info["num_classes"], vocab_size=info["vocab_size"], sequence_length=length,
-            mask_zero=True, pooling=settings["pooling"], name=name, **kwargs)
+            info["num_classes"],
+            vocab_size=info["vocab_size"],
+            sequence_length=length,
+            mask_zero=True,
+            pooling=settings["pooling"],
+            name=name,
+            **kwargs,
+        )
     classifier = keras_ssm.models.build_classifier(
-        info["num_classes"], input_features=info["input_channels"], sequence_length=length,
-        pooling=settings["pooling"], name=f"{name}_classifier", **kwargs)
+        info["num_classes"],
+        input_features=info["input_channels"],
+        sequence_length=length,
+        pooling=settings["pooling"],
+        name=f"{name}_classifier",
+        **kwargs,
+    )
     mean, std = PIXEL_NORMALIZATION[task]
     pixels = keras.Input((length,), name="pixels")
     x = keras.layers.Rescaling(1.0 / std, offset=-mean / std, name="pixel_normalization")(pixels)
@@ -282,52 +313,83 @@ def build_model(task, model_name, settings, seed=None):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description="Train S5/DSS/DLR on a Long Range Arena task (docs/data.md for the data).")
+        description="Train S5/DSS/DLR on a Long Range Arena task (docs/data.md for the data)."
+    )
     parser.add_argument("--task", choices=TASKS, default="listops")
     parser.add_argument("--model", choices=MODELS, default="s5")
-    parser.add_argument("--data-dir", default=None,
-                        help="the extracted lra_release folder (text: may hold aclImdb/; "
-                             "image: not needed)")
-    parser.add_argument("--tokenizer", choices=("auto", "keras-hub", "plain"), default="auto",
-                        help="text and retrieval: keras-hub's ByteTokenizer (auto: when "
-                             "keras-hub is installed) or the hand-written byte encoder; same ids")
-    parser.add_argument("--cache-dir", default=None,
-                        help="folder of the readers' .npy caches "
-                             "(default: DATA_DIR/.keras_ssm_cache)")
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="the extracted lra_release folder (text: may hold aclImdb/; image: not needed)",
+    )
+    parser.add_argument(
+        "--tokenizer",
+        choices=("auto", "keras-hub", "plain"),
+        default="auto",
+        help="text and retrieval: keras-hub's ByteTokenizer (auto: when "
+        "keras-hub is installed) or the hand-written byte encoder; same ids",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="folder of the readers' .npy caches (default: DATA_DIR/.keras_ssm_cache)",
+    )
     generation = parser.add_argument_group(
-        "generated ListOps", "--task listops only: LRA's generator (keras_ssm.data.listops) "
-        "instead of the released files")
-    generation.add_argument("--generate", action="store_true",
-                            help="generate ListOps into --data-dir (default "
-                                 f"{GENERATED_DATA_DIR}) unless it is already there, then "
-                                 "train on it")
-    generation.add_argument("--generate-sizes", type=int, nargs=3, default=None,
-                            metavar=("TRAIN", "VAL", "TEST"),
-                            help="samples per split (default: %s %s %s, as LRA)"
-                                 % listops.RELEASE_SIZES)
-    generation.add_argument("--generate-seed", type=int, default=None,
-                            help="generation seed (default: 0)")
-    generation.add_argument("--generate-min-length", type=int, default=None,
-                            help="keep expressions of more than this many tokens "
-                                 f"(default: {listops.MIN_LENGTH})")
-    generation.add_argument("--generate-max-length", type=int, default=None,
-                            help="... and fewer than this many (default: "
-                                 f"{listops.MAX_LENGTH})")
-    common.add_training_arguments(parser, presets=PRESETS, default_preset="paper")
+        "generated ListOps",
+        "--task listops only: LRA's generator (keras_ssm.data.lra.listops) "
+        "instead of the released files",
+    )
+    generation.add_argument(
+        "--generate",
+        action="store_true",
+        help="generate ListOps into --data-dir (default "
+        f"{GENERATED_DATA_DIR}) unless it is already there, then "
+        "train on it",
+    )
+    generation.add_argument(
+        "--generate-sizes",
+        type=int,
+        nargs=3,
+        default=None,
+        metavar=("TRAIN", "VAL", "TEST"),
+        help="samples per split (default: {} {} {}, as LRA)".format(*listops.RELEASE_SIZES),
+    )
+    generation.add_argument(
+        "--generate-seed", type=int, default=None, help="generation seed (default: 0)"
+    )
+    generation.add_argument(
+        "--generate-min-length",
+        type=int,
+        default=None,
+        help=f"keep expressions of more than this many tokens (default: {listops.MIN_LENGTH})",
+    )
+    generation.add_argument(
+        "--generate-max-length",
+        type=int,
+        default=None,
+        help=f"... and fewer than this many (default: {listops.MAX_LENGTH})",
+    )
+    run_settings.add_training_arguments(parser, presets=PRESETS, default_preset="paper")
     args = parser.parse_args(argv)
     options = ("generate_sizes", "generate_seed", "generate_min_length", "generate_max_length")
     if not args.generate:
-        given = [f"--{name.replace('_', '-')}" for name in options
-                 if getattr(args, name) is not None]
+        given = [
+            f"--{name.replace('_', '-')}" for name in options if getattr(args, name) is not None
+        ]
         if given:
             parser.error(f"{', '.join(given)} need --generate.")
         return args
     if args.task != "listops":
-        parser.error(f"--generate is for --task listops only (got --task {args.task}); the "
-                     "other LRA tasks read their released files (docs/data.md).")
-    defaults = dict(generate_sizes=list(listops.RELEASE_SIZES), generate_seed=0,
-                    generate_min_length=listops.MIN_LENGTH,
-                    generate_max_length=listops.MAX_LENGTH)
+        parser.error(
+            f"--generate is for --task listops only (got --task {args.task}); the "
+            "other LRA tasks read their released files (docs/data.md)."
+        )
+    defaults = dict(
+        generate_sizes=list(listops.RELEASE_SIZES),
+        generate_seed=0,
+        generate_min_length=listops.MIN_LENGTH,
+        generate_max_length=listops.MAX_LENGTH,
+    )
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -342,9 +404,11 @@ def parse_args(argv=None):
 
 def resolve(args):
     """The run's settings: the preset's for (model, task), then the command line."""
-    return common.resolve_settings(
-        PRESETS[args.preset][args.model][args.task], args,
-        names=["epochs", "batch_size", "steps_per_epoch", "lr"])
+    return run_settings.resolve_settings(
+        PRESETS[args.preset][args.model][args.task],
+        args,
+        names=["epochs", "batch_size", "steps_per_epoch", "lr"],
+    )
 
 
 def summary_line(results):
@@ -352,9 +416,11 @@ def summary_line(results):
     paper = results["paper_test_accuracy"]
     paper_text = "" if paper is None else f", paper {paper:.2f}%"
     task = results["task"] + ("  (generated data)" if results.get("data") == "generated" else "")
-    return (f"{task}  {results['model']}  test accuracy {results['test_accuracy']:.4f} "
-            f"(best val {results['best_val_accuracy']:.4f}, epoch {results['best_epoch']}"
-            f"{paper_text}; {results['wall_time_s']:.0f} s)")
+    return (
+        f"{task}  {results['model']}  test accuracy {results['test_accuracy']:.4f} "
+        f"(best val {results['best_val_accuracy']:.4f}, epoch {results['best_epoch']}"
+        f"{paper_text}; {results['wall_time_s']:.0f} s)"
+    )
 
 
 def main(argv=None):
@@ -365,57 +431,104 @@ def main(argv=None):
     task, model_name, seed = args.task, args.model, args.seed
     info = task_info(task)
     keras.utils.set_random_seed(seed)
-    config = dict(task=task, model=model_name, preset=args.preset, seed=seed,
-                  backend=common.backend_name(), **settings)
+    config = dict(
+        task=task,
+        model=model_name,
+        preset=args.preset,
+        seed=seed,
+        backend=run_settings.backend_name(),
+        **settings,
+    )
     generated = generation_settings(args)
     if generated is not None:
         config["data"] = dict(source="generated", **generated)
-    output = common.prepare_output_dir(args.output, config)
+    output = run_folder.prepare_output_dir(args.output, config)
     if generated is not None:
-        status = prepare_generated_listops(args.data_dir, generated, args.cache_dir,
-                                           verbose=args.verbose)
+        status = prepare_generated_listops(
+            args.data_dir, generated, args.cache_dir, verbose=args.verbose
+        )
 
-    loaded = {split: load_split(task, args.data_dir, split, settings, args.cache_dir,
-                                verbose=min(args.verbose, 1), tokenizer=args.tokenizer)
-              for split in ("train", "val", "test")}
-    with common.distribution_scope(args.distribution) as scope:
-        model, batch_size = common.fit_paper_classifier(
-            lambda: build_model(task, model_name, settings, seed=seed), loaded, model_name,
-            settings, output, seed=seed, verbose=args.verbose, num_replicas=scope.num_replicas)
-        test = common.classification_scores(model, *loaded["test"], batch_size=batch_size)
+    loaded = {
+        split: load_split(
+            task,
+            args.data_dir,
+            split,
+            settings,
+            args.cache_dir,
+            verbose=min(args.verbose, 1),
+            tokenizer=args.tokenizer,
+        )
+        for split in ("train", "val", "test")
+    }
+    with training.distribution_scope(args.distribution) as scope:
+        model, batch_size = paper_setup.fit_paper_classifier(
+            lambda: build_model(task, model_name, settings, seed=seed),
+            loaded,
+            model_name,
+            settings,
+            output,
+            seed=seed,
+            verbose=args.verbose,
+            num_replicas=scope.num_replicas,
+        )
+        test = paper_setup.classification_scores(model, *loaded["test"], batch_size=batch_size)
 
-    epoch, val_accuracy = common.best_epoch(output)
+    epoch, val_accuracy = run_folder.best_epoch(output)
     notes = []
     if task == "text":
         notes.append("IMDB has no validation split: val is the test set (LRA convention).")
     if model_name == "dlr":
-        notes.append("DLR has no LRA setting in its paper: DSS's settings with DLR's SSM "
-                     "(examples/presets.py).")
+        notes.append(
+            "DLR has no LRA setting in its paper: DSS's settings with DLR's SSM "
+            "(examples/presets.py)."
+        )
     encoding = text_encoding(task, args.tokenizer)
     if encoding is not None:
-        notes.append("Text encoded by " + (
-            "keras-hub's ByteTokenizer and StartEndPacker (keras_ssm.hub.lra)"
-            if encoding == "keras-hub" else "keras_ssm.data.lra's byte encoder")
-            + ": byte + 3, <eos> 2, padding 0.")
+        notes.append(
+            "Text encoded by "
+            + (
+                "keras-hub's ByteTokenizer and StartEndPacker (keras_ssm.hub.lra)"
+                if encoding == "keras-hub"
+                else "keras_ssm.data.lra's byte encoder"
+            )
+            + ": byte + 3, <eos> 2, padding 0."
+        )
     extra = {}
     if generated is not None:
-        notes.append("Generated ListOps (keras_ssm.data.listops, the LRA generator's "
-                     "distribution), not the released files: the paper's number is for "
-                     "the released samples.")
-        extra = dict(data="generated", generated=dict(
-            generated, data_dir=str(args.data_dir), status=status))
+        notes.append(
+            "Generated ListOps (keras_ssm.data.lra.listops, the LRA generator's "
+            "distribution), not the released files: the paper's number is for "
+            "the released samples."
+        )
+        extra = dict(
+            data="generated", generated=dict(generated, data_dir=str(args.data_dir), status=status)
+        )
     results = dict(
-        task=task, model=model_name, preset=args.preset, backend=common.backend_name(),
-        seq_len=sequence_length(task, settings), num_classes=info["num_classes"],
-        test_accuracy=test["accuracy"], test_loss=test["loss"], best_val_accuracy=val_accuracy,
-        best_epoch=epoch, paper_test_accuracy=presets.PAPER_LRA[model_name][task],
+        task=task,
+        model=model_name,
+        preset=args.preset,
+        backend=run_settings.backend_name(),
+        seq_len=sequence_length(task, settings),
+        num_classes=info["num_classes"],
+        test_accuracy=test["accuracy"],
+        test_loss=test["loss"],
+        best_val_accuracy=val_accuracy,
+        best_epoch=epoch,
+        paper_test_accuracy=presets.PAPER_LRA[model_name][task],
         samples={split: len(labels) for split, (_, labels) in loaded.items()},
-        epochs_completed=len(common.load_history(output).get("epoch", [])),
-        parameters=model.count_params(), settings=settings, notes=notes,
-        wall_time_s=time.perf_counter() - start, **extra)
-    common.write_results(output, results)
-    common.plot_history(output, metrics=["loss", "accuracy"],
-                        title=f"LRA {task} / {model_name} ({common.backend_name()})")
+        epochs_completed=len(run_folder.load_history(output).get("epoch", [])),
+        parameters=model.count_params(),
+        settings=settings,
+        notes=notes,
+        wall_time_s=time.perf_counter() - start,
+        **extra,
+    )
+    run_folder.write_results(output, results)
+    plots.plot_history(
+        output,
+        metrics=["loss", "accuracy"],
+        title=f"LRA {task} / {model_name} ({run_settings.backend_name()})",
+    )
     print(summary_line(results), flush=True)
     return results
 

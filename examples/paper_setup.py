@@ -4,11 +4,11 @@ groups, callbacks, step scaling, batches, scores and the training run."""
 import keras
 import numpy as np
 
-from training import fit_resumably
+from examples.training import fit_resumably
+from keras_ssm.layers import families
 
-
-SSM_MODELS = ("s5", "dss", "dlr")
-"""The `--model` choices of the LRA and Speech Commands examples."""
+SSM_MODELS = families.names()
+"""The `--model` choices of the LRA and Speech Commands examples: the layer families."""
 
 
 S5_OPT_CONFIGS = ("standard", "BandCdecay", "BfastandCdecay", "noBCdecay")
@@ -49,12 +49,19 @@ def ssm_model_kwargs(model_name, settings, seed=None):
         raise ValueError(f"`model_name` must be one of {SSM_MODELS}, got {model_name!r}.")
     s = settings
     return dict(
-        hidden_size=s["hidden_size"], num_layers=s["num_layers"], ssm=model_name,
+        hidden_size=s["hidden_size"],
+        num_layers=s["num_layers"],
+        ssm=model_name,
         ssm_kwargs={key: s[key] for key in _SSM_KWARGS[model_name]},
-        bidirectional=s["bidirectional"], norm=s["norm"], prenorm=s["prenorm"],
-        activation=s["activation"], dropout=s["dropout"],
+        bidirectional=s["bidirectional"],
+        norm=s["norm"],
+        prenorm=s["prenorm"],
+        activation=s["activation"],
+        dropout=s["dropout"],
         final_norm=False if model_name == "s5" else None,
-        block_kwargs={"norm_kwargs": {"momentum": s["norm_momentum"]}}, seed=seed)
+        block_kwargs={"norm_kwargs": {"momentum": s["norm_momentum"]}},
+        seed=seed,
+    )
 
 
 def paper_optimizer_groups(model_name, settings):
@@ -124,7 +131,7 @@ def _ssm_layers(layer):
         return _ssm_layers(layer.ssm)
     found = []
     for sub in getattr(layer, "layers", []):
-        found += [l for l in _ssm_layers(sub) if all(l is not f for f in found)]
+        found += [ssm for ssm in _ssm_layers(sub) if all(ssm is not f for f in found)]
     return found
 
 
@@ -159,8 +166,9 @@ def paper_optimizer(model, model_name, settings, steps_per_epoch):
 
     s = settings
     if s["schedule"] not in ("cosine", "plateau", "constant"):
-        raise ValueError(f"`schedule` must be 'cosine', 'plateau' or 'constant', got "
-                         f"{s['schedule']!r}.")
+        raise ValueError(
+            f"`schedule` must be 'cosine', 'plateau' or 'constant', got {s['schedule']!r}."
+        )
     warmup = int(round(float(s.get("warmup_epochs", 0)) * int(steps_per_epoch)))
     total = max(int(s["epochs"]) * int(steps_per_epoch), warmup + 1)
 
@@ -169,8 +177,9 @@ def paper_optimizer(model, model_name, settings, steps_per_epoch):
 
     def adam(value, weight_decay, name):
         if weight_decay:
-            return keras.optimizers.AdamW(rate(value), weight_decay=weight_decay,
-                                          epsilon=1e-8, name=name)
+            return keras.optimizers.AdamW(
+                rate(value), weight_decay=weight_decay, epsilon=1e-8, name=name
+            )
         return keras.optimizers.Adam(rate(value), epsilon=1e-8, name=name)
 
     roles_present = {getattr(v, "ssm_role", None) for v in model.trainable_variables}
@@ -180,8 +189,9 @@ def paper_optimizer(model, model_name, settings, steps_per_epoch):
     for index, (roles, value, weight_decay) in enumerate(paper_optimizer_groups(model_name, s)):
         if roles_present & set(roles):
             groups.append(({"roles": list(roles)}, adam(value, weight_decay, f"ssm_group_{index}")))
-    return GroupedOptimizer(groups, default=adam(s["lr"], s["weight_decay"], "main"),
-                            name=f"{model_name}_paper")
+    return GroupedOptimizer(
+        groups, default=adam(s["lr"], s["weight_decay"], "main"), name=f"{model_name}_paper"
+    )
 
 
 def paper_callbacks(settings, verbose=0):
@@ -196,9 +206,15 @@ def paper_callbacks(settings, verbose=0):
     """
     if settings["schedule"] != "plateau":
         return []
-    return [keras.callbacks.ReduceLROnPlateau(
-        monitor="val_accuracy", mode="max", factor=settings["plateau_factor"],
-        patience=settings["patience"], verbose=1 if verbose else 0)]
+    return [
+        keras.callbacks.ReduceLROnPlateau(
+            monitor="val_accuracy",
+            mode="max",
+            factor=settings["plateau_factor"],
+            patience=settings["patience"],
+            verbose=1 if verbose else 0,
+        )
+    ]
 
 
 def with_step_scale(model, step_scale=1.0, sequence_length=None):
@@ -237,13 +253,18 @@ def with_step_scale(model, step_scale=1.0, sequence_length=None):
     if stepless and float(step_scale) != 1.0:
         raise ValueError(
             f"`step_scale` must be 1.0 for a model with SSM layers without a step Δ "
-            f"({', '.join(stepless)}: DLR); evaluate it naively at the new length.")
+            f"({', '.join(stepless)}: DLR); evaluate it naively at the new length."
+        )
     input_tensors = None
     if sequence_length is not None:
         input_tensors = [
-            keras.Input((int(sequence_length),) + tuple(tensor.shape[2:]), dtype=tensor.dtype,
-                        name=f"{tensor.name.split(':')[0]}_rescaled")
-            for tensor in model.inputs]
+            keras.Input(
+                (int(sequence_length),) + tuple(tensor.shape[2:]),
+                dtype=tensor.dtype,
+                name=f"{tensor.name.split(':')[0]}_rescaled",
+            )
+            for tensor in model.inputs
+        ]
         if len(input_tensors) == 1:
             input_tensors = input_tensors[0]
 
@@ -252,9 +273,12 @@ def with_step_scale(model, step_scale=1.0, sequence_length=None):
             kwargs["step_scale"] = float(step_scale)
         return layer(*args, **kwargs)
 
-    return keras.models.clone_model(model, input_tensors=input_tensors,
-                                    clone_function=lambda layer: layer,
-                                    call_function=call_function)
+    return keras.models.clone_model(
+        model,
+        input_tensors=input_tensors,
+        clone_function=lambda layer: layer,
+        call_function=call_function,
+    )
 
 
 class OrderedBatches(keras.utils.PyDataset):
@@ -312,8 +336,7 @@ def classification_scores(model, inputs, labels, batch_size):
     """
     labels = np.asarray(labels).astype(np.int64)
     batches = OrderedBatches(inputs, batch_size=batch_size)
-    logits = np.asarray(keras.ops.convert_to_numpy(model.predict(batches, verbose=0)),
-                        np.float64)
+    logits = np.asarray(keras.ops.convert_to_numpy(model.predict(batches, verbose=0)), np.float64)
     shifted = logits - logits.max(axis=-1, keepdims=True)
     log_probs = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
     return {
@@ -323,8 +346,19 @@ def classification_scores(model, inputs, labels, batch_size):
     }
 
 
-def fit_paper_classifier(build, loaded, model_name, settings, output_dir, *, seed, verbose,
-                         num_replicas=1, make_optimizer=None, extra_callbacks=()):
+def fit_paper_classifier(
+    build,
+    loaded,
+    model_name,
+    settings,
+    output_dir,
+    *,
+    seed,
+    verbose,
+    num_replicas=1,
+    make_optimizer=None,
+    extra_callbacks=(),
+):
     """Train a classifier the papers' way, resumably, and restore its best weights.
 
     Shuffled, resumable training batches; the papers' optimizer and callbacks; sparse
@@ -360,18 +394,34 @@ def fit_paper_classifier(build, loaded, model_name, settings, output_dir, *, see
     from keras_ssm.callbacks import ResumableBatches
 
     batch_size = settings["batch_size"] * num_replicas
-    train = ResumableBatches(*loaded["train"], batch_size=batch_size, shuffle=True, seed=seed,
-                             steps_per_epoch=settings["steps_per_epoch"],
-                             drop_remainder=settings["drop_remainder"])
+    train = ResumableBatches(
+        *loaded["train"],
+        batch_size=batch_size,
+        shuffle=True,
+        seed=seed,
+        steps_per_epoch=settings["steps_per_epoch"],
+        drop_remainder=settings["drop_remainder"],
+    )
     validation = OrderedBatches(*loaded["val"], batch_size=batch_size)
     model = build()
     if make_optimizer is None:
         optimizer = paper_optimizer(model, model_name, settings, train.steps_per_epoch)
     else:
         optimizer = make_optimizer(model, train.steps_per_epoch)
-    model.compile(optimizer, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy("accuracy")])
-    fit_resumably(model, train, epochs=settings["epochs"], validation_data=validation,
-                  output_dir=output_dir, verbose=verbose, monitor="val_accuracy", mode="max",
-                  callbacks=paper_callbacks(settings, verbose) + list(extra_callbacks))
+    model.compile(
+        optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy("accuracy")],
+    )
+    fit_resumably(
+        model,
+        train,
+        epochs=settings["epochs"],
+        validation_data=validation,
+        output_dir=output_dir,
+        verbose=verbose,
+        monitor="val_accuracy",
+        mode="max",
+        callbacks=paper_callbacks(settings, verbose) + list(extra_callbacks),
+    )
     return model, batch_size

@@ -4,8 +4,8 @@ import pathlib
 
 import numpy as np
 
-from run_folder import CURVES_PNG
-from run_folder import load_history
+from examples.run_folder import CURVES_PNG
+from examples.run_folder import load_history
 
 
 def plot_history(output_dir, metrics=None, title=None, filename=CURVES_PNG):
@@ -40,23 +40,27 @@ def plot_history(output_dir, metrics=None, title=None, filename=CURVES_PNG):
     except ImportError:
         return None
     if metrics is None:
-        metrics = [k for k in history if k != "epoch" and not k.startswith("val_")
-                   and k not in ("learning_rate", "lr")]
+        metrics = [
+            k
+            for k in history
+            if k != "epoch" and not k.startswith("val_") and k not in ("learning_rate", "lr")
+        ]
     metrics = [m for m in metrics if m in history or f"val_{m}" in history]
     if not metrics:
         return None
     epochs = history["epoch"]
-    figure, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2),
-                                squeeze=False)
+    figure, axes = plt.subplots(1, len(metrics), figsize=(4.2 * len(metrics), 3.2), squeeze=False)
     for axis, name in zip(axes[0], metrics):
         for key, label in ((name, "train"), (f"val_{name}", "validation")):
             values = history.get(key)
             if values and any(v is not None for v in values):
-                axis.plot(epochs, [np.nan if v is None else v for v in values], marker=".",
-                          label=label)
+                axis.plot(
+                    epochs, [np.nan if v is None else v for v in values], marker=".", label=label
+                )
         if name == "loss" or name.endswith("mse"):
-            positive = [v for v in history.get(name, []) + history.get(f"val_{name}", [])
-                        if v is not None]
+            positive = [
+                v for v in history.get(name, []) + history.get(f"val_{name}", []) if v is not None
+            ]
             if positive and min(positive) > 0:
                 axis.set_yscale("log")
         axis.set_xlabel("epoch")

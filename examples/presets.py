@@ -13,8 +13,8 @@ Keys (all models):
 | num_layers, hidden_size | blocks, H |
 | state_size | S5: P before conjugate halving (`ssm_size_base`); DSS/DLR: N |
 | dt_min, dt_max | initial Δ range (DLR: initial decay range) |
-| activation | SSMBlock activation: "gelu" (DSS/DLR: GELU + output Dense), "half_glu1"/"half_glu2" (S5) |
-| norm, norm_momentum, prenorm | "batch" everywhere (both papers); BatchNorm momentum in Keras convention (torch 0.1 = 0.9) |
+| activation | SSMBlock's: "gelu" (DSS/DLR: GELU + output Dense), "half_glu1"/"half_glu2" (S5) |
+| norm, norm_momentum, prenorm | "batch" (both papers); momentum as Keras has it (torch 0.1 = 0.9) |
 | bidirectional | S5: True (all scripts); DSS/DLR: False (unidirectional) |
 | pooling | "mean" (masked mean) or "last" (the last valid position) |
 | dropout | SSMBlock dropout |
@@ -28,7 +28,7 @@ Keys (all models):
 | steps_per_epoch | None: one pass over the training set |
 
 S5 only: `blocks` (J), `c_init`, `clip_eigs`, `opt_config` ("standard", "BandCdecay",
-"BfastandCdecay", "noBCdecay", see `common.paper_optimizer`), `dt_global` (log Δ trained in the
+"BfastandCdecay", "noBCdecay", see `paper_setup.paper_optimizer`), `dt_global` (log Δ trained in the
 main group with decay). DSS only: `variant` ("softmax", the DSS repo default behind its README
 numbers), `lambda_init` ("hippo_skew"), `log_dt_lr` (the log Δ rate; None = ssm_lr).
 
@@ -45,11 +45,32 @@ DSS's log Δ rate has no counterpart.
 # linear warmup, lr_min 0, dt ∈ [1e-3, 0.1], lr = lr_factor · ssm_lr.
 
 _S5 = dict(
-    num_layers=6, hidden_size=128, state_size=256, blocks=16, c_init="lecun_normal",
-    clip_eigs=False, dt_min=1e-3, dt_max=0.1, activation="half_glu1", norm="batch",
-    norm_momentum=0.95, prenorm=True, bidirectional=True, pooling="mean", dropout=0.0,
-    batch_size=32, epochs=20, lr=2e-3, ssm_lr=1e-3, weight_decay=0.05, schedule="cosine",
-    warmup_epochs=1, opt_config="standard", dt_global=False, drop_remainder=True, seq_len=None,
+    num_layers=6,
+    hidden_size=128,
+    state_size=256,
+    blocks=16,
+    c_init="lecun_normal",
+    clip_eigs=False,
+    dt_min=1e-3,
+    dt_max=0.1,
+    activation="half_glu1",
+    norm="batch",
+    norm_momentum=0.95,
+    prenorm=True,
+    bidirectional=True,
+    pooling="mean",
+    dropout=0.0,
+    batch_size=32,
+    epochs=20,
+    lr=2e-3,
+    ssm_lr=1e-3,
+    weight_decay=0.05,
+    schedule="cosine",
+    warmup_epochs=1,
+    opt_config="standard",
+    dt_global=False,
+    drop_remainder=True,
+    seq_len=None,
     steps_per_epoch=None,
 )
 
@@ -59,36 +80,128 @@ def _s5(**overrides):
 
 
 S5_LRA = {
-    "listops": _s5(num_layers=8, hidden_size=128, state_size=16, blocks=8, ssm_lr=1e-3, lr=3e-3,
-                   batch_size=50, epochs=40, dropout=0.0, weight_decay=0.04, warmup_epochs=1,
-                   c_init="lecun_normal", opt_config="BfastandCdecay", activation="half_glu2"),
-    "text": _s5(num_layers=6, hidden_size=256, state_size=192, blocks=12, ssm_lr=1e-3, lr=4e-3,
-                batch_size=50, epochs=35, dropout=0.1, weight_decay=0.07, warmup_epochs=0,
-                c_init="lecun_normal", opt_config="standard", dt_global=True,
-                activation="half_glu2"),
-    "retrieval": _s5(num_layers=6, hidden_size=128, state_size=256, blocks=16, ssm_lr=1e-3,
-                     lr=2e-3, batch_size=32, epochs=20, dropout=0.0, weight_decay=0.05,
-                     warmup_epochs=1, c_init="trunc_standard_normal", opt_config="standard",
-                     dt_global=True, activation="half_glu1"),
-    "image": _s5(num_layers=6, hidden_size=512, state_size=384, blocks=3, ssm_lr=1e-3, lr=4.5e-3,
-                 batch_size=50, epochs=250, dropout=0.1, weight_decay=0.07, warmup_epochs=1,
-                 c_init="lecun_normal", opt_config="BfastandCdecay", activation="half_glu1",
-                 clip_eigs=True),
-    "pathfinder": _s5(num_layers=6, hidden_size=192, state_size=256, blocks=8, ssm_lr=9e-4,
-                      lr=4.5e-3, batch_size=64, epochs=200, dropout=0.05, weight_decay=0.03,
-                      warmup_epochs=1, c_init="trunc_standard_normal", opt_config="standard",
-                      activation="half_glu1", norm_momentum=0.9),
-    "pathx": _s5(num_layers=6, hidden_size=128, state_size=256, blocks=16, ssm_lr=6e-4, lr=1.8e-3,
-                 batch_size=32, epochs=75, dropout=0.0, weight_decay=0.06, warmup_epochs=1,
-                 c_init="complex_normal", opt_config="BandCdecay", activation="half_glu1",
-                 dt_min=1e-4, norm_momentum=0.9),
+    "listops": _s5(
+        num_layers=8,
+        hidden_size=128,
+        state_size=16,
+        blocks=8,
+        ssm_lr=1e-3,
+        lr=3e-3,
+        batch_size=50,
+        epochs=40,
+        dropout=0.0,
+        weight_decay=0.04,
+        warmup_epochs=1,
+        c_init="lecun_normal",
+        opt_config="BfastandCdecay",
+        activation="half_glu2",
+    ),
+    "text": _s5(
+        num_layers=6,
+        hidden_size=256,
+        state_size=192,
+        blocks=12,
+        ssm_lr=1e-3,
+        lr=4e-3,
+        batch_size=50,
+        epochs=35,
+        dropout=0.1,
+        weight_decay=0.07,
+        warmup_epochs=0,
+        c_init="lecun_normal",
+        opt_config="standard",
+        dt_global=True,
+        activation="half_glu2",
+    ),
+    "retrieval": _s5(
+        num_layers=6,
+        hidden_size=128,
+        state_size=256,
+        blocks=16,
+        ssm_lr=1e-3,
+        lr=2e-3,
+        batch_size=32,
+        epochs=20,
+        dropout=0.0,
+        weight_decay=0.05,
+        warmup_epochs=1,
+        c_init="trunc_standard_normal",
+        opt_config="standard",
+        dt_global=True,
+        activation="half_glu1",
+    ),
+    "image": _s5(
+        num_layers=6,
+        hidden_size=512,
+        state_size=384,
+        blocks=3,
+        ssm_lr=1e-3,
+        lr=4.5e-3,
+        batch_size=50,
+        epochs=250,
+        dropout=0.1,
+        weight_decay=0.07,
+        warmup_epochs=1,
+        c_init="lecun_normal",
+        opt_config="BfastandCdecay",
+        activation="half_glu1",
+        clip_eigs=True,
+    ),
+    "pathfinder": _s5(
+        num_layers=6,
+        hidden_size=192,
+        state_size=256,
+        blocks=8,
+        ssm_lr=9e-4,
+        lr=4.5e-3,
+        batch_size=64,
+        epochs=200,
+        dropout=0.05,
+        weight_decay=0.03,
+        warmup_epochs=1,
+        c_init="trunc_standard_normal",
+        opt_config="standard",
+        activation="half_glu1",
+        norm_momentum=0.9,
+    ),
+    "pathx": _s5(
+        num_layers=6,
+        hidden_size=128,
+        state_size=256,
+        blocks=16,
+        ssm_lr=6e-4,
+        lr=1.8e-3,
+        batch_size=32,
+        epochs=75,
+        dropout=0.0,
+        weight_decay=0.06,
+        warmup_epochs=1,
+        c_init="complex_normal",
+        opt_config="BandCdecay",
+        activation="half_glu1",
+        dt_min=1e-4,
+        norm_momentum=0.9,
+    ),
 }
 """S5's six LRA scripts (spec s5.md C3). Paper seeds (not used: pass --seed): ListOps 6554595,
 IMDB 8825365, AAN 5464368, CIFAR 16416, Pathfinder 8180844, Path-X 6429262."""
 
-S5_SC35 = _s5(num_layers=6, hidden_size=96, state_size=128, blocks=16, ssm_lr=2e-3, lr=8e-3,
-              batch_size=16, epochs=40, dropout=0.1, weight_decay=0.04, warmup_epochs=1,
-              c_init="lecun_normal", opt_config="noBCdecay", activation="half_glu1")
+S5_SC35 = _s5(
+    num_layers=6,
+    hidden_size=96,
+    state_size=128,
+    blocks=16,
+    ssm_lr=2e-3,
+    lr=8e-3,
+    batch_size=16,
+    epochs=40,
+    dropout=0.1,
+    weight_decay=0.04,
+    warmup_epochs=1,
+    c_init="lecun_normal",
+    opt_config="noBCdecay",
+    activation="half_glu1",
+)
 """S5's SC35 script (spec s5.md C3, seed 4062966): 6 layers, H 96, P 128 → 64, J 16."""
 
 # ---------------------------------------------------------------------------
@@ -98,11 +211,32 @@ S5_SC35 = _s5(num_layers=6, hidden_size=96, state_size=128, blocks=16, ssm_lr=2e
 # accuracy), BatchNorm (torch momentum 0.1). Not reproduced: sep_dt_re_im (two Δ per feature).
 
 _DSS = dict(
-    num_layers=6, hidden_size=128, state_size=64, variant="softmax", lambda_init="hippo_skew",
-    dt_min=1e-3, dt_max=0.1, activation="gelu", norm="batch", norm_momentum=0.9, prenorm=True,
-    bidirectional=False, pooling="mean", dropout=0.0, batch_size=50, epochs=50, lr=1e-2,
-    ssm_lr=1e-3, log_dt_lr=None, weight_decay=0.0, schedule="plateau", patience=10,
-    plateau_factor=0.2, drop_remainder=False, seq_len=None, steps_per_epoch=None,
+    num_layers=6,
+    hidden_size=128,
+    state_size=64,
+    variant="softmax",
+    lambda_init="hippo_skew",
+    dt_min=1e-3,
+    dt_max=0.1,
+    activation="gelu",
+    norm="batch",
+    norm_momentum=0.9,
+    prenorm=True,
+    bidirectional=False,
+    pooling="mean",
+    dropout=0.0,
+    batch_size=50,
+    epochs=50,
+    lr=1e-2,
+    ssm_lr=1e-3,
+    log_dt_lr=None,
+    weight_decay=0.0,
+    schedule="plateau",
+    patience=10,
+    plateau_factor=0.2,
+    drop_remainder=False,
+    seq_len=None,
+    steps_per_epoch=None,
 )
 
 
@@ -111,27 +245,100 @@ def _dss(**overrides):
 
 
 DSS_LRA = {
-    "listops": _dss(num_layers=6, hidden_size=128, prenorm=False, dropout=0.0, batch_size=50,
-                    lr=0.01, weight_decay=0.01, patience=5, epochs=50, pooling="mean",
-                    log_dt_lr=0.02),
-    "text": _dss(num_layers=4, hidden_size=128, prenorm=True, dropout=0.0, batch_size=50, lr=0.01,
-                 weight_decay=0.0, patience=10, epochs=40, pooling="last", log_dt_lr=0.02,
-                 seq_len=2048),
-    "retrieval": _dss(num_layers=6, hidden_size=256, prenorm=True, dropout=0.0, batch_size=64,
-                      lr=0.002, weight_decay=0.0, patience=20, epochs=25, pooling="mean"),
-    "image": _dss(num_layers=6, hidden_size=512, prenorm=False, dropout=0.2, batch_size=50,
-                  lr=0.004, weight_decay=0.01, patience=10, epochs=200, pooling="mean"),
-    "pathfinder": _dss(num_layers=6, hidden_size=256, prenorm=True, dropout=0.1, batch_size=100,
-                       lr=0.004, weight_decay=0.0, patience=13, epochs=200, pooling="last"),
-    "pathx": _dss(num_layers=6, hidden_size=256, prenorm=True, dropout=0.0, batch_size=16, lr=5e-4,
-                  weight_decay=0.0, patience=40, epochs=35, pooling="mean", dt_min=1e-4,
-                  dt_max=1e-2, log_dt_lr=1e-4),
+    "listops": _dss(
+        num_layers=6,
+        hidden_size=128,
+        prenorm=False,
+        dropout=0.0,
+        batch_size=50,
+        lr=0.01,
+        weight_decay=0.01,
+        patience=5,
+        epochs=50,
+        pooling="mean",
+        log_dt_lr=0.02,
+    ),
+    "text": _dss(
+        num_layers=4,
+        hidden_size=128,
+        prenorm=True,
+        dropout=0.0,
+        batch_size=50,
+        lr=0.01,
+        weight_decay=0.0,
+        patience=10,
+        epochs=40,
+        pooling="last",
+        log_dt_lr=0.02,
+        seq_len=2048,
+    ),
+    "retrieval": _dss(
+        num_layers=6,
+        hidden_size=256,
+        prenorm=True,
+        dropout=0.0,
+        batch_size=64,
+        lr=0.002,
+        weight_decay=0.0,
+        patience=20,
+        epochs=25,
+        pooling="mean",
+    ),
+    "image": _dss(
+        num_layers=6,
+        hidden_size=512,
+        prenorm=False,
+        dropout=0.2,
+        batch_size=50,
+        lr=0.004,
+        weight_decay=0.01,
+        patience=10,
+        epochs=200,
+        pooling="mean",
+    ),
+    "pathfinder": _dss(
+        num_layers=6,
+        hidden_size=256,
+        prenorm=True,
+        dropout=0.1,
+        batch_size=100,
+        lr=0.004,
+        weight_decay=0.0,
+        patience=13,
+        epochs=200,
+        pooling="last",
+    ),
+    "pathx": _dss(
+        num_layers=6,
+        hidden_size=256,
+        prenorm=True,
+        dropout=0.0,
+        batch_size=16,
+        lr=5e-4,
+        weight_decay=0.0,
+        patience=40,
+        epochs=35,
+        pooling="mean",
+        dt_min=1e-4,
+        dt_max=1e-2,
+        log_dt_lr=1e-4,
+    ),
 }
 """DSS's LRA configs (spec dss_dlr.md D.2; seed 1112, CIFAR 0). Retrieval's head is the
 dual-encoder [e1, e2, e1 − e2, e1 ⊙ e2] MLP on mean-pooled documents."""
 
-DSS_SC10 = _dss(num_layers=6, hidden_size=128, prenorm=True, dropout=0.1, batch_size=20, lr=0.01,
-                weight_decay=0.0, patience=20, epochs=200, pooling="mean")
+DSS_SC10 = _dss(
+    num_layers=6,
+    hidden_size=128,
+    prenorm=True,
+    dropout=0.1,
+    batch_size=20,
+    lr=0.01,
+    weight_decay=0.0,
+    patience=20,
+    epochs=200,
+    pooling="mean",
+)
 """DSS's SC10 config (spec dss_dlr.md D.2): raw 16 kHz, linear encoder, mean pooling."""
 
 # ---------------------------------------------------------------------------
@@ -152,12 +359,24 @@ DLR_SC = _dlr_from_dss(DSS_SC10)
 # small: a tiny model that runs in seconds on a CPU (the tests' fixtures); the same families of
 # optimizer groups and schedules as the paper presets.
 
-_SMALL_COMMON = dict(num_layers=1, hidden_size=8, batch_size=4, epochs=2, dropout=0.0,
-                     lr=1e-2, weight_decay=0.01, prenorm=True, pooling="mean",
-                     drop_remainder=False, seq_len=None, steps_per_epoch=None)
+_SMALL_COMMON = dict(
+    num_layers=1,
+    hidden_size=8,
+    batch_size=4,
+    epochs=2,
+    dropout=0.0,
+    lr=1e-2,
+    weight_decay=0.01,
+    prenorm=True,
+    pooling="mean",
+    drop_remainder=False,
+    seq_len=None,
+    steps_per_epoch=None,
+)
 SMALL = {
-    "s5": _s5(**_SMALL_COMMON, state_size=8, blocks=2, ssm_lr=1e-3, warmup_epochs=1,
-              opt_config="standard"),
+    "s5": _s5(
+        **_SMALL_COMMON, state_size=8, blocks=2, ssm_lr=1e-3, warmup_epochs=1, opt_config="standard"
+    ),
     "dss": _dss(**_SMALL_COMMON, state_size=8, ssm_lr=1e-3, patience=1),
     "dlr": _dlr_from_dss(_dss(**_SMALL_COMMON, patience=1)) | dict(state_size=16, ssm_lr=1e-3),
 }
@@ -166,8 +385,9 @@ LRA_TASKS = ("listops", "text", "retrieval", "image", "pathfinder", "pathx")
 
 LRA_PRESETS = {
     "paper": {"s5": S5_LRA, "dss": DSS_LRA, "dlr": DLR_LRA},
-    "small": {model: {task: dict(settings) for task in LRA_TASKS}
-              for model, settings in SMALL.items()},
+    "small": {
+        model: {task: dict(settings) for task in LRA_TASKS} for model, settings in SMALL.items()
+    },
 }
 """LRA_PRESETS[preset][model][task] -> settings dict."""
 
@@ -181,8 +401,9 @@ SC_PRESETS = {
 # Reported test accuracies (%), for comparison only.
 
 PAPER_LRA = {
-    "s5": dict(listops=62.15, text=89.31, retrieval=91.40, image=88.00, pathfinder=95.33,
-               pathx=98.58),
+    "s5": dict(
+        listops=62.15, text=89.31, retrieval=91.40, image=88.00, pathfinder=95.33, pathx=98.58
+    ),
     "dss": dict(listops=60.6, text=84.8, retrieval=87.8, image=85.7, pathfinder=84.6, pathx=87.8),
     "dlr": dict(listops=None, text=None, retrieval=None, image=None, pathfinder=None, pathx=None),
 }
@@ -207,18 +428,56 @@ not reported."""
 IMAGE_TASKS = ("smnist", "psmnist", "sfashion", "psfashion", "scifar", "scifar-gray")
 
 S5_IMAGE_PAPER = {
-    "smnist": _s5(num_layers=4, hidden_size=96, state_size=128, blocks=1, dropout=0.1, lr=8e-3,
-                  ssm_lr=2e-3, batch_size=50, epochs=150, weight_decay=0.01, warmup_epochs=1,
-                  c_init="trunc_standard_normal", opt_config="standard", activation="half_glu1",
-                  bidirectional=False),
-    "psmnist": _s5(num_layers=4, hidden_size=128, state_size=128, blocks=2, dropout=0.15,
-                   lr=4e-3, ssm_lr=1e-3, batch_size=50, epochs=150, weight_decay=0.01,
-                   warmup_epochs=1, c_init="lecun_normal", opt_config="standard",
-                   activation="half_glu1"),
-    "scifar": _s5(num_layers=6, hidden_size=512, state_size=384, blocks=3, dropout=0.1,
-                  lr=4.5e-3, ssm_lr=1e-3, batch_size=50, epochs=250, weight_decay=0.07,
-                  warmup_epochs=1, c_init="lecun_normal", opt_config="BfastandCdecay",
-                  activation="half_glu1", clip_eigs=True),
+    "smnist": _s5(
+        num_layers=4,
+        hidden_size=96,
+        state_size=128,
+        blocks=1,
+        dropout=0.1,
+        lr=8e-3,
+        ssm_lr=2e-3,
+        batch_size=50,
+        epochs=150,
+        weight_decay=0.01,
+        warmup_epochs=1,
+        c_init="trunc_standard_normal",
+        opt_config="standard",
+        activation="half_glu1",
+        bidirectional=False,
+    ),
+    "psmnist": _s5(
+        num_layers=4,
+        hidden_size=128,
+        state_size=128,
+        blocks=2,
+        dropout=0.15,
+        lr=4e-3,
+        ssm_lr=1e-3,
+        batch_size=50,
+        epochs=150,
+        weight_decay=0.01,
+        warmup_epochs=1,
+        c_init="lecun_normal",
+        opt_config="standard",
+        activation="half_glu1",
+    ),
+    "scifar": _s5(
+        num_layers=6,
+        hidden_size=512,
+        state_size=384,
+        blocks=3,
+        dropout=0.1,
+        lr=4.5e-3,
+        ssm_lr=1e-3,
+        batch_size=50,
+        epochs=250,
+        weight_decay=0.07,
+        warmup_epochs=1,
+        c_init="lecun_normal",
+        opt_config="BfastandCdecay",
+        activation="half_glu1",
+        clip_eigs=True,
+    ),
 }
 S5_IMAGE_PAPER["sfashion"] = dict(S5_IMAGE_PAPER["smnist"])
 S5_IMAGE_PAPER["psfashion"] = dict(S5_IMAGE_PAPER["psmnist"])
@@ -229,8 +488,9 @@ sMNIST (4 layers, H 96, P 128, J 1, dropout 0.1, lr 4 x 2e-3, batch 50, 150 epoc
 matches a public S5-based run script (msgwak/LAST bin/run_experiments/run_mnist.sh), which
 leaves C init, opt config and direction at run_train.py's defaults (trunc_standard_normal,
 standard, unidirectional): taken here. psMNIST and sCIFAR are UNVERIFIED (recalled; sCIFAR =
-the LRA Image script's numbers with 3 input channels); check them against the paper. Fashion-MNIST is not in the paper: sMNIST's
-settings for sfashion, psMNIST's for psfashion (our choice). scifar-gray is LRA Image, the S5
+the LRA Image script's numbers with 3 input channels); check them against the paper.
+Fashion-MNIST is not in the paper: sMNIST's settings for sfashion, psMNIST's for psfashion
+(our choice). scifar-gray is LRA Image, the S5
 script's settings (verified, spec s5.md C3)."""
 
 DSS_IMAGE_PAPER = {task: dict(DSS_LRA["image"]) for task in IMAGE_TASKS}
@@ -239,33 +499,76 @@ DLR_IMAGE_PAPER = {task: dict(DLR_LRA["image"]) for task in IMAGE_TASKS}
 CIFAR) settings on every pixel task (our choice)."""
 
 S5_IMAGE_CPU = _s5(
-    num_layers=4, hidden_size=64, state_size=64, blocks=4, dropout=0.0, lr=4e-3, ssm_lr=1e-3,
-    batch_size=32, epochs=6, weight_decay=0.01, warmup_epochs=0.25, c_init="lecun_normal",
-    opt_config="standard", activation="half_glu1", norm_momentum=0.9)
+    num_layers=4,
+    hidden_size=64,
+    state_size=64,
+    blocks=4,
+    dropout=0.0,
+    lr=4e-3,
+    ssm_lr=1e-3,
+    batch_size=32,
+    epochs=6,
+    weight_decay=0.01,
+    warmup_epochs=0.25,
+    c_init="lecun_normal",
+    opt_config="standard",
+    activation="half_glu1",
+    norm_momentum=0.9,
+)
 """The `cpu` preset: an S5 that trains well on a 2-core CPU (chosen by measurement; see
 examples/results/sequential_image.md)."""
 
-DSS_IMAGE_CPU = _dss(num_layers=4, hidden_size=64, state_size=64, dropout=0.0, lr=4e-3,
-                     ssm_lr=1e-3, batch_size=32, epochs=6, weight_decay=0.01,
-                     schedule="cosine", warmup_epochs=0.25, prenorm=True, bidirectional=True,
-                     norm_momentum=0.9)
-DLR_IMAGE_CPU = _dlr_from_dss(DSS_IMAGE_CPU) | dict(state_size=64, ssm_lr=1e-3, dt_min=1e-4,
-                                                    dt_max=0.1)
+DSS_IMAGE_CPU = _dss(
+    num_layers=4,
+    hidden_size=64,
+    state_size=64,
+    dropout=0.0,
+    lr=4e-3,
+    ssm_lr=1e-3,
+    batch_size=32,
+    epochs=6,
+    weight_decay=0.01,
+    schedule="cosine",
+    warmup_epochs=0.25,
+    prenorm=True,
+    bidirectional=True,
+    norm_momentum=0.9,
+)
+DLR_IMAGE_CPU = _dlr_from_dss(DSS_IMAGE_CPU) | dict(
+    state_size=64, ssm_lr=1e-3, dt_min=1e-4, dt_max=0.1
+)
 """DSS and DLR at the S5 `cpu` preset's depth, width, batch, schedule and rates."""
 
-_IMAGE_SMALL = dict(num_layers=1, hidden_size=8, batch_size=4, epochs=1, dropout=0.0, lr=1e-2,
-                    weight_decay=0.01, prenorm=True, pooling="mean", drop_remainder=False,
-                    seq_len=None, steps_per_epoch=None)
+_IMAGE_SMALL = dict(
+    num_layers=1,
+    hidden_size=8,
+    batch_size=4,
+    epochs=1,
+    dropout=0.0,
+    lr=1e-2,
+    weight_decay=0.01,
+    prenorm=True,
+    pooling="mean",
+    drop_remainder=False,
+    seq_len=None,
+    steps_per_epoch=None,
+)
 
 IMAGE_PRESETS = {
     "paper": {"s5": S5_IMAGE_PAPER, "dss": DSS_IMAGE_PAPER, "dlr": DLR_IMAGE_PAPER},
-    "cpu": {"s5": {t: dict(S5_IMAGE_CPU) for t in IMAGE_TASKS},
-            "dss": {t: dict(DSS_IMAGE_CPU) for t in IMAGE_TASKS},
-            "dlr": {t: dict(DLR_IMAGE_CPU) for t in IMAGE_TASKS}},
-    "small": {"s5": {t: _s5(**_IMAGE_SMALL, state_size=8, blocks=2) for t in IMAGE_TASKS},
-              "dss": {t: _dss(**_IMAGE_SMALL, state_size=8, patience=1) for t in IMAGE_TASKS},
-              "dlr": {t: _dlr_from_dss(_dss(**_IMAGE_SMALL, patience=1)) | dict(state_size=8)
-                      for t in IMAGE_TASKS}},
+    "cpu": {
+        "s5": {t: dict(S5_IMAGE_CPU) for t in IMAGE_TASKS},
+        "dss": {t: dict(DSS_IMAGE_CPU) for t in IMAGE_TASKS},
+        "dlr": {t: dict(DLR_IMAGE_CPU) for t in IMAGE_TASKS},
+    },
+    "small": {
+        "s5": {t: _s5(**_IMAGE_SMALL, state_size=8, blocks=2) for t in IMAGE_TASKS},
+        "dss": {t: _dss(**_IMAGE_SMALL, state_size=8, patience=1) for t in IMAGE_TASKS},
+        "dlr": {
+            t: _dlr_from_dss(_dss(**_IMAGE_SMALL, patience=1)) | dict(state_size=8)
+            for t in IMAGE_TASKS
+        },
+    },
 }
 """IMAGE_PRESETS[preset][model][task] -> settings dict; baselines use the "s5" entry."""
 

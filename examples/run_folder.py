@@ -7,7 +7,6 @@ import pathlib
 
 import numpy as np
 
-
 RESUMABLE_KEYS = ("epochs",)
 """Settings a rerun into the same output folder may change (everything else must match)."""
 
@@ -95,9 +94,7 @@ def prepare_output_dir(path, config, resumable=RESUMABLE_KEYS):
         keys = (set(recorded) | set(config)) - set(resumable)
         different = sorted(k for k in keys if recorded.get(k) != config.get(k))
         if different:
-            details = ", ".join(
-                f"{k}: {recorded.get(k)!r} -> {config.get(k)!r}" for k in different
-            )
+            details = ", ".join(f"{k}: {recorded.get(k)!r} -> {config.get(k)!r}" for k in different)
             raise ValueError(
                 f"--output {str(output)!r} holds a different run ({details}). Resume it "
                 "with the same settings (only --epochs may change), or choose a new --output."
@@ -153,8 +150,9 @@ def best_epoch(output_dir, monitor="val_accuracy", mode="max"):
     The first epoch reaching the best value: the one `training_callbacks`' checkpoint kept.
     """
     history = load_history(output_dir)
-    pairs = [(e, v) for e, v in zip(history.get("epoch", []), history.get(monitor, []))
-             if v is not None]
+    pairs = [
+        (e, v) for e, v in zip(history.get("epoch", []), history.get(monitor, [])) if v is not None
+    ]
     if not pairs:
         return None, None
     best = max(v for _, v in pairs) if mode == "max" else min(v for _, v in pairs)

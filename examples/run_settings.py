@@ -4,7 +4,6 @@ import argparse
 
 import keras
 
-
 DISTRIBUTIONS = ("none", "auto", "data_parallel", "mirrored", "tpu")
 """Choices of `--distribution` (see `distribution_scope`)."""
 
@@ -34,25 +33,50 @@ def add_training_arguments(parser, presets=None, default_preset=None, default_ou
     ```
     """
     if presets is not None:
-        parser.add_argument("--preset", choices=sorted(presets), default=default_preset,
-                            help="named settings (default: %(default)s)")
-    parser.add_argument("--epochs", type=_positive_int, default=None,
-                        help="epochs to train (default: the preset's)")
-    parser.add_argument("--batch-size", type=_positive_int, default=None,
-                        help="batch size per replica (default: the preset's)")
-    parser.add_argument("--steps-per-epoch", type=_positive_int, default=None,
-                        help="training batches per epoch (default: the preset's)")
-    parser.add_argument("--lr", type=float, default=None,
-                        help="learning rate (default: the preset's)")
-    parser.add_argument("--output", default=default_output, required=default_output is None,
-                        help="output folder: checkpoints, history, results.json, plots; "
-                             "rerun into it to resume")
+        parser.add_argument(
+            "--preset",
+            choices=sorted(presets),
+            default=default_preset,
+            help="named settings (default: %(default)s)",
+        )
+    parser.add_argument(
+        "--epochs", type=_positive_int, default=None, help="epochs to train (default: the preset's)"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        help="batch size per replica (default: the preset's)",
+    )
+    parser.add_argument(
+        "--steps-per-epoch",
+        type=_positive_int,
+        default=None,
+        help="training batches per epoch (default: the preset's)",
+    )
+    parser.add_argument(
+        "--lr", type=float, default=None, help="learning rate (default: the preset's)"
+    )
+    parser.add_argument(
+        "--output",
+        default=default_output,
+        required=default_output is None,
+        help="output folder: checkpoints, history, results.json, plots; rerun into it to resume",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument("--distribution", choices=DISTRIBUTIONS, default="none",
-                        help="multi-device training (default: none); see "
-                             "keras_ssm.models.distribution_scope")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
-                        help="0 silent, 1 progress bar, 2 one line per epoch (default: 1)")
+    parser.add_argument(
+        "--distribution",
+        choices=DISTRIBUTIONS,
+        default="none",
+        help="multi-device training (default: none); see keras_ssm.models.distribution_scope",
+    )
+    parser.add_argument(
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        default=1,
+        help="0 silent, 1 progress bar, 2 one line per epoch (default: 1)",
+    )
     return parser
 
 
@@ -84,7 +108,7 @@ def resolve_settings(preset, args, names=None):
     ```
     """
     settings = dict(preset)
-    for name in (names if names is not None else list(preset)):
+    for name in names if names is not None else list(preset):
         value = getattr(args, name, None)
         if value is not None:
             settings[name] = value

@@ -2,13 +2,13 @@
 
 ```bash
 # data: docs/data.md (speech_commands_v0.02.tar.gz, extracted into its own folder)
-KERAS_BACKEND=jax python examples/speech_commands.py --classes 35 --model s5 --preset paper \
+KERAS_BACKEND=jax python -m examples.speech_commands --classes 35 --model s5 --preset paper \
     --data-dir /data/speech_commands_v0.02 --output runs/sc35_s5
-python examples/speech_commands.py --classes 10 --model dss --preset paper \
+python -m examples.speech_commands --classes 10 --model dss --preset paper \
     --data-dir /data/speech_commands_v0.02 --output runs/sc10_dss --distribution data_parallel
 ```
 
-Data (`keras_ssm.data.speech_commands`): one-second clips, the official validation and test
+Data (`keras_ssm.data.speech`): one-second clips, the official validation and test
 lists, 35 words (`--classes 35`, S4/S5's SC35) or the 10 command words on the same lists
 (`--classes 10`; not the NeuralCDE/CKConv "SC10" split DSS reports), normalized with the
 train set's scalar mean and std. The model reads the waveform as one real channel
@@ -27,50 +27,63 @@ Models (settings in `examples/presets.py`, same for both class counts):
 After training, the checkpoint with the best 16 kHz val accuracy is evaluated on the test
 set at 16 kHz and on the same clips at 8 kHz (every second sample). S5 and DSS run the 8 kHz
 input zero-shot with every Δ multiplied by 2 (`step_scale=2.0`, S5 paper B2): the same layers
-and weights, rebuilt for length 8000 by `common.with_step_scale`. DLR has no Δ, so its 8 kHz
+and weights, rebuilt for length 8000 by `paper_setup.with_step_scale`. DLR has no Δ, so its 8 kHz
 number is naive (the same model on the shorter input, nothing rescaled); results.json says so.
 
-Output (`--output`, see `examples/common.py`): results.json with `test_accuracy` (16 kHz),
+Output (`--output`, see `examples/__init__.py`): results.json with `test_accuracy` (16 kHz),
 `test_accuracy_8khz`, `step_scale_8khz`, `eval_8khz`, `best_val_accuracy`, `best_epoch`, the
 paper's numbers, and the usual checkpoints, history and training curves.
 """
 
 import argparse
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import keras
 
-import common  # noqa: E402
-import keras  # noqa: E402
-import presets  # noqa: E402
-
-import keras_ssm  # noqa: E402
-from keras_ssm.data import speech_commands  # noqa: E402
+import keras_ssm
+from examples import paper_setup
+from examples import plots
+from examples import presets
+from examples import run_folder
+from examples import run_settings
+from examples import training
+from keras_ssm.data.speech import speech_commands
 
 PRESETS = presets.SC_PRESETS
-MODELS = common.SSM_MODELS
+MODELS = paper_setup.SSM_MODELS
 CLASSES = (35, 10)
 RATE_16K, RATE_8K = 16000, 8000
-STEP_SCALE_8K = {"s5": 2.0, "dss": 2.0, "dlr": 1.0}
+STEP_SCALE_8K = {
+    name: 2.0 if getattr(keras_ssm.layers.families.layer_class(name), "has_step", True) else 1.0
+    for name in MODELS
+}
 """Δ multiplier of the 8 kHz evaluation: 16000 / 8000 for the models with a step Δ."""
 
 
 def eval_8khz_description(model_name):
     """How the 8 kHz number was obtained (written to results.json)."""
     if STEP_SCALE_8K[model_name] == 1.0:
-        return ("naive: DLR has no discretization step, so the 16 kHz model runs unchanged on "
-                "the 8 kHz clips (no zero-shot rescaling is possible)")
-    return ("zero-shot: the 16 kHz weights with every SSM step multiplied by "
-            f"{STEP_SCALE_8K[model_name]:g} (step_scale), nothing retrained")
+        return (
+            "naive: DLR has no discretization step, so the 16 kHz model runs unchanged on "
+            "the 8 kHz clips (no zero-shot rescaling is possible)"
+        )
+    return (
+        "zero-shot: the 16 kHz weights with every SSM step multiplied by "
+        f"{STEP_SCALE_8K[model_name]:g} (step_scale), nothing retrained"
+    )
 
 
 def load_split(data_dir, split, classes, sample_rate, cache_dir=None, verbose=1):
     """(waveforms (n, rate, 1) float32, labels (n,)); memory-mapped views."""
-    waveforms, labels = speech_commands.load(data_dir, split, classes=classes,
-                                             sample_rate=sample_rate, normalize=True,
-                                             cache_dir=cache_dir, verbose=verbose)
+    waveforms, labels = speech_commands.load(
+        data_dir,
+        split,
+        classes=classes,
+        sample_rate=sample_rate,
+        normalize=True,
+        cache_dir=cache_dir,
+        verbose=verbose,
+    )
     return waveforms[..., None], labels
 
 
@@ -88,43 +101,58 @@ def build_model(model_name, settings, num_classes, seed=None, sequence_length=RA
         An uncompiled `keras.Model` from (batch, length, 1) to (batch, num_classes) logits.
     """
     return keras_ssm.models.build_classifier(
-        num_classes, input_features=1, sequence_length=sequence_length,
-        pooling=settings["pooling"], name=f"{model_name}_sc{num_classes}",
-        **common.ssm_model_kwargs(model_name, settings, seed=seed))
+        num_classes,
+        input_features=1,
+        sequence_length=sequence_length,
+        pooling=settings["pooling"],
+        name=f"{model_name}_sc{num_classes}",
+        **paper_setup.ssm_model_kwargs(model_name, settings, seed=seed),
+    )
 
 
 def model_8khz(model, model_name):
     """The trained 16 kHz model rebuilt for 8000 samples, Δ × `STEP_SCALE_8K[model_name]`."""
-    return common.with_step_scale(model, STEP_SCALE_8K[model_name], sequence_length=RATE_8K)
+    return paper_setup.with_step_scale(model, STEP_SCALE_8K[model_name], sequence_length=RATE_8K)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description="Train S5/DSS/DLR on Speech Commands at 16 kHz; test at 16 and 8 kHz.")
+        description="Train S5/DSS/DLR on Speech Commands at 16 kHz; test at 16 and 8 kHz."
+    )
     parser.add_argument("--classes", type=int, choices=CLASSES, default=35)
     parser.add_argument("--model", choices=MODELS, default="s5")
-    parser.add_argument("--data-dir", required=True,
-                        help="the extracted speech_commands_v0.02 folder (docs/data.md)")
-    parser.add_argument("--cache-dir", default=None,
-                        help="folder of the reader's .npy caches "
-                             "(default: DATA_DIR/.keras_ssm_cache)")
-    common.add_training_arguments(parser, presets=PRESETS, default_preset="paper")
+    parser.add_argument(
+        "--data-dir",
+        required=True,
+        help="the extracted speech_commands_v0.02 folder (docs/data.md)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="folder of the reader's .npy caches (default: DATA_DIR/.keras_ssm_cache)",
+    )
+    run_settings.add_training_arguments(parser, presets=PRESETS, default_preset="paper")
     return parser.parse_args(argv)
 
 
 def resolve(args):
     """The run's settings: the preset's for the model, then the command line."""
-    return common.resolve_settings(PRESETS[args.preset][args.model], args,
-                                   names=["epochs", "batch_size", "steps_per_epoch", "lr"])
+    return run_settings.resolve_settings(
+        PRESETS[args.preset][args.model],
+        args,
+        names=["epochs", "batch_size", "steps_per_epoch", "lr"],
+    )
 
 
 def summary_line(results):
     """The one-line result, e.g. `SC35  s5  16 kHz 0.9652  8 kHz 0.9453 (zero-shot) ...`."""
     kind = "zero-shot" if results["step_scale_8khz"] != 1.0 else "naive"
-    return (f"SC{results['classes']}  {results['model']}  test 16 kHz "
-            f"{results['test_accuracy']:.4f}  8 kHz {results['test_accuracy_8khz']:.4f} ({kind})"
-            f"  (best val {results['best_val_accuracy']:.4f}, epoch {results['best_epoch']}; "
-            f"{results['wall_time_s']:.0f} s)")
+    return (
+        f"SC{results['classes']}  {results['model']}  test 16 kHz "
+        f"{results['test_accuracy']:.4f}  8 kHz {results['test_accuracy_8khz']:.4f} ({kind})"
+        f"  (best val {results['best_val_accuracy']:.4f}, epoch {results['best_epoch']}; "
+        f"{results['wall_time_s']:.0f} s)"
+    )
 
 
 def main(argv=None):
@@ -134,38 +162,67 @@ def main(argv=None):
     settings = resolve(args)
     model_name, classes, seed = args.model, args.classes, args.seed
     keras.utils.set_random_seed(seed)
-    config = dict(classes=classes, model=model_name, preset=args.preset, seed=seed,
-                  backend=common.backend_name(), **settings)
-    output = common.prepare_output_dir(args.output, config)
+    config = dict(
+        classes=classes,
+        model=model_name,
+        preset=args.preset,
+        seed=seed,
+        backend=run_settings.backend_name(),
+        **settings,
+    )
+    output = run_folder.prepare_output_dir(args.output, config)
 
     verbose = min(args.verbose, 1)
-    loaded = {split: load_split(args.data_dir, split, classes, RATE_16K, args.cache_dir, verbose)
-              for split in ("train", "val", "test")}
+    loaded = {
+        split: load_split(args.data_dir, split, classes, RATE_16K, args.cache_dir, verbose)
+        for split in ("train", "val", "test")
+    }
     test_8k = load_split(args.data_dir, "test", classes, RATE_8K, args.cache_dir, verbose)
-    with common.distribution_scope(args.distribution) as scope:
-        model, batch_size = common.fit_paper_classifier(
-            lambda: build_model(model_name, settings, classes, seed=seed), loaded, model_name,
-            settings, output, seed=seed, verbose=args.verbose, num_replicas=scope.num_replicas)
-        test = common.classification_scores(model, *loaded["test"], batch_size=batch_size)
-        test_8khz = common.classification_scores(model_8khz(model, model_name), *test_8k,
-                                                 batch_size=batch_size)
+    with training.distribution_scope(args.distribution) as scope:
+        model, batch_size = paper_setup.fit_paper_classifier(
+            lambda: build_model(model_name, settings, classes, seed=seed),
+            loaded,
+            model_name,
+            settings,
+            output,
+            seed=seed,
+            verbose=args.verbose,
+            num_replicas=scope.num_replicas,
+        )
+        test = paper_setup.classification_scores(model, *loaded["test"], batch_size=batch_size)
+        test_8khz = paper_setup.classification_scores(
+            model_8khz(model, model_name), *test_8k, batch_size=batch_size
+        )
 
-    epoch, val_accuracy = common.best_epoch(output)
+    epoch, val_accuracy = run_folder.best_epoch(output)
     paper = presets.PAPER_SC[model_name].get(classes, {})
     results = dict(
-        classes=classes, model=model_name, preset=args.preset, backend=common.backend_name(),
-        test_accuracy=test["accuracy"], test_loss=test["loss"],
-        test_accuracy_8khz=test_8khz["accuracy"], test_loss_8khz=test_8khz["loss"],
-        step_scale_8khz=STEP_SCALE_8K[model_name], eval_8khz=eval_8khz_description(model_name),
-        best_val_accuracy=val_accuracy, best_epoch=epoch,
-        paper_test_accuracy=paper.get("16khz"), paper_test_accuracy_8khz=paper.get("8khz"),
+        classes=classes,
+        model=model_name,
+        preset=args.preset,
+        backend=run_settings.backend_name(),
+        test_accuracy=test["accuracy"],
+        test_loss=test["loss"],
+        test_accuracy_8khz=test_8khz["accuracy"],
+        test_loss_8khz=test_8khz["loss"],
+        step_scale_8khz=STEP_SCALE_8K[model_name],
+        eval_8khz=eval_8khz_description(model_name),
+        best_val_accuracy=val_accuracy,
+        best_epoch=epoch,
+        paper_test_accuracy=paper.get("16khz"),
+        paper_test_accuracy_8khz=paper.get("8khz"),
         samples={split: len(labels) for split, (_, labels) in loaded.items()},
-        epochs_completed=len(common.load_history(output).get("epoch", [])),
-        parameters=model.count_params(), settings=settings,
-        wall_time_s=time.perf_counter() - start)
-    common.write_results(output, results)
-    common.plot_history(output, metrics=["loss", "accuracy"],
-                        title=f"Speech Commands {classes} / {model_name} ({common.backend_name()})")
+        epochs_completed=len(run_folder.load_history(output).get("epoch", [])),
+        parameters=model.count_params(),
+        settings=settings,
+        wall_time_s=time.perf_counter() - start,
+    )
+    run_folder.write_results(output, results)
+    plots.plot_history(
+        output,
+        metrics=["loss", "accuracy"],
+        title=f"Speech Commands {classes} / {model_name} ({run_settings.backend_name()})",
+    )
     print(summary_line(results), flush=True)
     return results
 

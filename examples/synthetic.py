@@ -1,9 +1,12 @@
 """Train one model on one task of the DLR paper's synthetic suite; evaluate on held-out data.
 
 ```bash
-KERAS_BACKEND=jax python examples/synthetic.py --task shift --model dlr --preset demo --output runs/demo
-python examples/synthetic.py --task cumsum --model s5 --preset small --seq-len 128 --output runs/cumsum
-python examples/synthetic.py --task sort --model dlr --preset paper --num-layers 6 --output runs/sort
+KERAS_BACKEND=jax python -m examples.synthetic --task shift --model dlr --preset demo \
+    --output runs/demo
+python -m examples.synthetic --task cumsum --model s5 --preset small --seq-len 128 \
+    --output runs/cumsum
+python -m examples.synthetic --task sort --model dlr --preset paper --num-layers 6 \
+    --output runs/sort
 ```
 
 Tasks: the 13 of `keras_ssm.data.synthetic.TASKS` (spec dss_dlr.md, section C). Models (all
@@ -42,26 +45,25 @@ scale as 1/L with `--seq-len`:
   its `paper` entry is the DSS-EXP-1 backbone (one block, H = 128, lr 1e-3) with P = 256,
   J = 8 and S5's default step range [1e-3, 0.1].
 
-Everything a run writes goes to `--output` (see `examples/common.py`); rerunning the same
+Everything a run writes goes to `--output` (see `examples/__init__.py`); rerunning the same
 command resumes it, and a larger `--epochs` extends a finished run.
 """
 
 import argparse
-import os
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import keras
+import numpy as np
 
-import attention_baseline  # noqa: E402
-import common  # noqa: E402
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras_ssm
+from examples import attention_baseline
+from examples import plots
+from examples import run_folder
+from examples import run_settings
+from examples import training
+from keras_ssm.data import synthetic
 
-import keras_ssm  # noqa: E402
-from keras_ssm.data import synthetic  # noqa: E402
-
-MODELS = ("dlr", "dss", "s5", "attention")
+MODELS = keras_ssm.layers.families.names() + ("attention",)
 CLASSIFICATION_TASKS = ("listops_subtrees", "pathfinder_segmentation")
 IGNORE_INDEX = -100
 HELD_OUT_SEED_OFFSET = 1_000_003
@@ -78,30 +80,78 @@ def _per_model(shared, **models):
 # batch_size, epochs, steps_per_epoch, val_samples, eval_samples, prenorm, activation,
 # positions (attention), block ("residual": the papers' SSMBlock; "linear": bare SSM layers,
 # see `build_linear_model`).
-_COMMON = dict(weight_decay=0.0, schedule="constant", warmup_steps=0, prenorm=False,
-               activation="gelu", positions="rotary", blocks=1, block="residual")
+_COMMON = dict(
+    weight_decay=0.0,
+    schedule="constant",
+    warmup_steps=0,
+    prenorm=False,
+    activation="gelu",
+    positions="rotary",
+    blocks=1,
+    block="residual",
+)
 
 PRESETS = {
     "demo": _per_model(
-        dict(_COMMON, block="linear", seq_len=256, hidden_size=32, num_layers=1,
-             state_size=256, dt_min=1e-5, dt_max=1e-5, lr=3e-3, ssm_lr=1e-3, batch_size=16,
-             epochs=5, steps_per_epoch=100, val_samples=128, eval_samples=512),
+        dict(
+            _COMMON,
+            block="linear",
+            seq_len=256,
+            hidden_size=32,
+            num_layers=1,
+            state_size=256,
+            dt_min=1e-5,
+            dt_max=1e-5,
+            lr=3e-3,
+            ssm_lr=1e-3,
+            batch_size=16,
+            epochs=5,
+            steps_per_epoch=100,
+            val_samples=128,
+            eval_samples=512,
+        ),
         dss=dict(dt_min=1.6e-3, dt_max=0.16),  # the paper's [1e-4, 1e-2] at L=4096, times 16
         s5=dict(state_size=64, blocks=4, dt_min=2.5e-3, dt_max=0.25),
         attention=dict(lr=3e-3),
     ),
     "small": _per_model(
-        dict(_COMMON, seq_len=64, hidden_size=32, num_layers=1, state_size=64, dt_min=1e-5,
-             dt_max=1e-5, lr=3e-3, ssm_lr=1e-3, batch_size=16, epochs=10, steps_per_epoch=100,
-             val_samples=128, eval_samples=256),
+        dict(
+            _COMMON,
+            seq_len=64,
+            hidden_size=32,
+            num_layers=1,
+            state_size=64,
+            dt_min=1e-5,
+            dt_max=1e-5,
+            lr=3e-3,
+            ssm_lr=1e-3,
+            batch_size=16,
+            epochs=10,
+            steps_per_epoch=100,
+            val_samples=128,
+            eval_samples=256,
+        ),
         dss=dict(dt_min=6.4e-3, dt_max=0.64),  # the paper's [1e-4, 1e-2] at L=4096, times 4096/64
         s5=dict(state_size=64, blocks=4, dt_min=1e-2, dt_max=1.0),
         attention=dict(lr=3e-3),
     ),
     "paper": _per_model(
-        dict(_COMMON, seq_len=4096, hidden_size=128, num_layers=1, state_size=4096, dt_min=1e-5,
-             dt_max=1e-5, lr=1e-4, ssm_lr=None, batch_size=16, epochs=12, steps_per_epoch=900,
-             val_samples=1600, eval_samples=1600),
+        dict(
+            _COMMON,
+            seq_len=4096,
+            hidden_size=128,
+            num_layers=1,
+            state_size=4096,
+            dt_min=1e-5,
+            dt_max=1e-5,
+            lr=1e-4,
+            ssm_lr=None,
+            batch_size=16,
+            epochs=12,
+            steps_per_epoch=900,
+            val_samples=1600,
+            eval_samples=1600,
+        ),
         dss=dict(dt_min=1e-4, dt_max=1e-2, lr=1e-3),
         s5=dict(state_size=256, blocks=8, dt_min=1e-3, dt_max=1e-1, lr=1e-3),
         attention=dict(lr=1e-3),
@@ -142,17 +192,38 @@ def paper_exceptions(task, model, settings):
         if model == "attention":
             s.update(num_layers=2, batch_size=64)
     if task == "listops_subtrees":
-        s.update(seq_len=8192, num_layers=6, state_size=1024, dt_min=1e-4, dt_max=0.1,
-                 activation="glu", prenorm=False, weight_decay=0.01, batch_size=32,
-                 schedule="cosine", warmup_steps=5000, epochs=100)
+        s.update(
+            seq_len=8192,
+            num_layers=6,
+            state_size=1024,
+            dt_min=1e-4,
+            dt_max=0.1,
+            activation="glu",
+            prenorm=False,
+            weight_decay=0.01,
+            batch_size=32,
+            schedule="cosine",
+            warmup_steps=5000,
+            epochs=100,
+        )
         s["lr"] = {"dlr": 8e-4, "dss": 1e-3, "attention": 1e-3}.get(model, s["lr"])
         if model == "dss":
             s.update(dt_max=1e-2)
         train_samples = 96000
     if task == "pathfinder_segmentation":
-        s.update(seq_len=16384, num_layers=5, state_size=1024, dt_min=1e-4, dt_max=0.1,
-                 activation="glu", prenorm=True, batch_size=16, schedule="cosine",
-                 warmup_steps=3000, epochs=30)
+        s.update(
+            seq_len=16384,
+            num_layers=5,
+            state_size=1024,
+            dt_min=1e-4,
+            dt_max=0.1,
+            activation="glu",
+            prenorm=True,
+            batch_size=16,
+            schedule="cosine",
+            warmup_steps=3000,
+            epochs=30,
+        )
         s["lr"] = {"dlr": 1e-4, "dss": 1e-3, "attention": 1e-3}.get(model, s["lr"])
         if model == "dss":
             s.update(dt_max=1e-2)
@@ -227,14 +298,20 @@ class R2(keras.metrics.Metric):
 
     def __init__(self, name="r2", **kwargs):
         super().__init__(name=name, **kwargs)
-        self.totals = [self.add_variable((), initializer="zeros", name=n)
-                       for n in ("count", "sum", "sum_squares", "sse")]
+        self.totals = [
+            self.add_variable((), initializer="zeros", name=n)
+            for n in ("count", "sum", "sum_squares", "sse")
+        ]
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true = keras.ops.cast(y_true, "float32")
         y_pred = keras.ops.cast(y_pred, "float32")
-        updates = (keras.ops.cast(keras.ops.size(y_true), "float32"), keras.ops.sum(y_true),
-                   keras.ops.sum(y_true * y_true), keras.ops.sum((y_true - y_pred) ** 2))
+        updates = (
+            keras.ops.cast(keras.ops.size(y_true), "float32"),
+            keras.ops.sum(y_true),
+            keras.ops.sum(y_true * y_true),
+            keras.ops.sum((y_true - y_pred) ** 2),
+        )
         for variable, update in zip(self.totals, updates):
             variable.assign_add(update)
 
@@ -296,18 +373,24 @@ def build_model(task_info, model_name, settings, seed=None):
     kwargs = dict(
         sequence_length=info.input_length,
         output_length=None if info.output_length == info.input_length else info.output_length,
-        hidden_size=s["hidden_size"], num_layers=s["num_layers"],
-        bidirectional=info.task == "pathfinder_segmentation", norm="layer",
-        prenorm=s["prenorm"], seed=seed, name=f"{model_name}_{info.task}")
+        hidden_size=s["hidden_size"],
+        num_layers=s["num_layers"],
+        bidirectional=info.task == "pathfinder_segmentation",
+        norm="layer",
+        prenorm=s["prenorm"],
+        seed=seed,
+        name=f"{model_name}_{info.task}",
+    )
     if info.task == "listops_subtrees":
-        from keras_ssm.data import listops_subtrees
+        from keras_ssm.data.synthetic import listops_subtrees
 
         kwargs["vocab_size"] = len(listops_subtrees.VOCAB)
     else:
         kwargs["input_features"] = info.d_in
     if model_name == "attention":
         return attention_baseline.build_attention_tagger(
-            info.d_out, num_heads=4, positions=s["positions"], **kwargs)
+            info.d_out, num_heads=4, positions=s["positions"], **kwargs
+        )
     ssm_kwargs = dict(state_size=s["state_size"], dt_min=s["dt_min"], dt_max=s["dt_max"])
     if model_name == "dss":
         ssm_kwargs.update(variant="exp", lambda_init="lin")
@@ -316,7 +399,8 @@ def build_model(task_info, model_name, settings, seed=None):
     if s["block"] == "linear":
         return build_linear_model(info, model_name, ssm_kwargs, s, seed)
     return keras_ssm.models.build_tagger(
-        info.d_out, ssm=model_name, ssm_kwargs=ssm_kwargs, activation=s["activation"], **kwargs)
+        info.d_out, ssm=model_name, ssm_kwargs=ssm_kwargs, activation=s["activation"], **kwargs
+    )
 
 
 def build_linear_model(task_info, model_name, ssm_kwargs, settings, seed=None):
@@ -329,14 +413,16 @@ def build_linear_model(task_info, model_name, ssm_kwargs, settings, seed=None):
     info = task_info
     seed_at = (lambda i: None) if seed is None else (lambda i: int(seed) + 101 * i)
     if info.task in CLASSIFICATION_TASKS:
-        raise ValueError(f"The demo preset's linear model is for the regression tasks, not "
-                         f"{info.task!r}; use --preset small or paper.")
+        raise ValueError(
+            f"The demo preset's linear model is for the regression tasks, not "
+            f"{info.task!r}; use --preset small or paper."
+        )
     inputs = keras.Input((info.input_length, info.d_in), name="inputs")
     encoder_init = keras.initializers.GlorotUniform(seed=seed_at(0))
-    x = keras.layers.Dense(settings["hidden_size"], kernel_initializer=encoder_init,
-                           name="encoder")(inputs)
-    ssm_class = {"dlr": keras_ssm.layers.DLR, "dss": keras_ssm.layers.DSS,
-                 "s5": keras_ssm.layers.S5}[model_name]
+    x = keras.layers.Dense(
+        settings["hidden_size"], kernel_initializer=encoder_init, name="encoder"
+    )(inputs)
+    ssm_class = keras_ssm.layers.families.layer_class(model_name)
     for i in range(settings["num_layers"]):
         x = ssm_class(seed=seed_at(i + 1), name=f"{model_name}_{i}", **ssm_kwargs)(x)
     if info.output_length != info.input_length:
@@ -348,18 +434,26 @@ def build_linear_model(task_info, model_name, ssm_kwargs, settings, seed=None):
 def make_optimizer(model, model_name, settings, total_steps):
     """Adam(W) with the SSM group of the model's paper at `ssm_lr` (no decay)."""
     s = settings
-    schedule = dict(schedule=s["schedule"], warmup_steps=s["warmup_steps"],
-                    total_steps=max(total_steps, s["warmup_steps"] + 1))
+    schedule = dict(
+        schedule=s["schedule"],
+        warmup_steps=s["warmup_steps"],
+        total_steps=max(total_steps, s["warmup_steps"] + 1),
+    )
     if model_name == "attention":
         rate = s["lr"]
         if s["schedule"] == "cosine":
-            rate = keras_ssm.optimizers.WarmupCosine(s["lr"], schedule["warmup_steps"],
-                                                     schedule["total_steps"])
+            rate = keras_ssm.optimizers.WarmupCosine(
+                s["lr"], schedule["warmup_steps"], schedule["total_steps"]
+            )
         return keras.optimizers.AdamW(rate, weight_decay=s["weight_decay"])
     return keras_ssm.optimizers.ssm_optimizer(
-        model, paper=model_name, lr=s["lr"],
+        model,
+        paper=model_name,
+        lr=s["lr"],
         ssm_lr=s["lr"] if s["ssm_lr"] is None else s["ssm_lr"],
-        weight_decay=s["weight_decay"], **schedule)
+        weight_decay=s["weight_decay"],
+        **schedule,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -369,18 +463,24 @@ def make_optimizer(model, model_name, settings, total_steps):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description="Train a DLR/DSS/S5/attention model on one synthetic task of the DLR paper.")
+        description="Train a DLR/DSS/S5/attention model on one synthetic task of the DLR paper."
+    )
     parser.add_argument("--task", choices=synthetic.TASKS, default="shift")
     parser.add_argument("--model", choices=MODELS, default="dlr")
     parser.add_argument("--seq-len", type=int, default=None, help="the task's L (default: preset)")
     parser.add_argument("--num-layers", type=int, default=None)
     parser.add_argument("--hidden-size", type=int, default=None)
     parser.add_argument("--state-size", type=int, default=None)
-    parser.add_argument("--val-samples", type=int, default=None,
-                        help="validation samples, a fixed set (default: preset)")
-    parser.add_argument("--eval-samples", type=int, default=None,
-                        help="held-out samples (default: preset)")
-    common.add_training_arguments(parser, presets=PRESETS, default_preset="small")
+    parser.add_argument(
+        "--val-samples",
+        type=int,
+        default=None,
+        help="validation samples, a fixed set (default: preset)",
+    )
+    parser.add_argument(
+        "--eval-samples", type=int, default=None, help="held-out samples (default: preset)"
+    )
+    run_settings.add_training_arguments(parser, presets=PRESETS, default_preset="small")
     return parser.parse_args(argv)
 
 
@@ -391,14 +491,14 @@ def resolve(args):
     task_default = default_seq_len(args.task, args.preset)
     if task_default is not None:
         settings["seq_len"] = task_default
-    settings = common.resolve_settings(settings, args)
+    settings = run_settings.resolve_settings(settings, args)
     if args.preset != "paper" and args.model in ("dss", "s5"):
         # Δ·L stays what the preset chose for its own length.
         ratio = preset_length / settings["seq_len"]
         settings.update(dt_min=settings["dt_min"] * ratio, dt_max=settings["dt_max"] * ratio)
     if args.preset == "paper":
         settings = paper_exceptions(args.task, args.model, settings)
-        settings = common.resolve_settings(settings, args)  # the command line wins
+        settings = run_settings.resolve_settings(settings, args)  # the command line wins
     return settings
 
 
@@ -419,8 +519,10 @@ def summary_line(results):
         scores = f"R²={m['r2']:.4f}  MSE={m['mse']:.1e}"
     else:
         scores = f"accuracy={m['token_accuracy']:.4f}  macro-F1={m['macro_f1']:.4f}"
-    return (f"{results['task']}  {results['model']}  L={results['seq_len']}  {scores}  "
-            f"(held-out, {results['held_out_samples']} samples, {results['wall_time_s']:.0f} s)")
+    return (
+        f"{results['task']}  {results['model']}  L={results['seq_len']}  {scores}  "
+        f"(held-out, {results['held_out_samples']} samples, {results['wall_time_s']:.0f} s)"
+    )
 
 
 def main(argv=None):
@@ -431,17 +533,34 @@ def main(argv=None):
     task, model_name, seed = args.task, args.model, args.seed
     info = synthetic.task_info(task, settings["seq_len"])
     keras.utils.set_random_seed(seed)
-    config = dict(task=task, model=model_name, preset=args.preset, seed=seed,
-                  backend=common.backend_name(), **settings)
-    output = common.prepare_output_dir(args.output, config)
+    config = dict(
+        task=task,
+        model=model_name,
+        preset=args.preset,
+        seed=seed,
+        backend=run_settings.backend_name(),
+        **settings,
+    )
+    output = run_folder.prepare_output_dir(args.output, config)
 
-    with common.distribution_scope(args.distribution) as scope:
+    with training.distribution_scope(args.distribution) as scope:
         batch_size = settings["batch_size"] * scope.num_replicas
-        data = TrainingBatches(task, settings["seq_len"], batch_size=batch_size,
-                               batches_per_epoch=settings["steps_per_epoch"], seed=seed)
-        validation = add_sample_weights(info, *synthetic.generate(
-            task, settings["val_samples"], settings["seq_len"],
-            seed=VALIDATION_SEED_OFFSET + seed))
+        data = TrainingBatches(
+            task,
+            settings["seq_len"],
+            batch_size=batch_size,
+            batches_per_epoch=settings["steps_per_epoch"],
+            seed=seed,
+        )
+        validation = add_sample_weights(
+            info,
+            *synthetic.generate(
+                task,
+                settings["val_samples"],
+                settings["seq_len"],
+                seed=VALIDATION_SEED_OFFSET + seed,
+            ),
+        )
         model = build_model(info, model_name, settings, seed=seed)
         total_steps = settings["epochs"] * settings["steps_per_epoch"]
         optimizer = make_optimizer(model, model_name, settings, total_steps)
@@ -449,33 +568,54 @@ def main(argv=None):
             model.compile(optimizer, loss="mse", metrics=[R2()])
         else:
             # Weighted by the sample weights: PathfinderSegmentation's is balanced accuracy.
-            model.compile(optimizer,
-                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                          weighted_metrics=[keras.metrics.SparseCategoricalAccuracy(
-                              _training_accuracy_name(task))])
-        common.fit_resumably(model, data, epochs=settings["epochs"],
-                             validation_data=validation, output_dir=output,
-                             verbose=args.verbose, validation_batch_size=batch_size)
+            model.compile(
+                optimizer,
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                weighted_metrics=[
+                    keras.metrics.SparseCategoricalAccuracy(_training_accuracy_name(task))
+                ],
+            )
+        training.fit_resumably(
+            model,
+            data,
+            epochs=settings["epochs"],
+            validation_data=validation,
+            output_dir=output,
+            verbose=args.verbose,
+            validation_batch_size=batch_size,
+        )
 
         eval_seed = held_out_seed(seed)
-        x_test, y_test = synthetic.generate(task, settings["eval_samples"], settings["seq_len"],
-                                            seed=eval_seed)
+        x_test, y_test = synthetic.generate(
+            task, settings["eval_samples"], settings["seq_len"], seed=eval_seed
+        )
         predictions = model.predict(x_test, batch_size=batch_size, verbose=0)
     if info.kind == "regression":
         metrics = regression_metrics(y_test, predictions)
     else:
         metrics = classification_metrics(y_test, predictions, info.num_classes)
-    history = common.load_history(output)
+    history = run_folder.load_history(output)
     results = dict(
-        task=task, model=model_name, backend=common.backend_name(), seq_len=settings["seq_len"],
-        preset=args.preset, metrics=metrics, held_out_samples=settings["eval_samples"],
-        held_out_seed=eval_seed, epochs_completed=len(history.get("epoch", [])),
-        parameters=model.count_params(), settings=settings,
-        wall_time_s=time.perf_counter() - start)
-    common.write_results(output, results)
+        task=task,
+        model=model_name,
+        backend=run_settings.backend_name(),
+        seq_len=settings["seq_len"],
+        preset=args.preset,
+        metrics=metrics,
+        held_out_samples=settings["eval_samples"],
+        held_out_seed=eval_seed,
+        epochs_completed=len(history.get("epoch", [])),
+        parameters=model.count_params(),
+        settings=settings,
+        wall_time_s=time.perf_counter() - start,
+    )
+    run_folder.write_results(output, results)
     metric_names = ["loss", "r2" if info.kind == "regression" else _training_accuracy_name(task)]
-    common.plot_history(output, metrics=metric_names, title=f"{task} / {model_name}, "
-                        f"L={settings['seq_len']} ({common.backend_name()})")
+    plots.plot_history(
+        output,
+        metrics=metric_names,
+        title=f"{task} / {model_name}, L={settings['seq_len']} ({run_settings.backend_name()})",
+    )
     print(summary_line(results), flush=True)
     return results
 

@@ -7,12 +7,12 @@ import time
 
 import keras
 
-from run_folder import BACKUP_DIR
-from run_folder import BEST_WEIGHTS
-from run_folder import HISTORY_CSV
-from run_folder import HISTORY_JSON
-from run_folder import load_history
-from run_folder import write_json
+from examples.run_folder import BACKUP_DIR
+from examples.run_folder import BEST_WEIGHTS
+from examples.run_folder import HISTORY_CSV
+from examples.run_folder import HISTORY_JSON
+from examples.run_folder import load_history
+from examples.run_folder import write_json
 
 
 def distribution_scope(kind="none"):
@@ -106,8 +106,9 @@ class EpochTimer(keras.callbacks.Callback):
 
     def elapsed_before(self):
         """Seconds recorded by the epochs already in history.json."""
-        values = [v for v in load_history(self.output_dir).get("elapsed_seconds", [])
-                  if v is not None]
+        values = [
+            v for v in load_history(self.output_dir).get("elapsed_seconds", []) if v is not None
+        ]
         return max(values) if values else 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -200,8 +201,13 @@ def training_callbacks(output_dir, monitor="val_loss", mode="min", data=None):
         raise ValueError(f"`mode` must be 'min' or 'max', got {mode!r}.")
     output = pathlib.Path(output_dir)
     checkpoint = keras.callbacks.ModelCheckpoint(
-        str(output / BEST_WEIGHTS), monitor=monitor, mode=mode, save_best_only=True,
-        save_weights_only=True, initial_value_threshold=_best_so_far(output, monitor, mode))
+        str(output / BEST_WEIGHTS),
+        monitor=monitor,
+        mode=mode,
+        save_best_only=True,
+        save_weights_only=True,
+        initial_value_threshold=_best_so_far(output, monitor, mode),
+    )
     backup = BackupAndRestore(str(output / BACKUP_DIR), data=data, delete_checkpoint=False)
     return [backup, checkpoint, HistoryWriter(output)]
 
@@ -219,8 +225,19 @@ def restore_best_weights(model, output_dir):
     return True
 
 
-def fit_resumably(model, data, *, epochs, validation_data, output_dir, verbose,
-                  monitor="val_loss", mode="min", callbacks=(), **fit_kwargs):
+def fit_resumably(
+    model,
+    data,
+    *,
+    epochs,
+    validation_data,
+    output_dir,
+    verbose,
+    monitor="val_loss",
+    mode="min",
+    callbacks=(),
+    **fit_kwargs,
+):
     """`model.fit` that resumes in `output_dir`, then restores the best checkpoint's weights.
 
     The training loop of every example script: `callbacks` first (their log values are
@@ -248,8 +265,15 @@ def fit_resumably(model, data, *, epochs, validation_data, output_dir, verbose,
     fit_resumably(model, data, epochs=10, validation_data=(x, y), output_dir=out, verbose=1)
     ```
     """
-    model.fit(data, epochs=epochs, validation_data=validation_data, shuffle=False,
-              verbose=verbose, callbacks=list(callbacks) + training_callbacks(
-                  output_dir, monitor=monitor, mode=mode, data=data), **fit_kwargs)
+    model.fit(
+        data,
+        epochs=epochs,
+        validation_data=validation_data,
+        shuffle=False,
+        verbose=verbose,
+        callbacks=list(callbacks)
+        + training_callbacks(output_dir, monitor=monitor, mode=mode, data=data),
+        **fit_kwargs,
+    )
     restore_best_weights(model, output_dir)
     return model

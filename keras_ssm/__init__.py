@@ -25,7 +25,14 @@ from keras_ssm.version import __version__
 _LAZY = ("callbacks", "data")
 
 __all__ = [
-    "__version__", "callbacks", "config", "data", "initializers", "layers", "models", "ops",
+    "__version__",
+    "callbacks",
+    "config",
+    "data",
+    "initializers",
+    "layers",
+    "models",
+    "ops",
     "optimizers",
 ]
 

@@ -70,8 +70,12 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     """
 
     def __init__(self, backup_dir, data=None, double_checkpoint=False, delete_checkpoint=True):
-        super().__init__(backup_dir, save_freq="epoch", double_checkpoint=double_checkpoint,
-                         delete_checkpoint=delete_checkpoint)
+        super().__init__(
+            backup_dir,
+            save_freq="epoch",
+            double_checkpoint=double_checkpoint,
+            delete_checkpoint=delete_checkpoint,
+        )
         self.data = data
         self._rng_path = os.path.join(backup_dir, "rng_state.npz")
 
@@ -141,13 +145,25 @@ class ResumableBatches(keras.utils.PyDataset):
     ```
     """
 
-    def __init__(self, x, y=None, sample_weight=None, batch_size=32, shuffle=True, seed=0,
-                 steps_per_epoch=None, drop_remainder=False, **kwargs):
+    def __init__(
+        self,
+        x,
+        y=None,
+        sample_weight=None,
+        batch_size=32,
+        shuffle=True,
+        seed=0,
+        steps_per_epoch=None,
+        drop_remainder=False,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.x, self.y, self.sample_weight = x, y, sample_weight
         sizes = {len(a) for a in keras.tree.flatten((x, y, sample_weight)) if a is not None}
         if len(sizes) != 1:
-            raise ValueError(f"x, y and sample_weight must have the same length, got {sorted(sizes)}.")
+            raise ValueError(
+                f"x, y and sample_weight must have the same length, got {sorted(sizes)}."
+            )
         self.size = sizes.pop()
         if int(batch_size) < 1:
             raise ValueError(f"`batch_size` must be >= 1, got {batch_size!r}.")
@@ -212,7 +228,7 @@ class ResumableBatches(keras.utils.PyDataset):
         step = self.epoch * self.steps_per_epoch + int(index)
         data_pass, position = divmod(step, self.batches_per_pass)
         order = self._permutation(data_pass)
-        return order[position * self.batch_size:(position + 1) * self.batch_size]
+        return order[position * self.batch_size : (position + 1) * self.batch_size]
 
     def __getitem__(self, index):
         index = int(index)
@@ -220,7 +236,9 @@ class ResumableBatches(keras.utils.PyDataset):
             warnings.warn(
                 "ResumableBatches serves epoch 0 again: nothing sets its epoch. Add "
                 "data.epoch_callback() (or keras_ssm.callbacks.BackupAndRestore(..., "
-                "data=data)) to fit's callbacks.", stacklevel=2)
+                "data=data)) to fit's callbacks.",
+                stacklevel=2,
+            )
             self._warned = True
         self._served_last = index == self.steps_per_epoch - 1
         rows = self.indices(index)

@@ -41,7 +41,9 @@ def _attach_registry(ops, check_op, check_name, implementations):
     """Called once by `keras_ssm.ops.registry`: the op names and the checks to use."""
     global _registry
     _registry = types.SimpleNamespace(
-        OPS=tuple(ops), check_op=check_op, check_name=check_name,
+        OPS=tuple(ops),
+        check_op=check_op,
+        check_name=check_name,
         implementations=implementations,
     )
 

@@ -154,8 +154,9 @@ def check_bidirectional_formula(layer, u, atol=2e-4):
     backward = layer.discrete_system("backward", length=u.shape[1])
     assert np.all(backward["d"] == 0)
     forward_only = simulate(layer.discrete_system("forward", length=u.shape[1]), u)
-    assert_close(to_numpy(layer(u)), forward_only + backward_part(layer, u), atol=atol,
-                 what="bidirectional")
+    assert_close(
+        to_numpy(layer(u)), forward_only + backward_part(layer, u), atol=atol, what="bidirectional"
+    )
     # The backward part really depends on the future: perturb the last step.
     v = u.copy()
     v[:, -1] += 1.0
@@ -235,9 +236,13 @@ def check_refuses_old_bidirectional_config(layer, u):
     del old["version"]
     serialized = keras.saving.serialize_keras_object(layer)
     del serialized["config"]["version"]
-    for load in (lambda: type(layer).from_config(old),
-                 lambda: keras.saving.deserialize_keras_object(serialized)):
-        with pytest.raises(ValueError, match=r"(?s)bidirectional.*version.*strictly future.*To proceed"):
+    for load in (
+        lambda: type(layer).from_config(old),
+        lambda: keras.saving.deserialize_keras_object(serialized),
+    ):
+        with pytest.raises(
+            ValueError, match=r"(?s)bidirectional.*version.*strictly future.*To proceed"
+        ):
             load()
     old["bidirectional"] = False
     causal = type(layer).from_config(old)
@@ -343,13 +348,17 @@ def check_functional_streaming(layer, u, splits=(7, 8)):
 def check_input_spec(make_layer, u):
     """Wrong ranks and feature counts raise Keras' InputSpec error naming the layer and `inputs`."""
     layer = make_layer()
-    pattern = r"Input 0 with name 'inputs' of layer '{}' is incompatible.*expected ndim=3, found ndim=2"
+    pattern = (
+        r"Input 0 with name 'inputs' of layer '{}' is incompatible.*expected ndim=3, found ndim=2"
+    )
     with pytest.raises(ValueError, match=pattern.format(layer.name)):
         layer(u[:, 0])
     layer(u)
     with pytest.raises(ValueError, match=pattern.format(layer.name)):
         layer(u[:, 0])
-    with pytest.raises(ValueError, match=f"layer '{layer.name}'.*axis -1 of input shape to have value {u.shape[2]}"):
+    with pytest.raises(
+        ValueError, match=f"layer '{layer.name}'.*axis -1 of input shape to have value {u.shape[2]}"
+    ):
         layer(np.concatenate([u, u], axis=-1))
 
 
@@ -406,14 +415,22 @@ def check_implementation_errors(make_layer):
     op = "linear_recurrence"
     with pytest.raises(ValueError, match=r"`implementation`.*Unknown op 'scan'.*linear_recurrence"):
         make_layer(implementation={"scan": "reference"})
-    with pytest.raises(ValueError, match=r"`implementation`.*Unknown implementation 'fast'.*reference"):
+    with pytest.raises(
+        ValueError, match=r"`implementation`.*Unknown implementation 'fast'.*reference"
+    ):
         make_layer(implementation={op: "fast"})
     with pytest.raises(ValueError, match=r"`implementation` must be None or a dict"):
         make_layer(implementation="reference")
-    elsewhere, backends = {"jax": ("triton", "torch"), "tensorflow": ("triton", "torch"),
-                           "torch": ("sequential", "jax and tensorflow")}[BACKEND]
-    with pytest.raises(ValueError, match=rf"`implementation`.*'{elsewhere}'.*only on the {backends} "
-                                         rf"backend.*not on the {BACKEND} backend"):
+    elsewhere, backends = {
+        "jax": ("triton", "torch"),
+        "tensorflow": ("triton", "torch"),
+        "torch": ("sequential", "jax and tensorflow"),
+    }[BACKEND]
+    with pytest.raises(
+        ValueError,
+        match=rf"`implementation`.*'{elsewhere}'.*only on the {backends} "
+        rf"backend.*not on the {BACKEND} backend",
+    ):
         make_layer(implementation={op: elsewhere})
 
 
@@ -439,7 +456,10 @@ def check_save_load_other_backends(layer, u, tmp_path, backends=None):
         env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="")
         proc = subprocess.run(
             [sys.executable, "-c", script, path, os.path.join(str(tmp_path), "u.npy"), out],
-            env=env, capture_output=True, text=True, timeout=300,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert proc.returncode == 0, f"loading on {backend} failed:\n{proc.stderr[-3000:]}"
         assert_close(np.load(out), expected, atol=1e-5, what=f"loaded on {backend}")
@@ -531,5 +551,9 @@ def check_bidirectional_masking(layer, u, expected_output, lengths):
         y = to_numpy(layer(padded, mask=mask))
         for i, n in enumerate(lengths):
             valid = slice(length - n, length) if left else slice(0, n)
-            assert_close(y[i, valid], expected_output(u[i : i + 1, :n])[0], atol=1e-5,
-                         what=f"sequence {i}, left={left}")
+            assert_close(
+                y[i, valid],
+                expected_output(u[i : i + 1, :n])[0],
+                atol=1e-5,
+                what=f"sequence {i}, left={left}",
+            )

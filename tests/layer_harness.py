@@ -26,11 +26,22 @@ import numpy as np
 import layer_checks as lc
 
 
-def run_layer_test(make_layer, input_shape=(2, 12, 3), *, tmp_path, expected_output=None,
-                   expected_num_trainable_weights=None, expected_num_non_trainable_weights=0,
-                   streaming=False, training_changes_output=False, mask_lengths=None,
-                   run_training_check=True, run_mixed_precision_check=True,
-                   run_seed_check=True, atol=2e-4):
+def run_layer_test(
+    make_layer,
+    input_shape=(2, 12, 3),
+    *,
+    tmp_path,
+    expected_output=None,
+    expected_num_trainable_weights=None,
+    expected_num_non_trainable_weights=0,
+    streaming=False,
+    training_changes_output=False,
+    mask_lengths=None,
+    run_training_check=True,
+    run_mixed_precision_check=True,
+    run_seed_check=True,
+    atol=2e-4,
+):
     """Run every contract check on the layer that `make_layer()` builds.
 
     Args:
@@ -54,19 +65,25 @@ def run_layer_test(make_layer, input_shape=(2, 12, 3), *, tmp_path, expected_out
     u = np.random.default_rng(0).normal(size=input_shape).astype("float32")
     batch, length, _ = input_shape
     check_unbuilt_serialization(make_layer)
-    check_build(make_layer, input_shape, expected_num_trainable_weights,
-                expected_num_non_trainable_weights)
+    check_build(
+        make_layer, input_shape, expected_num_trainable_weights, expected_num_non_trainable_weights
+    )
     layer = check_symbolic_and_eager_calls(make_layer, u)
     if expected_output is not None:
-        lc.assert_close(lc.to_numpy(layer(u)), expected_output(layer, u), atol=atol,
-                        what="output vs independent reference")
+        lc.assert_close(
+            lc.to_numpy(layer(u)),
+            expected_output(layer, u),
+            atol=atol,
+            what="output vs independent reference",
+        )
     lc.check_config_roundtrip(layer, u)
     check_keras_file_roundtrip(layer, u, tmp_path)
     lc.check_input_spec(lambda: make_layer(), u)
     assert layer.supports_masking
     reference = None if expected_output is None else (lambda x: expected_output(layer, x))
-    lc.check_masking(layer, u, mask_lengths or [length, max(1, length // 2 + 1)], atol=atol,
-                     reference=reference)
+    lc.check_masking(
+        layer, u, mask_lengths or [length, max(1, length // 2 + 1)], atol=atol, reference=reference
+    )
     lc.check_mask_propagates(lambda: make_layer(), features=input_shape[2], length=length)
     check_training_vs_inference(layer, u, training_changes_output)
     if streaming:
@@ -127,10 +144,13 @@ def check_build(make_layer, input_shape, num_trainable=None, num_non_trainable=0
         assert layer.built
         assert layer.trainable_weights, "no trainable weights"
         if num_trainable is not None:
-            assert len(layer.trainable_weights) == num_trainable, [w.path for w in layer.trainable_weights]
+            assert len(layer.trainable_weights) == num_trainable, [
+                w.path for w in layer.trainable_weights
+            ]
         if num_non_trainable is not None:
             assert len(layer.non_trainable_weights) == num_non_trainable, [
-                w.path for w in layer.non_trainable_weights]
+                w.path for w in layer.non_trainable_weights
+            ]
         for w in layer.weights:
             assert keras.backend.standardize_dtype(w.dtype) == "float32", w.path
         assert tuple(layer.compute_output_shape(shape)) == shape
@@ -188,7 +208,9 @@ def check_training_step(make_layer, u):
     inputs = keras.Input(u.shape[1:])
     model = keras.Model(inputs, make_layer()(inputs))
     before = [np.array(w) for w in model.get_weights()]
-    model.compile(optimizer=keras.optimizers.SGD(1e-2), loss=lambda y_true, y_pred: keras.ops.sum(y_pred))
+    model.compile(
+        optimizer=keras.optimizers.SGD(1e-2), loss=lambda y_true, y_pred: keras.ops.sum(y_pred)
+    )
     history = model.fit(u, u, batch_size=u.shape[0], epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     after = model.get_weights()

@@ -55,8 +55,12 @@ def planes_of(x, dtype=None, device="cpu", requires_grad=False):
     if x is None:
         return None
     parts = [x.real, x.imag] if np.iscomplexobj(x) else [x]
-    return [torch.tensor(np.ascontiguousarray(p), dtype=dtype or torch.float64, device=device)
-            .requires_grad_(requires_grad) for p in parts]
+    return [
+        torch.tensor(
+            np.ascontiguousarray(p), dtype=dtype or torch.float64, device=device
+        ).requires_grad_(requires_grad)
+        for p in parts
+    ]
 
 
 def pack(planes):

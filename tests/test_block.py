@@ -41,7 +41,7 @@ def _np(v):
 
 def gelu(x, approximate):
     if approximate:
-        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
     erf = np.vectorize(math.erf)
     return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
 
@@ -85,9 +85,11 @@ def block_reference(block, x, batch_stats=None):
         z = h[..., :half] * sigmoid(h[..., half:])
     else:
         gate = sigmoid(dense(block.gate_dense, g))
-        z = {"full_glu": lambda: dense(block.output_dense, g) * gate,
-             "half_glu1": lambda: g * gate,
-             "half_glu2": lambda: s * gate}[act]()
+        z = {
+            "full_glu": lambda: dense(block.output_dense, g) * gate,
+            "half_glu1": lambda: g * gate,
+            "half_glu2": lambda: s * gate,
+        }[act]()
     y = x + z
     if not block.prenorm:
         y = norm_reference(block, y, batch_stats)
@@ -111,18 +113,22 @@ def _randomize_norm(block, seed=3):
 # values
 
 
-@pytest.mark.parametrize("activation,norm,prenorm", [
-    ("gelu", "layer", True),
-    ("glu", "batch", False),
-    ("full_glu", None, True),
-    ("half_glu1", "layer", False),
-    ("half_glu2", "batch", True),
-    ("gelu", "batch", False),
-])
+@pytest.mark.parametrize(
+    "activation,norm,prenorm",
+    [
+        ("gelu", "layer", True),
+        ("glu", "batch", False),
+        ("full_glu", None, True),
+        ("half_glu1", "layer", False),
+        ("half_glu2", "batch", True),
+        ("gelu", "batch", False),
+    ],
+)
 def test_matches_numpy_reference(activation, norm, prenorm):
     u = _inputs()
-    block = SSMBlock(SSMS["dlr"], norm=norm, prenorm=prenorm, activation=activation,
-                     dropout=0.3, seed=2)
+    block = SSMBlock(
+        SSMS["dlr"], norm=norm, prenorm=prenorm, activation=activation, dropout=0.3, seed=2
+    )
     block.build(u.shape)
     _randomize_norm(block)
     y = lc.to_numpy(block(u, training=False))
@@ -189,8 +195,9 @@ def test_batchnorm_training_statistics_skip_padding():
 
 def test_dropout_mask_is_shared_across_time():
     u = _inputs()
-    block = SSMBlock(SSMS["dlr"], norm=None, activation="gelu", output_linear=False,
-                     dropout=0.5, seed=7)
+    block = SSMBlock(
+        SSMS["dlr"], norm=None, activation="gelu", output_linear=False, dropout=0.5, seed=7
+    )
     block.build(u.shape)
     branch = lc.to_numpy(block(u, training=True)) - u
     full = gelu(lc.expected_output(block.ssm, u.astype(np.float64)), False)
@@ -218,7 +225,7 @@ def test_masking_padded_equals_unpadded(norm):
     garbage = np.random.default_rng(1).normal(scale=100.0, size=u.shape).astype("float32")
     y = lc.to_numpy(block(np.where(mask[..., None], u, garbage), mask=mask))
     for i, n in enumerate(lengths):
-        alone = block_reference(block, u[i:i + 1, :n])[0]  # the unpadded sequence
+        alone = block_reference(block, u[i : i + 1, :n])[0]  # the unpadded sequence
         lc.assert_close(y[i, :n], alone, atol=2e-4, what=f"sequence {i}")
 
 
@@ -298,14 +305,17 @@ def test_ssm_given_as_name_dict_serialized_or_instance():
     assert SSMBlock(serialized).ssm.state_size == 5
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"ssm": "lstm"}, "Unknown SSM"),
-    ({"ssm": {"state_size": 3}}, "class_name"),
-    ({"ssm": keras.layers.Dense(3)}, "SSM layer"),
-    ({"norm": "group"}, "norm"),
-    ({"activation": "relu"}, "activation"),
-    ({"dropout": 1.5}, "dropout"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"ssm": "lstm"}, "Unknown SSM"),
+        ({"ssm": {"state_size": 3}}, "class_name"),
+        ({"ssm": keras.layers.Dense(3)}, "SSM layer"),
+        ({"norm": "group"}, "norm"),
+        ({"activation": "relu"}, "activation"),
+        ({"dropout": 1.5}, "dropout"),
+    ],
+)
 def test_invalid_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SSMBlock(**kwargs)
@@ -314,9 +324,15 @@ def test_invalid_arguments(kwargs, match):
 @pytest.mark.parametrize("activation", ["glu", "half_glu1"])
 def test_config_roundtrip(activation):
     u = _inputs()
-    block = SSMBlock({"class_name": "dlr", "state_size": 4, "mode": "recurrence"}, norm="batch",
-                     prenorm=False, activation=activation, dropout=0.1,
-                     norm_kwargs={"momentum": 0.95}, seed=11)
+    block = SSMBlock(
+        {"class_name": "dlr", "state_size": 4, "mode": "recurrence"},
+        norm="batch",
+        prenorm=False,
+        activation=activation,
+        dropout=0.1,
+        norm_kwargs={"momentum": 0.95},
+        seed=11,
+    )
     block.build(u.shape)
     _randomize_norm(block)
     config = block.get_config()
@@ -332,8 +348,9 @@ def test_config_roundtrip(activation):
 
 def test_seeded_weights_are_reproducible():
     u = _inputs()
-    make = lambda seed: SSMBlock({"class_name": "dlr", "state_size": 4, "seed": seed},
-                                 activation="full_glu", seed=seed)
+    make = lambda seed: SSMBlock(
+        {"class_name": "dlr", "state_size": 4, "seed": seed}, activation="full_glu", seed=seed
+    )
     a, b, c = make(1), make(1), make(2)
     for block in (a, b, c):
         block(u)
@@ -361,8 +378,10 @@ def test_global_seed_reproduces_unseeded_blocks():
 def test_per_layer_implementation_through_the_block():
     u = _inputs()
     choice = {"linear_recurrence": "reference"}
-    block = SSMBlock({"class_name": "dlr", "state_size": 4, "mode": "recurrence",
-                      "implementation": choice}, seed=2)
+    block = SSMBlock(
+        {"class_name": "dlr", "state_size": 4, "mode": "recurrence", "implementation": choice},
+        seed=2,
+    )
     assert block.ssm.implementation == choice
     y = lc.to_numpy(block(u))
     revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(block))
@@ -376,7 +395,9 @@ def test_per_layer_implementation_through_the_block():
 
 def test_input_spec():
     block = SSMBlock("dlr")
-    with pytest.raises(ValueError, match=rf"name 'inputs' of layer '{block.name}'.*expected ndim=3"):
+    with pytest.raises(
+        ValueError, match=rf"name 'inputs' of layer '{block.name}'.*expected ndim=3"
+    ):
         block(_inputs()[:, 0])
 
 

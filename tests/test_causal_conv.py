@@ -45,8 +45,10 @@ def np_causal_conv_grads(u, kernel, w):
     for i in range(batch):
         for h in range(channels):
             # np.correlate(x, y, "full")[n] = Σ_m x[m + n - (len(y) - 1)] y[m]
-            du[i, :, h] = np.correlate(w[i, :, h], kernel[h], "full")[k_len - 1:k_len - 1 + length]
-            dk[h] += np.correlate(w[i, :, h], u[i, :, h], "full")[length - 1:length - 1 + k_len]
+            du[i, :, h] = np.correlate(w[i, :, h], kernel[h], "full")[
+                k_len - 1 : k_len - 1 + length
+            ]
+            dk[h] += np.correlate(w[i, :, h], u[i, :, h], "full")[length - 1 : length - 1 + k_len]
     return du, dk
 
 
@@ -65,7 +67,9 @@ def to_numpy(x):
 def assert_close(actual, expected, rel):
     scale = max(np.max(np.abs(expected)), 1e-30)
     err = np.max(np.abs(actual - expected))
-    assert err <= rel * scale, f"max error {err:.3g} > {rel:g} * scale {scale:.3g} (ratio {err / scale:.3g})"
+    assert err <= rel * scale, (
+        f"max error {err:.3g} > {rel:g} * scale {scale:.3g} (ratio {err / scale:.3g})"
+    )
 
 
 def run(impl, u, kernel, dtype="float32"):
@@ -141,7 +145,9 @@ def test_gradients(impl, k_len, rng):
         return ops.sum(keras_ssm.ops.causal_conv(u_in, k_in) * w_t)
 
     arrays = [u.astype("float32"), kernel.astype("float32")]
-    out = call_forced(OP, impl, lambda: value_and_grad(loss, *arrays), to_tensor(u), to_tensor(kernel))
+    out = call_forced(
+        OP, impl, lambda: value_and_grad(loss, *arrays), to_tensor(u), to_tensor(kernel)
+    )
     if out is NotApplicable:
         return
     value, (du, dk) = out
@@ -163,16 +169,23 @@ def np_two_sided(u, kernel, backward_kernel):
 
 def run_two_sided(impl, u, kernel, backward_kernel):
     u_t, k_t, kb_t = (to_tensor(x) for x in (u, kernel, backward_kernel))
-    return call_forced(OP, impl, lambda: keras_ssm.ops.causal_conv(u_t, k_t, backward_kernel=kb_t),
-                       u_t, k_t, backward_kernel=kb_t)
+    return call_forced(
+        OP,
+        impl,
+        lambda: keras_ssm.ops.causal_conv(u_t, k_t, backward_kernel=kb_t),
+        u_t,
+        k_t,
+        backward_kernel=kb_t,
+    )
 
 
 TWO_SIDED_LENGTHS = [(7, 48), (48, 7), (48, 48), (1, 1), (5, 1)]
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("k_len, kb_len", TWO_SIDED_LENGTHS,
-                         ids=[f"k{a}_kb{b}" for a, b in TWO_SIDED_LENGTHS])
+@pytest.mark.parametrize(
+    "k_len, kb_len", TWO_SIDED_LENGTHS, ids=[f"k{a}_kb{b}" for a, b in TWO_SIDED_LENGTHS]
+)
 def test_two_sided_values(impl, k_len, kb_len, rng):
     u = round32(rng.standard_normal(SHAPE))
     kernel = round32(rng.standard_normal((SHAPE[2], k_len)))
@@ -206,13 +219,20 @@ def test_two_sided_gradients(impl, rng):
         return ops.sum(keras_ssm.ops.causal_conv(u_in, k_in, backward_kernel=kb_in) * w_t)
 
     arrays = [x.astype("float32") for x in (u, kernel, backward_kernel)]
-    out = call_forced(OP, impl, lambda: value_and_grad(loss, *arrays), to_tensor(u),
-                      to_tensor(kernel), backward_kernel=to_tensor(backward_kernel))
+    out = call_forced(
+        OP,
+        impl,
+        lambda: value_and_grad(loss, *arrays),
+        to_tensor(u),
+        to_tensor(kernel),
+        backward_kernel=to_tensor(backward_kernel),
+    )
     if out is NotApplicable:
         return
     value, (du, dk, dkb) = out
-    np.testing.assert_allclose(value, np.sum(w * np_two_sided(u, kernel, backward_kernel)),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        value, np.sum(w * np_two_sided(u, kernel, backward_kernel)), rtol=1e-5, atol=1e-5
+    )
     flip = lambda x: x[:, ::-1]
     du_f, dk_f = np_causal_conv_grads(u, kernel, w)
     du_b, dk_b = np_causal_conv_grads(flip(u), backward_kernel, flip(w))

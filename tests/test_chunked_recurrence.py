@@ -37,25 +37,42 @@ def random_system(rng, features, states):
 
 
 def pair(x):
-    return (ops.convert_to_tensor(x.real.astype("float32")),
-            ops.convert_to_tensor(x.imag.astype("float32")))
+    return (
+        ops.convert_to_tensor(x.real.astype("float32")),
+        ops.convert_to_tensor(x.imag.astype("float32")),
+    )
 
 
-@pytest.mark.parametrize("reverse, chunk, with_state", [
-    (False, 1, False), (False, 4, True), (False, 40, False),    # 13 steps: 13, 4 (+1), 1 chunks
-    (True, 1, True), (True, 4, False), (True, 13, True),
-])
+@pytest.mark.parametrize(
+    "reverse, chunk, with_state",
+    [
+        (False, 1, False),
+        (False, 4, True),
+        (False, 40, False),  # 13 steps: 13, 4 (+1), 1 chunks
+        (True, 1, True),
+        (True, 4, False),
+        (True, 13, True),
+    ],
+)
 def test_values_against_numpy(reverse, chunk, with_state, rng):
     batch, length, features, states = 2, 13, 3, 4
     a, b, c = random_system(rng, features, states)
     u = rng.standard_normal((batch, length, features)).astype("float32")
     h0 = None
     if with_state:
-        h0 = (rng.standard_normal((batch, features, states))
-              + 1j * rng.standard_normal((batch, features, states))).astype(np.complex64)
-    y, last = cr.scan_readout(ops.convert_to_tensor(u), pair(a), pair(b), pair(c),
-                              reverse=reverse, chunk=chunk,
-                              initial_state=None if h0 is None else pair(h0))
+        h0 = (
+            rng.standard_normal((batch, features, states))
+            + 1j * rng.standard_normal((batch, features, states))
+        ).astype(np.complex64)
+    y, last = cr.scan_readout(
+        ops.convert_to_tensor(u),
+        pair(a),
+        pair(b),
+        pair(c),
+        reverse=reverse,
+        chunk=chunk,
+        initial_state=None if h0 is None else pair(h0),
+    )
     want_y, want_h = np_scan_readout(u, a, b, c, reverse, h0)
     np.testing.assert_allclose(ops.convert_to_numpy(y), want_y, rtol=1e-4, atol=1e-4)
     got_h = ops.convert_to_numpy(last[0]) + 1j * ops.convert_to_numpy(last[1])
@@ -68,7 +85,7 @@ def _unchunked(u, a_re, a_im, b_re, b_im, c_re, c_im, reverse):
     h_re = ops.zeros_like(u[:, 0, :])[..., None] * ops.zeros_like(a_re)
     h_im = h_re
     ys = [None] * length
-    for t in (range(length - 1, -1, -1) if reverse else range(length)):
+    for t in range(length - 1, -1, -1) if reverse else range(length):
         v = u[:, t, :, None]
         h_re, h_im = a_re * h_re - a_im * h_im + b_re * v, a_re * h_im + a_im * h_re + b_im * v
         ys[t] = ops.sum(c_re * h_re - c_im * h_im, axis=-1)
@@ -84,8 +101,9 @@ def test_gradients_match_unchunked(reverse, rng):
     arrays = [u] + [part.astype("float32") for x in (a, b, c) for part in (x.real, x.imag)]
 
     def chunked(u, a_re, a_im, b_re, b_im, c_re, c_im):
-        y, _ = cr.scan_readout(u, (a_re, a_im), (b_re, b_im), (c_re, c_im), reverse=reverse,
-                               chunk=4)
+        y, _ = cr.scan_readout(
+            u, (a_re, a_im), (b_re, b_im), (c_re, c_im), reverse=reverse, chunk=4
+        )
         return ops.sum(y * ops.convert_to_tensor(g))
 
     def plain(*args):

@@ -46,12 +46,15 @@ TRAIN = textwrap.dedent("""
         return model, history.history["loss"]
 """)
 
-JAX_SCRIPT = """
+JAX_SCRIPT = (
+    """
 import os, sys, json
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
 import numpy as np
 import jax
-""" + TRAIN + """
+"""
+    + TRAIN
+    + """
 assert len(jax.devices()) == 2, jax.devices()
 single, single_loss = train(keras_ssm.models.distribution_scope("none"), dropout=0.1)
 scope = keras_ssm.models.distribution_scope("data_parallel")
@@ -62,14 +65,18 @@ np.savez(sys.argv[2], *parallel.get_weights())
 print(json.dumps({"replicas": scope.num_replicas, "kind": scope.kind, "devices": devices,
                   "single_loss": single_loss, "parallel_loss": parallel_loss}))
 """
+)
 
-TF_SCRIPT = """
+TF_SCRIPT = (
+    """
 import sys, json
 import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-""" + TRAIN + """
+"""
+    + TRAIN
+    + """
 # Per-replica random dropout masks and per-replica batch statistics would differ from one
 # device: no dropout, and synchronized BatchNorm (global statistics).
 sync = {"norm_kwargs": {"synchronized": True}}
@@ -81,13 +88,19 @@ np.savez(sys.argv[2], *parallel.get_weights())
 print(json.dumps({"replicas": scope.num_replicas, "kind": scope.kind, "devices": [2],
                   "single_loss": single_loss, "parallel_loss": parallel_loss}))
 """
+)
 
 
 def _run(script, backend, tmp_path):
     single, parallel = str(tmp_path / "single.npz"), str(tmp_path / "parallel.npz")
     env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="")
-    proc = subprocess.run([sys.executable, "-c", script, single, parallel], env=env,
-                          capture_output=True, text=True, timeout=400)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, single, parallel],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
     assert proc.returncode == 0, proc.stderr[-4000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     a, b = np.load(single), np.load(parallel)

@@ -28,7 +28,8 @@ def u():
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_matches_discrete_system_in_every_mode(u, bidirectional):
     lc.check_matches_system(
-        lambda **kw: make(bidirectional=bidirectional, **kw), u,
+        lambda **kw: make(bidirectional=bidirectional, **kw),
+        u,
         modes=("auto", "convolution", "recurrence"),
     )
 
@@ -50,7 +51,7 @@ def test_kernel_is_re_w_lambda_power():
     p = lc.to_numpy(layer.lambda_radius).astype(np.float64)
     theta = lc.to_numpy(layer.lambda_phase).astype(np.float64)
     w = lc.to_numpy(layer.w).astype(np.float64)
-    lam = np.exp(-p**2 + 1j * theta)
+    lam = np.exp(-(p**2) + 1j * theta)
     expected = np.real((w[..., 0] + 1j * w[..., 1]) @ lam[:, None] ** np.arange(L)[None, :])
     lc.assert_close(lc.to_numpy(layer.convolution_kernel(L)), expected, atol=1e-5)
 
@@ -75,11 +76,12 @@ def authors_output(layer, u):
     """ag1988/dlr's bidirectional DLR in numpy, from the weights: K[h, l] = Re Σ_n w λ^l,
     K_b the same with w_backward, placed at lags -1..-L."""
     f64 = lambda v: lc.to_numpy(v).astype(np.float64)
-    lam = np.exp(-f64(layer.lambda_radius) ** 2 + 1j * f64(layer.lambda_phase))
+    lam = np.exp(-(f64(layer.lambda_radius) ** 2) + 1j * f64(layer.lambda_phase))
     powers = lam[:, None] ** np.arange(u.shape[1])[None, :]
     kernel = lambda w: np.real((w[..., 0] + 1j * w[..., 1]) @ powers)
-    return lc.authors_bidirectional(u, kernel(f64(layer.w)), kernel(f64(layer.w_backward)),
-                                    f64(layer.d))
+    return lc.authors_bidirectional(
+        u, kernel(f64(layer.w)), kernel(f64(layer.w_backward)), f64(layer.d)
+    )
 
 
 @pytest.mark.parametrize("mode", ["convolution", "recurrence"])
@@ -94,8 +96,9 @@ def test_bidirectional_follows_the_authors_code(u, mode):
     v[:, -1] += 1.0
     delta = lc.to_numpy(layer(v))[:, -1] - lc.to_numpy(layer(u))[:, -1]
     k0 = np.real(lc.to_numpy(layer.w)[..., 0].sum(-1))  # K[h, 0] = Re Σ_n w[h, n]
-    np.testing.assert_allclose(delta, np.broadcast_to(k0 + lc.to_numpy(layer.d), delta.shape),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        delta, np.broadcast_to(k0 + lc.to_numpy(layer.d), delta.shape), rtol=1e-4, atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("mode", ["convolution", "recurrence"])
@@ -123,8 +126,10 @@ def test_initialization_follows_the_paper():
     layer.build((None, 16, 4))
     theta = lc.to_numpy(layer.lambda_phase)
     np.testing.assert_allclose(theta, 2 * np.pi * np.arange(n) / n, atol=1e-6)
-    radius = np.exp(-lc.to_numpy(layer.lambda_radius).astype(np.float64) ** 2)
-    assert np.all(radius <= np.exp(-dt_min / 2) + 1e-7) and np.all(radius >= np.exp(-dt_max / 2) - 1e-7)
+    radius = np.exp(-(lc.to_numpy(layer.lambda_radius).astype(np.float64) ** 2))
+    assert np.all(radius <= np.exp(-dt_min / 2) + 1e-7) and np.all(
+        radius >= np.exp(-dt_max / 2) - 1e-7
+    )
     dt = 2 * lc.to_numpy(layer.lambda_radius).astype(np.float64) ** 2
     # log-uniform: log dt spread over the whole range
     assert np.log(dt).min() < np.log(dt_min) + 2 and np.log(dt).max() > np.log(dt_max) - 2

@@ -10,12 +10,12 @@ docstrings, read with `ast`, so that no other backend's module is imported):
 Both run in the namespace of their module (as doctest does) plus `keras`, `keras_ssm`
 and `np`, from a fresh temporary working folder. An example that cannot run here (it
 needs a dataset, the internet, minutes) says so: a code block whose first line is
-`# Not run by the tests (<why>).`, a doctest line marked `# doctest: +SKIP`. Examples in a backend's own module
-(`keras_ssm/ops/jax.py`, ...) run on that backend only, those of the Triton kernels
-(`keras_ssm/ops/triton_scan.py`) only where CUDA is available. The op registry and the
-implementation choices are restored after each example (an example may register an
-implementation). Examples of `keras_ssm.hub` are skipped where keras-hub (an optional
-extra) is not installed.
+`# Not run by the tests (<why>).`, a doctest line marked `# doctest: +SKIP`. Examples
+in a backend's own package (`keras_ssm/ops/jax/`, ...) run on that backend only, those
+of the Triton kernels (`keras_ssm/ops/torch/triton_scan.py`) only where CUDA is
+available. The op registry and the implementation choices are restored after each
+example (an example may register an implementation). Examples of `keras_ssm.hub` are
+skipped where keras-hub (an optional extra) is not installed.
 """
 
 import ast
@@ -33,15 +33,14 @@ import keras_ssm
 
 PACKAGE = pathlib.Path(keras_ssm.__file__).parent
 BACKEND = keras.config.backend()
-# Modules that import a backend's own library: their examples run on that backend.
+# Packages that import a backend's own library: their modules' examples run on that backend.
 BACKEND_MODULES = {
     "keras_ssm.ops.jax": "jax",
     "keras_ssm.ops.tensorflow": "tensorflow",
     "keras_ssm.ops.torch": "torch",
-    "keras_ssm.ops.triton_scan": "torch",
 }
 # Modules whose examples run CUDA kernels (torch tensors on device="cuda").
-CUDA_MODULES = ("keras_ssm.ops.triton_scan",)
+CUDA_MODULES = ("keras_ssm.ops.torch.triton_scan",)
 NOT_RUN = "# Not run by the tests"
 FENCE = re.compile(r"^```python[ \t]*\n(.*?)^```", re.S | re.M)
 
@@ -76,8 +75,9 @@ def collect_examples():
         for name, doc in _docstrings(path):
             where = f"{module}:{name}" if name else module
             for i, block in enumerate(FENCE.findall(doc)):
-                params.append(pytest.param(module, name, "code", textwrap.dedent(block),
-                                           id=f"{where}#{i}"))
+                params.append(
+                    pytest.param(module, name, "code", textwrap.dedent(block), id=f"{where}#{i}")
+                )
             if ">>>" in doc:
                 params.append(pytest.param(module, name, "doctest", doc, id=f"{where}#doctest"))
     return params
@@ -121,15 +121,19 @@ def namespace(module):
 def test_examples_were_collected():
     """The collector finds the examples of the layers, ops and initializers."""
     ids = [p.id for p in EXAMPLES]
-    for expected in ("keras_ssm.layers.dlr:DLR#0", "keras_ssm.ops:linear_recurrence#0",
-                     ":hippo_legs#doctest", "keras_ssm.data.lra:load#doctest"):
+    for expected in (
+        "keras_ssm.layers.dlr:DLR#0",
+        "keras_ssm.ops.linear_recurrence:linear_recurrence#0",
+        ":hippo_legs#doctest",
+        "keras_ssm.data.lra.reader:load#doctest",
+    ):
         assert any(i.endswith(expected) for i in ids), expected
     assert len(EXAMPLES) > 100
 
 
 @pytest.mark.parametrize("module,name,kind,source", EXAMPLES)
 def test_docstring_example(module, name, kind, source, isolated):
-    backend = BACKEND_MODULES.get(module)
+    backend = BACKEND_MODULES.get(".".join(module.split(".")[:3]))
     if backend is not None and backend != BACKEND:
         pytest.skip(f"an example of the {backend} backend's module")
     if module in CUDA_MODULES and not _cuda_available():
@@ -143,7 +147,8 @@ def test_docstring_example(module, name, kind, source, isolated):
     parser = doctest.DocTestParser()
     test = parser.get_doctest(source, globs, f"{module}:{name}", module, 0)
     runner = doctest.DocTestRunner(
-        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False
+    )
     messages = []
     runner.run(test, out=messages.append)
     assert runner.failures == 0, "".join(messages)

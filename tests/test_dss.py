@@ -92,7 +92,8 @@ def set_positive_real_parts(layer, lam_re, lam_im, dt):
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_matches_discrete_system_in_every_mode(u, variant, bidirectional):
     lc.check_matches_system(
-        lambda **kw: make(variant=variant, bidirectional=bidirectional, **kw), u,
+        lambda **kw: make(variant=variant, bidirectional=bidirectional, **kw),
+        u,
         modes=("auto", "convolution", "recurrence"),
     )
 
@@ -113,8 +114,9 @@ def test_kernel_reproduces_output(u, variant):
 def test_kernel_is_the_papers_formula(variant):
     layer = make(variant=variant)
     layer.build((None, L, H))
-    lc.assert_close(lc.to_numpy(layer.convolution_kernel(L)), paper_kernel(layer, L),
-                    atol=1e-5, what="kernel")
+    lc.assert_close(
+        lc.to_numpy(layer.convolution_kernel(L)), paper_kernel(layer, L), atol=1e-5, what="kernel"
+    )
     if variant == "softmax":
         # The kernel depends on the total length: at 2L it is not the first L taps.
         k2 = lc.to_numpy(layer.convolution_kernel(2 * L))
@@ -124,11 +126,11 @@ def test_kernel_is_the_papers_formula(variant):
 
 def test_softmax_positive_real_part_matches_in_every_mode(u):
     """Re λ > 0 (allowed by DSS_SOFTMAX) at a length where b̄ is representable."""
+
     def make_positive(**kw):
         layer = make(variant="softmax", state_size=4, **kw)
         layer.build((None, L, H))
-        set_positive_real_parts(layer, [-0.5, 0.4, 0.8, 0.0], [0.3, 1.0, 2.0, 0.7],
-                                [0.2, 0.5, 1.0])
+        set_positive_real_parts(layer, [-0.5, 0.4, 0.8, 0.0], [0.3, 1.0, 2.0, 0.7], [0.2, 0.5, 1.0])
         return layer
 
     outputs = lc.check_matches_system(make_positive, u, modes=("auto", "convolution", "recurrence"))
@@ -269,15 +271,21 @@ def test_softmax_per_sequence_kernels(u, one_at_a_time):
     layer(u)
     lengths = np.array([L, 13])
     valid = (np.arange(L)[None, :] < lengths[:, None]).astype("float32")
-    y = lc.to_numpy(layer._per_sequence_convolution(
-        u * valid[..., None], keras.ops.convert_to_tensor(lengths.astype("float32")), 1.0,
-        one_at_a_time=one_at_a_time))
+    y = lc.to_numpy(
+        layer._per_sequence_convolution(
+            u * valid[..., None],
+            keras.ops.convert_to_tensor(lengths.astype("float32")),
+            1.0,
+            one_at_a_time=one_at_a_time,
+        )
+    )
     _, _, w, w_back, _ = weights(layer)
     no_d = np.zeros(H)
     for i, n in enumerate(lengths):
         x = u[i : i + 1, :n]
-        expected = lc.authors_bidirectional(x, paper_kernel(layer, n),
-                                            paper_kernel(layer, n, w=w_back), no_d)
+        expected = lc.authors_bidirectional(
+            x, paper_kernel(layer, n), paper_kernel(layer, n, w=w_back), no_d
+        )
         lc.assert_close(y[i : i + 1, :n], expected, what=f"sequence {i}")
 
 
@@ -351,8 +359,12 @@ def test_discrete_system_layout(variant):
         assert np.all(np.delete(s["b"][rows], h, axis=1) == 0)
         np.testing.assert_allclose(s["c"][h, rows], w[h])
     if variant == "exp":
-        np.testing.assert_allclose(s["b"][np.arange(H * N), np.repeat(np.arange(H), N)],
-                                   ((np.exp(z) - 1) / lam).reshape(-1), rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(
+            s["b"][np.arange(H * N), np.repeat(np.arange(H), N)],
+            ((np.exp(z) - 1) / lam).reshape(-1),
+            rtol=1e-4,
+            atol=1e-7,
+        )
 
 
 # ----------------------------------------------------------------------------------------
@@ -366,10 +378,18 @@ def test_step_scale_float(u, variant):
     a1 = layer.discrete_system(length=L)["a"]
     a2 = layer.discrete_system(step_scale=2.0, length=L)["a"]
     np.testing.assert_allclose(a2, a1**2, rtol=1e-5, atol=1e-6)  # Δ doubles -> a squares
-    lc.check_matches_system(lambda **kw: make(variant=variant, **kw), u,
-                            modes=("convolution", "recurrence"), step_scale=2.0)
-    lc.assert_close(lc.to_numpy(layer.convolution_kernel(L, step_scale=2.0)),
-                    paper_kernel(layer, L, step_scale=2.0), atol=1e-5, what="kernel, step 2")
+    lc.check_matches_system(
+        lambda **kw: make(variant=variant, **kw),
+        u,
+        modes=("convolution", "recurrence"),
+        step_scale=2.0,
+    )
+    lc.assert_close(
+        lc.to_numpy(layer.convolution_kernel(L, step_scale=2.0)),
+        paper_kernel(layer, L, step_scale=2.0),
+        atol=1e-5,
+        what="kernel, step 2",
+    )
 
 
 def per_step_reference(layer, u, scales):
@@ -447,8 +467,16 @@ def test_config_roundtrip(u, variant):
     layer = make(variant=variant, bidirectional=True, lambda_init="lin", mode="recurrence")
     layer(u)
     config = layer.get_config()
-    for key, value in dict(state_size=N, variant=variant, bidirectional=True, mode="recurrence",
-                           dt_min=1e-2, dt_max=0.5, lambda_init="lin", seed=1).items():
+    for key, value in dict(
+        state_size=N,
+        variant=variant,
+        bidirectional=True,
+        mode="recurrence",
+        dt_min=1e-2,
+        dt_max=0.5,
+        lambda_init="lin",
+        seed=1,
+    ).items():
         assert config[key] == value, key
     lc.check_config_roundtrip(layer, u)
 

@@ -2,19 +2,13 @@
 
 import math
 
-import pathlib
-import sys
-
 import keras
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
-
-import attention_baseline  # noqa: E402
-from attention_baseline import AttentionBlock  # noqa: E402
-from attention_baseline import RotarySelfAttention  # noqa: E402
-from attention_baseline import build_attention_tagger  # noqa: E402
+from examples.attention_baseline import AttentionBlock
+from examples.attention_baseline import RotarySelfAttention
+from examples.attention_baseline import build_attention_tagger
 
 H, HEADS, L = 8, 2, 7
 
@@ -59,8 +53,9 @@ def numpy_block(x, w, *, rotary, causal, prenorm):
             weights = np.exp(scores - scores.max())
             weights /= weights.sum()
             out[t, n] = sum(a * v[s, n] for a, s in zip(weights, keys))
-    attended = np.einsum("tnd,ndh->th", out, w["attention_output/kernel"]) + w[
-        "attention_output/bias"]
+    attended = (
+        np.einsum("tnd,ndh->th", out, w["attention_output/kernel"]) + w["attention_output/bias"]
+    )
     z = (u + gelu(attended)) @ w["output_dense/kernel"] + w["output_dense/bias"]
     y = x + z
     return y if prenorm else layer_norm(y, w["norm/gamma"], w["norm/beta"])
@@ -79,8 +74,9 @@ def weights_by_name(block):
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("prenorm", [False, True])
 def test_block_matches_numpy_definition(rng, rotary, bidirectional, prenorm):
-    block = AttentionBlock(num_heads=HEADS, rotary=rotary, bidirectional=bidirectional,
-                           prenorm=prenorm, seed=3)
+    block = AttentionBlock(
+        num_heads=HEADS, rotary=rotary, bidirectional=bidirectional, prenorm=prenorm, seed=3
+    )
     x = rng.normal(size=(2, L, H)).astype("float32")
     block.build(x.shape)
     block.attention.temperature.assign(0.37)  # not the initial d_head^-1/2
@@ -90,8 +86,9 @@ def test_block_matches_numpy_definition(rng, rotary, bidirectional, prenorm):
     y = keras.ops.convert_to_numpy(block(x))
     w = weights_by_name(block)
     for b in range(2):
-        expected = numpy_block(x[b].astype(np.float64), w, rotary=rotary,
-                               causal=not bidirectional, prenorm=prenorm)
+        expected = numpy_block(
+            x[b].astype(np.float64), w, rotary=rotary, causal=not bidirectional, prenorm=prenorm
+        )
         np.testing.assert_allclose(y[b], expected, rtol=2e-4, atol=2e-5)
 
 
@@ -110,9 +107,17 @@ def test_block_rejects_width_not_divisible_by_heads():
 
 @pytest.mark.parametrize("positions", ["rotary", "learned", "none"])
 def test_tagger_shapes_and_save_load(tmp_path, rng, positions):
-    model = build_attention_tagger(3, input_features=2, sequence_length=L, output_length=4,
-                                   hidden_size=H, num_heads=HEADS, num_layers=2,
-                                   positions=positions, seed=0)
+    model = build_attention_tagger(
+        3,
+        input_features=2,
+        sequence_length=L,
+        output_length=4,
+        hidden_size=H,
+        num_heads=HEADS,
+        num_layers=2,
+        positions=positions,
+        seed=0,
+    )
     x = rng.normal(size=(2, L, 2)).astype("float32")
     y = keras.ops.convert_to_numpy(model(x))
     assert y.shape == (2, 4, 3)
@@ -123,8 +128,9 @@ def test_tagger_shapes_and_save_load(tmp_path, rng, positions):
 
 
 def test_causal_tagger_ignores_the_future(rng):
-    model = build_attention_tagger(1, input_features=2, sequence_length=L, hidden_size=H,
-                                   num_heads=HEADS, seed=0)
+    model = build_attention_tagger(
+        1, input_features=2, sequence_length=L, hidden_size=H, num_heads=HEADS, seed=0
+    )
     x = rng.normal(size=(1, L, 2)).astype("float32")
     changed = x.copy()
     changed[:, 4:] += 1.0
@@ -134,8 +140,16 @@ def test_causal_tagger_ignores_the_future(rng):
 
 
 def test_padding_does_not_change_valid_positions(rng):
-    model = build_attention_tagger(2, vocab_size=10, sequence_length=None, hidden_size=H,
-                                   num_heads=HEADS, bidirectional=True, mask_zero=True, seed=0)
+    model = build_attention_tagger(
+        2,
+        vocab_size=10,
+        sequence_length=None,
+        hidden_size=H,
+        num_heads=HEADS,
+        bidirectional=True,
+        mask_zero=True,
+        seed=0,
+    )
     tokens = rng.integers(1, 10, size=(1, 5)).astype("int32")
     padded = np.concatenate([tokens, np.zeros((1, 3), "int32")], axis=1)
     y = keras.ops.convert_to_numpy(model(tokens))
@@ -152,8 +166,9 @@ def test_builder_argument_errors():
         build_attention_tagger(1, input_features=2, positions="learned")
 
 
-def test_library_name_is_deprecated():
+def test_library_no_longer_has_the_example_model():
+    # The deprecated alias went in 0.x (CHANGELOG.md): the model lives in the examples only.
     import keras_ssm
 
-    with pytest.warns(DeprecationWarning, match="attention_baseline"):
-        assert keras_ssm.models.build_attention_tagger is attention_baseline.build_attention_tagger
+    assert not hasattr(keras_ssm.models, "build_attention_tagger")
+    assert "build_attention_tagger" not in dir(keras_ssm.models)

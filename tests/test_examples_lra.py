@@ -1,4 +1,4 @@
-"""Tests for examples/lra.py (and the paper-classifier helpers of examples/common.py).
+"""Tests for examples/lra.py (and the paper-classifier helpers of examples/paper_setup.py).
 
 End to end with `--preset small` on tiny lra_release fixtures written in the released
 formats by tests/test_lra.py's writers (ListOps TSV, AAN TSV, Pathfinder PNGs + metadata);
@@ -9,29 +9,38 @@ with tables copied from the specs (s5.md C3/D, dss_dlr.md D.2).
 
 import json
 import math
-import pathlib
-import sys
 
 import keras
 import numpy as np
 import pytest
 
-EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
-sys.path.insert(0, str(EXAMPLES))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from examples import lra as script
+from examples import paper_setup
+from examples import presets
+from keras_ssm.data import lra
+from test_lra import LISTOPS_ROWS
+from test_lra import RETRIEVAL_ROWS
+from test_lra import write_pathfinder
 
-import common  # noqa: E402
-import lra as script  # noqa: E402
-import presets  # noqa: E402
-from test_lra import LISTOPS_ROWS  # noqa: E402
-from test_lra import RETRIEVAL_ROWS  # noqa: E402
-from test_lra import write_pathfinder  # noqa: E402
-
-from keras_ssm.data import lra  # noqa: E402
-
-RESULT_KEYS = {"task", "model", "preset", "backend", "seq_len", "num_classes", "test_accuracy",
-               "test_loss", "best_val_accuracy", "best_epoch", "paper_test_accuracy", "samples",
-               "epochs_completed", "parameters", "settings", "notes", "wall_time_s"}
+RESULT_KEYS = {
+    "task",
+    "model",
+    "preset",
+    "backend",
+    "seq_len",
+    "num_classes",
+    "test_accuracy",
+    "test_loss",
+    "best_val_accuracy",
+    "best_epoch",
+    "paper_test_accuracy",
+    "samples",
+    "epochs_completed",
+    "parameters",
+    "settings",
+    "notes",
+    "wall_time_s",
+}
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +61,21 @@ def lra_root(tmp_path_factory):
 
 
 def run(root, output, task, model, *extra):
-    argv = ["--task", task, "--model", model, "--preset", "small", "--data-dir", str(root),
-            "--output", str(output), "--verbose", "0", *extra]
+    argv = [
+        "--task",
+        task,
+        "--model",
+        model,
+        "--preset",
+        "small",
+        "--data-dir",
+        str(root),
+        "--output",
+        str(output),
+        "--verbose",
+        "0",
+        *extra,
+    ]
     return script.main(argv)
 
 
@@ -63,8 +85,10 @@ def scores(logits, labels):
     log_probs = logits - logits.max(-1, keepdims=True)
     log_probs -= np.log(np.exp(log_probs).sum(-1, keepdims=True))
     labels = np.asarray(labels)
-    return (np.mean(logits.argmax(-1) == labels),
-            -np.mean(log_probs[np.arange(len(labels)), labels]))
+    return (
+        np.mean(logits.argmax(-1) == labels),
+        -np.mean(log_probs[np.arange(len(labels)), labels]),
+    )
 
 
 def check_common_results(results, output, task, model, samples):
@@ -81,8 +105,13 @@ def check_common_results(results, output, task, model, samples):
     val = [row["val_accuracy"] for row in history]
     assert results["best_val_accuracy"] == max(val)
     assert results["best_epoch"] == 1 + val.index(max(val))
-    for name in ("config.json", "best.weights.h5", "history.csv", "training_curves.png",
-                 "backup/latest.weights.h5"):
+    for name in (
+        "config.json",
+        "best.weights.h5",
+        "history.csv",
+        "training_curves.png",
+        "backup/latest.weights.h5",
+    ):
         assert (output / name).exists(), name
 
 
@@ -139,8 +168,9 @@ def test_pathfinder_dss_end_to_end_normalizes_pixels(lra_root, tmp_path):
     classifier = model.get_layer("dss_pathfinder_classifier")
     normalized = ((np.asarray(x, np.float64) / 255.0 - 0.5) / 0.5)[..., None].astype("float32")
     logits = classifier.predict(normalized, verbose=0)
-    np.testing.assert_allclose(model.predict(np.asarray(x), verbose=0), logits, rtol=1e-4,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        model.predict(np.asarray(x), verbose=0), logits, rtol=1e-4, atol=1e-5
+    )
     accuracy, loss = scores(logits, y)
     assert results["test_accuracy"] == pytest.approx(accuracy)
     assert results["test_loss"] == pytest.approx(loss, rel=1e-4)
@@ -152,8 +182,9 @@ def test_image_normalization_is_cifar_mean_and_std():
     layer = model.get_layer("pixel_normalization")
     grey = np.array([[0.0, 122.6, 183.6, 255.0]], "float32")
     expected = (grey / 255.0 - 122.6 / 255.0) / (61.0 / 255.0)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(grey)), expected, rtol=1e-5,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer(grey)), expected, rtol=1e-5, atol=1e-5
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -162,22 +193,126 @@ def test_image_normalization_is_cifar_mean_and_std():
 # S5 (s5.md C3): layers, H, P, J, ssm_lr, lr, batch, epochs, dropout, wd, warmup epochs,
 # C init, opt_config, dt_global, activation.
 S5_TABLE = {
-    "listops": (8, 128, 16, 8, 1e-3, 3e-3, 50, 40, 0.0, 0.04, 1, "lecun_normal",
-                "BfastandCdecay", False, "half_glu2"),
-    "text": (6, 256, 192, 12, 1e-3, 4e-3, 50, 35, 0.1, 0.07, 0, "lecun_normal", "standard",
-             True, "half_glu2"),
-    "retrieval": (6, 128, 256, 16, 1e-3, 2e-3, 32, 20, 0.0, 0.05, 1, "trunc_standard_normal",
-                  "standard", True, "half_glu1"),
-    "image": (6, 512, 384, 3, 1e-3, 4.5e-3, 50, 250, 0.1, 0.07, 1, "lecun_normal",
-              "BfastandCdecay", False, "half_glu1"),
-    "pathfinder": (6, 192, 256, 8, 9e-4, 4.5e-3, 64, 200, 0.05, 0.03, 1,
-                   "trunc_standard_normal", "standard", False, "half_glu1"),
-    "pathx": (6, 128, 256, 16, 6e-4, 1.8e-3, 32, 75, 0.0, 0.06, 1, "complex_normal",
-              "BandCdecay", False, "half_glu1"),
+    "listops": (
+        8,
+        128,
+        16,
+        8,
+        1e-3,
+        3e-3,
+        50,
+        40,
+        0.0,
+        0.04,
+        1,
+        "lecun_normal",
+        "BfastandCdecay",
+        False,
+        "half_glu2",
+    ),
+    "text": (
+        6,
+        256,
+        192,
+        12,
+        1e-3,
+        4e-3,
+        50,
+        35,
+        0.1,
+        0.07,
+        0,
+        "lecun_normal",
+        "standard",
+        True,
+        "half_glu2",
+    ),
+    "retrieval": (
+        6,
+        128,
+        256,
+        16,
+        1e-3,
+        2e-3,
+        32,
+        20,
+        0.0,
+        0.05,
+        1,
+        "trunc_standard_normal",
+        "standard",
+        True,
+        "half_glu1",
+    ),
+    "image": (
+        6,
+        512,
+        384,
+        3,
+        1e-3,
+        4.5e-3,
+        50,
+        250,
+        0.1,
+        0.07,
+        1,
+        "lecun_normal",
+        "BfastandCdecay",
+        False,
+        "half_glu1",
+    ),
+    "pathfinder": (
+        6,
+        192,
+        256,
+        8,
+        9e-4,
+        4.5e-3,
+        64,
+        200,
+        0.05,
+        0.03,
+        1,
+        "trunc_standard_normal",
+        "standard",
+        False,
+        "half_glu1",
+    ),
+    "pathx": (
+        6,
+        128,
+        256,
+        16,
+        6e-4,
+        1.8e-3,
+        32,
+        75,
+        0.0,
+        0.06,
+        1,
+        "complex_normal",
+        "BandCdecay",
+        False,
+        "half_glu1",
+    ),
 }
-S5_KEYS = ("num_layers", "hidden_size", "state_size", "blocks", "ssm_lr", "lr", "batch_size",
-           "epochs", "dropout", "weight_decay", "warmup_epochs", "c_init", "opt_config",
-           "dt_global", "activation")
+S5_KEYS = (
+    "num_layers",
+    "hidden_size",
+    "state_size",
+    "blocks",
+    "ssm_lr",
+    "lr",
+    "batch_size",
+    "epochs",
+    "dropout",
+    "weight_decay",
+    "warmup_epochs",
+    "c_init",
+    "opt_config",
+    "dt_global",
+    "activation",
+)
 
 # DSS (dss_dlr.md D.2): layers, H, pre-norm, dropout, batch, lr, wd, patience, epochs.
 DSS_TABLE = {
@@ -188,8 +323,17 @@ DSS_TABLE = {
     "pathfinder": (6, 256, True, 0.1, 100, 0.004, 0.0, 13, 200),
     "pathx": (6, 256, True, 0.0, 16, 5e-4, 0.0, 40, 35),
 }
-DSS_KEYS = ("num_layers", "hidden_size", "prenorm", "dropout", "batch_size", "lr",
-            "weight_decay", "patience", "epochs")
+DSS_KEYS = (
+    "num_layers",
+    "hidden_size",
+    "prenorm",
+    "dropout",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "patience",
+    "epochs",
+)
 
 
 @pytest.mark.parametrize("task", list(S5_TABLE))
@@ -197,16 +341,28 @@ def test_paper_presets_match_the_papers_scripts(task):
     s5 = presets.LRA_PRESETS["paper"]["s5"][task]
     assert tuple(s5[k] for k in S5_KEYS) == S5_TABLE[task]
     assert (s5["norm"], s5["prenorm"], s5["bidirectional"], s5["pooling"], s5["schedule"]) == (
-        "batch", True, True, "mean", "cosine")
+        "batch",
+        True,
+        True,
+        "mean",
+        "cosine",
+    )
     assert s5["norm_momentum"] == (0.9 if task in ("pathfinder", "pathx") else 0.95)
     assert s5["dt_min"] == (1e-4 if task == "pathx" else 1e-3) and s5["dt_max"] == 0.1
     assert s5["clip_eigs"] == (task == "image")
 
     dss = presets.LRA_PRESETS["paper"]["dss"][task]
     assert tuple(dss[k] for k in DSS_KEYS) == DSS_TABLE[task]
-    assert (dss["state_size"], dss["variant"], dss["bidirectional"], dss["activation"],
-            dss["norm"], dss["schedule"], dss["plateau_factor"], dss["ssm_lr"]) == (
-        64, "softmax", False, "gelu", "batch", "plateau", 0.2, 1e-3)
+    assert (
+        dss["state_size"],
+        dss["variant"],
+        dss["bidirectional"],
+        dss["activation"],
+        dss["norm"],
+        dss["schedule"],
+        dss["plateau_factor"],
+        dss["ssm_lr"],
+    ) == (64, "softmax", False, "gelu", "batch", "plateau", 0.2, 1e-3)
     assert dss["log_dt_lr"] == {"listops": 0.02, "text": 0.02, "pathx": 1e-4}.get(task)
     assert (dss["dt_min"], dss["dt_max"]) == ((1e-4, 1e-2) if task == "pathx" else (1e-3, 0.1))
     assert dss["pooling"] == ("last" if task in ("text", "pathfinder") else "mean")
@@ -214,7 +370,11 @@ def test_paper_presets_match_the_papers_scripts(task):
     dlr = presets.LRA_PRESETS["paper"]["dlr"][task]
     assert tuple(dlr[k] for k in DSS_KEYS) == DSS_TABLE[task]  # DSS's settings ...
     assert (dlr["state_size"], dlr["ssm_lr"], dlr["dt_min"], dlr["dt_max"]) == (
-        1024, 1e-4, 1e-4, 0.1)  # ... with DLR's SSM
+        1024,
+        1e-4,
+        1e-4,
+        0.1,
+    )  # ... with DLR's SSM
     assert "log_dt_lr" not in dlr and "variant" not in dlr
 
 
@@ -222,22 +382,38 @@ def _trainable_parameters(model):
     return int(sum(np.prod(v.shape) for v in model.trainable_weights))
 
 
-@pytest.mark.parametrize("task, spec_count, spec_encoder, our_encoder", [
-    # s5.md A11: the S5 scripts' parameter counts, with a one-hot Dense(in_dim -> H) encoder
-    # (ListOps in_dim 20); ours is an Embedding of the 18 ids (no bias). Path-X: same encoder.
-    ("listops", 188_490, 20 * 128 + 128, 18 * 128),
-    ("pathx", 694_018, 0, 0),
-])
-def test_s5_paper_models_have_the_papers_parameter_count(task, spec_count, spec_encoder,
-                                                         our_encoder):
+@pytest.mark.parametrize(
+    "task, spec_count, spec_encoder, our_encoder",
+    [
+        # s5.md A11: the S5 scripts' parameter counts, with a one-hot Dense(in_dim -> H) encoder
+        # (ListOps in_dim 20); ours is an Embedding of the 18 ids (no bias). Path-X: same encoder.
+        ("listops", 188_490, 20 * 128 + 128, 18 * 128),
+        ("pathx", 694_018, 0, 0),
+    ],
+)
+def test_s5_paper_models_have_the_papers_parameter_count(
+    task, spec_count, spec_encoder, our_encoder
+):
     settings = presets.LRA_PRESETS["paper"]["s5"][task]
     model = script.build_model(task, "s5", settings, seed=0)
     assert _trainable_parameters(model) == spec_count - spec_encoder + our_encoder
 
 
 def test_command_line_overrides_the_preset():
-    args = script.parse_args(["--task", "pathx", "--model", "s5", "--epochs", "3",
-                              "--batch-size", "7", "--output", "unused"])
+    args = script.parse_args(
+        [
+            "--task",
+            "pathx",
+            "--model",
+            "s5",
+            "--epochs",
+            "3",
+            "--batch-size",
+            "7",
+            "--output",
+            "unused",
+        ]
+    )
     settings = script.resolve(args)
     assert (settings["epochs"], settings["batch_size"], settings["lr"]) == (3, 7, 1.8e-3)
     assert args.preset == "paper"
@@ -250,30 +426,103 @@ def test_command_line_overrides_the_preset():
 # everything else is in the main group at (lr, weight_decay)).
 LR, SSM_LR, WD = 5e-3, 1e-3, 0.05
 GROUP_CASES = [
-    ("s5", dict(opt_config="standard", dt_global=False),
-     {"lambda_re": (SSM_LR, 0), "lambda_im": (SSM_LR, 0), "log_step": (SSM_LR, 0),
-      "b": (SSM_LR, 0), "c": (LR, WD), "c_backward": (LR, WD), "d": (LR, WD)}),
-    ("s5", dict(opt_config="standard", dt_global=True),
-     {"lambda_re": (SSM_LR, 0), "lambda_im": (SSM_LR, 0), "log_step": (LR, WD),
-      "b": (SSM_LR, 0), "c": (LR, WD), "c_backward": (LR, WD), "d": (LR, WD)}),
-    ("s5", dict(opt_config="BandCdecay", dt_global=False),
-     {"lambda_re": (SSM_LR, 0), "lambda_im": (SSM_LR, 0), "log_step": (SSM_LR, 0),
-      "b": (SSM_LR, WD), "c": (LR, WD), "c_backward": (LR, WD), "d": (LR, WD)}),
-    ("s5", dict(opt_config="BfastandCdecay", dt_global=False),
-     {"lambda_re": (SSM_LR, 0), "lambda_im": (SSM_LR, 0), "log_step": (SSM_LR, 0),
-      "b": (LR, WD), "c": (LR, WD), "c_backward": (LR, WD), "d": (LR, WD)}),
-    ("s5", dict(opt_config="noBCdecay", dt_global=False),
-     {"lambda_re": (SSM_LR, 0), "lambda_im": (SSM_LR, 0), "log_step": (SSM_LR, 0),
-      "b": (SSM_LR, 0), "c": (SSM_LR, 0), "c_backward": (SSM_LR, 0), "d": (SSM_LR, 0)}),
-    ("dss", dict(log_dt_lr=0.02),
-     {"lambda_re": (SSM_LR, 0), "lambda_im": (SSM_LR, 0), "w": (SSM_LR, 0),
-      "log_dt": (0.02, 0), "d": (LR, WD)}),
-    ("dss", dict(log_dt_lr=None),
-     {"lambda_re": (SSM_LR, 0), "lambda_im": (SSM_LR, 0), "w": (SSM_LR, 0),
-      "log_dt": (SSM_LR, 0), "d": (LR, WD)}),
-    ("dlr", dict(),
-     {"lambda_radius": (SSM_LR, 0), "lambda_phase": (SSM_LR, 0), "w": (SSM_LR, 0),
-      "d": (LR, WD)}),
+    (
+        "s5",
+        dict(opt_config="standard", dt_global=False),
+        {
+            "lambda_re": (SSM_LR, 0),
+            "lambda_im": (SSM_LR, 0),
+            "log_step": (SSM_LR, 0),
+            "b": (SSM_LR, 0),
+            "c": (LR, WD),
+            "c_backward": (LR, WD),
+            "d": (LR, WD),
+        },
+    ),
+    (
+        "s5",
+        dict(opt_config="standard", dt_global=True),
+        {
+            "lambda_re": (SSM_LR, 0),
+            "lambda_im": (SSM_LR, 0),
+            "log_step": (LR, WD),
+            "b": (SSM_LR, 0),
+            "c": (LR, WD),
+            "c_backward": (LR, WD),
+            "d": (LR, WD),
+        },
+    ),
+    (
+        "s5",
+        dict(opt_config="BandCdecay", dt_global=False),
+        {
+            "lambda_re": (SSM_LR, 0),
+            "lambda_im": (SSM_LR, 0),
+            "log_step": (SSM_LR, 0),
+            "b": (SSM_LR, WD),
+            "c": (LR, WD),
+            "c_backward": (LR, WD),
+            "d": (LR, WD),
+        },
+    ),
+    (
+        "s5",
+        dict(opt_config="BfastandCdecay", dt_global=False),
+        {
+            "lambda_re": (SSM_LR, 0),
+            "lambda_im": (SSM_LR, 0),
+            "log_step": (SSM_LR, 0),
+            "b": (LR, WD),
+            "c": (LR, WD),
+            "c_backward": (LR, WD),
+            "d": (LR, WD),
+        },
+    ),
+    (
+        "s5",
+        dict(opt_config="noBCdecay", dt_global=False),
+        {
+            "lambda_re": (SSM_LR, 0),
+            "lambda_im": (SSM_LR, 0),
+            "log_step": (SSM_LR, 0),
+            "b": (SSM_LR, 0),
+            "c": (SSM_LR, 0),
+            "c_backward": (SSM_LR, 0),
+            "d": (SSM_LR, 0),
+        },
+    ),
+    (
+        "dss",
+        dict(log_dt_lr=0.02),
+        {
+            "lambda_re": (SSM_LR, 0),
+            "lambda_im": (SSM_LR, 0),
+            "w": (SSM_LR, 0),
+            "log_dt": (0.02, 0),
+            "d": (LR, WD),
+        },
+    ),
+    (
+        "dss",
+        dict(log_dt_lr=None),
+        {
+            "lambda_re": (SSM_LR, 0),
+            "lambda_im": (SSM_LR, 0),
+            "w": (SSM_LR, 0),
+            "log_dt": (SSM_LR, 0),
+            "d": (LR, WD),
+        },
+    ),
+    (
+        "dlr",
+        dict(),
+        {
+            "lambda_radius": (SSM_LR, 0),
+            "lambda_phase": (SSM_LR, 0),
+            "w": (SSM_LR, 0),
+            "d": (LR, WD),
+        },
+    ),
 ]
 
 
@@ -284,12 +533,18 @@ def _rate_and_decay(optimizer):
 
 @pytest.mark.parametrize("model_name, overrides, expected", GROUP_CASES)
 def test_paper_optimizer_groups(model_name, overrides, expected):
-    settings = dict(presets.LRA_PRESETS["small"][model_name]["listops"], lr=LR, ssm_lr=SSM_LR,
-                    weight_decay=WD, schedule="plateau", **overrides)
+    settings = dict(
+        presets.LRA_PRESETS["small"][model_name]["listops"],
+        lr=LR,
+        ssm_lr=SSM_LR,
+        weight_decay=WD,
+        schedule="plateau",
+        **overrides,
+    )
     if model_name == "s5":
         settings["bidirectional"] = True  # c_backward exists
     model = script.build_model("listops", model_name, settings, seed=0)
-    optimizer = common.paper_optimizer(model, model_name, settings, steps_per_epoch=10)
+    optimizer = paper_setup.paper_optimizer(model, model_name, settings, steps_per_epoch=10)
     optimizer.build(model.trainable_variables)
     seen = set()
     for variable in model.trainable_variables:
@@ -305,18 +560,25 @@ def test_paper_optimizer_groups(model_name, overrides, expected):
 
 
 def test_cosine_schedule_per_step_with_linear_warmup():
-    settings = dict(presets.LRA_PRESETS["small"]["s5"]["listops"], lr=4e-3, ssm_lr=1e-3,
-                    epochs=5, warmup_epochs=1, schedule="cosine")
+    settings = dict(
+        presets.LRA_PRESETS["small"]["s5"]["listops"],
+        lr=4e-3,
+        ssm_lr=1e-3,
+        epochs=5,
+        warmup_epochs=1,
+        schedule="cosine",
+    )
     model = script.build_model("listops", "s5", settings, seed=0)
-    optimizer = common.paper_optimizer(model, "s5", settings, steps_per_epoch=10)
+    optimizer = paper_setup.paper_optimizer(model, "s5", settings, steps_per_epoch=10)
     main, ssm = optimizer.default, optimizer.optimizers[0]
     warmup, total = 10, 50
     for step in (0, 4, 9, 10, 25, 49, 50, 70):
         if step < warmup:
             factor = (step + 1) / warmup
         else:
-            factor = 0.5 * (1 + math.cos(math.pi * min(step - warmup, total - warmup)
-                                         / (total - warmup)))
+            factor = 0.5 * (
+                1 + math.cos(math.pi * min(step - warmup, total - warmup) / (total - warmup))
+            )
         for inner, base in ((main, 4e-3), (ssm, 1e-3)):
             value = float(keras.ops.convert_to_numpy(inner._learning_rate(step)))
             # float32 schedule: absolute error ~ eps * base near the end of the cosine
@@ -325,8 +587,12 @@ def test_cosine_schedule_per_step_with_linear_warmup():
 
 def test_plateau_callback_only_for_plateau_schedules():
     dss = presets.LRA_PRESETS["paper"]["dss"]["pathx"]
-    (callback,) = common.paper_callbacks(dss)
+    (callback,) = paper_setup.paper_callbacks(dss)
     assert isinstance(callback, keras.callbacks.ReduceLROnPlateau)
     assert (callback.monitor, callback.mode, callback.factor, callback.patience) == (
-        "val_accuracy", "max", 0.2, 40)
-    assert common.paper_callbacks(presets.LRA_PRESETS["paper"]["s5"]["pathx"]) == []
+        "val_accuracy",
+        "max",
+        0.2,
+        40,
+    )
+    assert paper_setup.paper_callbacks(presets.LRA_PRESETS["paper"]["s5"]["pathx"]) == []

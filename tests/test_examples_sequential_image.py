@@ -6,30 +6,40 @@ count, and the test accuracy recomputed here with numpy from best.weights.h5.
 """
 
 import json
-import pathlib
-import sys
 
 import keras
 import numpy as np
 import pytest
 
-EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
-sys.path.insert(0, str(EXAMPLES))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from examples import baselines
+from examples import presets
+from examples import run_folder
+from examples import sequential_image as script
+from keras_ssm.data import images
+from test_images import clear_fashion_cache
+from test_images import write_fashion_release
 
-import baselines  # noqa: E402
-import common  # noqa: E402
-import presets  # noqa: E402
-import sequential_image as script  # noqa: E402
-from test_images import clear_fashion_cache  # noqa: E402
-from test_images import write_fashion_release  # noqa: E402
-
-from keras_ssm.data import images  # noqa: E402
-
-RESULT_KEYS = {"task", "model", "preset", "backend", "seq_len", "test_accuracy", "test_loss",
-               "best_val_accuracy", "best_epoch", "paper_test_accuracy", "parameters", "width",
-               "seconds_per_epoch", "training_seconds", "epochs_completed", "samples",
-               "settings", "notes", "wall_time_s"}
+RESULT_KEYS = {
+    "task",
+    "model",
+    "preset",
+    "backend",
+    "seq_len",
+    "test_accuracy",
+    "test_loss",
+    "best_val_accuracy",
+    "best_epoch",
+    "paper_test_accuracy",
+    "parameters",
+    "width",
+    "seconds_per_epoch",
+    "training_seconds",
+    "epochs_completed",
+    "samples",
+    "settings",
+    "notes",
+    "wall_time_s",
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +51,21 @@ def fashion(tmp_path_factory):
 
 
 def run(folder, output, model, *extra, task="sfashion"):
-    argv = ["--task", task, "--model", model, "--preset", "small", "--data-dir", str(folder),
-            "--output", str(output), "--verbose", "0", *extra]
+    argv = [
+        "--task",
+        task,
+        "--model",
+        model,
+        "--preset",
+        "small",
+        "--data-dir",
+        str(folder),
+        "--output",
+        str(output),
+        "--verbose",
+        "0",
+        *extra,
+    ]
     return script.main(argv)
 
 
@@ -61,19 +84,22 @@ def test_ssm_runs_end_to_end_and_resumes(fashion, tmp_path, model_name):
     assert results["epochs_completed"] == 1 and results["seconds_per_epoch"] > 0
     assert (tmp_path / "run" / "training_curves.png").exists()
     # The reported accuracy is the best-val checkpoint's, recomputed here.
-    settings = script.resolve(script.parse_args(
-        ["--task", "sfashion", "--model", model_name, "--preset", "small", "--output", "x"]))
+    settings = script.resolve(
+        script.parse_args(
+            ["--task", "sfashion", "--model", model_name, "--preset", "small", "--output", "x"]
+        )
+    )
     model = script.build_ssm_model("sfashion", model_name, settings, seed=0)
-    model.load_weights(str(tmp_path / "run" / common.BEST_WEIGHTS))
+    model.load_weights(str(tmp_path / "run" / run_folder.BEST_WEIGHTS))
     x_test, y_test = images.load("sfashion", fashion)["test"]
     assert results["test_accuracy"] == pytest.approx(numpy_accuracy(model, x_test, y_test))
     # Rerunning with more epochs continues after the finished one.
     more = run(fashion, tmp_path / "run", model_name, "--epochs", "2")
-    history = common.load_history(tmp_path / "run")
+    history = run_folder.load_history(tmp_path / "run")
     assert history["epoch"] == [1, 2] and more["epochs_completed"] == 2
     assert history["elapsed_seconds"][1] > history["elapsed_seconds"][0]
     # compare_runs: measured minutes, or the share of the planned epochs of a budget.
-    import compare_runs
+    from examples import compare_runs
 
     measured = compare_runs.run_summary(tmp_path / "run")
     assert measured["minutes"] == pytest.approx([v / 60 for v in history["elapsed_seconds"]])
@@ -95,10 +121,12 @@ def test_baselines_match_the_s5_parameter_count(fashion, tmp_path, kind):
     s5_settings = presets.IMAGE_PRESETS["small"]["s5"]["sfashion"]
     target = script.build_ssm_model("sfashion", "s5", s5_settings, seed=0).count_params()
     step = 16 if kind == "transformer" else 1
-    smaller = script.build_baseline_model("sfashion", kind, s5_settings,
-                                          max(step, results["width"] - step)).count_params()
-    larger = script.build_baseline_model("sfashion", kind, s5_settings,
-                                         results["width"] + step).count_params()
+    smaller = script.build_baseline_model(
+        "sfashion", kind, s5_settings, max(step, results["width"] - step)
+    ).count_params()
+    larger = script.build_baseline_model(
+        "sfashion", kind, s5_settings, results["width"] + step
+    ).count_params()
     # No other width is closer to the S5 model's count.
     assert abs(results["parameters"] - target) <= abs(smaller - target)
     assert abs(results["parameters"] - target) <= abs(larger - target)
@@ -111,16 +139,33 @@ def test_hidden_size_overrides_the_baseline_width(fashion, tmp_path):
 
 
 def test_baseline_builder_shapes_and_errors():
-    model = baselines.build_baseline_classifier("lstm", 3, input_features=2, sequence_length=7,
-                                                hidden_size=4, num_layers=2, dropout=0.1, seed=1)
+    model = baselines.build_baseline_classifier(
+        "lstm",
+        3,
+        input_features=2,
+        sequence_length=7,
+        hidden_size=4,
+        num_layers=2,
+        dropout=0.1,
+        seed=1,
+    )
     assert tuple(model.output.shape) == (None, 3)
-    again = baselines.build_baseline_classifier("lstm", 3, input_features=2, sequence_length=7,
-                                                hidden_size=4, num_layers=2, dropout=0.1, seed=1)
+    again = baselines.build_baseline_classifier(
+        "lstm",
+        3,
+        input_features=2,
+        sequence_length=7,
+        hidden_size=4,
+        num_layers=2,
+        dropout=0.1,
+        seed=1,
+    )
     for a, b in zip(model.get_weights(), again.get_weights()):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="`kind` must be one of"):
-        baselines.build_baseline_classifier("rnn", 3, input_features=1, sequence_length=4,
-                                            hidden_size=4, num_layers=1)
+        baselines.build_baseline_classifier(
+            "rnn", 3, input_features=1, sequence_length=4, hidden_size=4, num_layers=1
+        )
 
 
 def test_presets_cover_every_task_and_model():

@@ -1,4 +1,4 @@
-"""Tests for examples/speech_commands.py and `common.with_step_scale`.
+"""Tests for examples/speech_commands.py and `paper_setup.with_step_scale`.
 
 End to end with `--preset small` on a tiny Speech Commands v0.02 folder written here with
 tests/test_speech_commands.py's WAV writer (word folders, official lists). The 16 kHz and
@@ -8,31 +8,28 @@ weights, not through `step_scale`), on every second sample of the 16 kHz clips.
 """
 
 import json
-import pathlib
-import sys
 
 import keras
 import numpy as np
 import pytest
 
-EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
-sys.path.insert(0, str(EXAMPLES))
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-import common  # noqa: E402
-import presets  # noqa: E402
-import speech_commands as script  # noqa: E402
-from test_speech_commands import WORDS_35  # noqa: E402
-from test_speech_commands import write_wav  # noqa: E402
-
-import keras_ssm  # noqa: E402
-from keras_ssm.data import speech_commands  # noqa: E402
+from examples import paper_setup
+from examples import presets
+from examples import speech_commands as script
+from keras_ssm.data.speech import speech_commands
+from test_speech_commands import WORDS_35
+from test_speech_commands import write_wav
 
 # (word, clip index, number of samples, split); labels are indices in WORDS_35.
 CLIPS = [
-    ("bed", 0, 16000, "train"), ("cat", 0, 12000, "train"), ("down", 0, 16000, "train"),
-    ("five", 0, 16000, "train"), ("bed", 1, 16000, "val"), ("down", 1, 9000, "val"),
-    ("cat", 1, 16000, "test"), ("five", 1, 16000, "test"),
+    ("bed", 0, 16000, "train"),
+    ("cat", 0, 12000, "train"),
+    ("down", 0, 16000, "train"),
+    ("five", 0, 16000, "train"),
+    ("bed", 1, 16000, "val"),
+    ("down", 1, 9000, "val"),
+    ("cat", 1, 16000, "test"),
+    ("five", 1, 16000, "test"),
 ]
 
 
@@ -61,8 +58,10 @@ def scores(logits, labels):
     log_probs = logits - logits.max(-1, keepdims=True)
     log_probs -= np.log(np.exp(log_probs).sum(-1, keepdims=True))
     labels = np.asarray(labels)
-    return (np.mean(logits.argmax(-1) == labels),
-            -np.mean(log_probs[np.arange(len(labels)), labels]))
+    return (
+        np.mean(logits.argmax(-1) == labels),
+        -np.mean(log_probs[np.arange(len(labels)), labels]),
+    )
 
 
 def doubled_step_model(model_name, settings, output, length):
@@ -79,28 +78,49 @@ def doubled_step_model(model_name, settings, output, length):
     return model
 
 
-@pytest.mark.parametrize("model_name", [
-    "s5",
-    "dss",
-    # DLR's naive 8 kHz path is also covered, fast, by test_dlr_8khz_is_naive.
-    pytest.param("dlr", marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    "model_name",
+    [
+        "s5",
+        "dss",
+        # DLR's naive 8 kHz path is also covered, fast, by test_dlr_8khz_is_naive.
+        pytest.param("dlr", marks=pytest.mark.slow),
+    ],
+)
 def test_sc35_end_to_end_with_8khz_evaluation(sc_root, tmp_path, model_name):
     output = tmp_path / f"sc35_{model_name}"
-    results = script.main(["--classes", "35", "--model", model_name, "--preset", "small",
-                           "--data-dir", str(sc_root), "--output", str(output),
-                           "--verbose", "0"])
+    results = script.main(
+        [
+            "--classes",
+            "35",
+            "--model",
+            model_name,
+            "--preset",
+            "small",
+            "--data-dir",
+            str(sc_root),
+            "--output",
+            str(output),
+            "--verbose",
+            "0",
+        ]
+    )
     assert results == json.loads((output / "results.json").read_text())
     assert (results["classes"], results["model"], results["backend"]) == (
-        35, model_name, keras.config.backend())
+        35,
+        model_name,
+        keras.config.backend(),
+    )
     assert results["samples"] == {"train": 4, "val": 2, "test": 2}
     paper = {"s5": (96.52, 94.53), "dss": (None, None), "dlr": (None, None)}[model_name]
     assert (results["paper_test_accuracy"], results["paper_test_accuracy_8khz"]) == paper
     history = json.loads((output / "history.json").read_text())
     val = [row["val_accuracy"] for row in history]
     assert len(history) == results["epochs_completed"] == 2
-    assert (results["best_val_accuracy"], results["best_epoch"]) == (max(val),
-                                                                      1 + val.index(max(val)))
+    assert (results["best_val_accuracy"], results["best_epoch"]) == (
+        max(val),
+        1 + val.index(max(val)),
+    )
     for name in ("best.weights.h5", "training_curves.png", "backup/latest.weights.h5"):
         assert (output / name).exists(), name
 
@@ -136,14 +156,13 @@ def test_sc35_end_to_end_with_8khz_evaluation(sc_root, tmp_path, model_name):
 
 def _tiny(model_name, length, seed=3):
     settings = dict(presets.SC_PRESETS["small"][model_name], num_layers=2)
-    return settings, script.build_model(model_name, settings, 35, seed=seed,
-                                        sequence_length=length)
+    return settings, script.build_model(model_name, settings, 35, seed=seed, sequence_length=length)
 
 
 @pytest.mark.parametrize("model_name, step_name", [("s5", "log_step"), ("dss", "log_dt")])
 def test_with_step_scale_doubles_every_step(model_name, step_name, rng):
     settings, model = _tiny(model_name, 64)
-    rescaled = common.with_step_scale(model, 2.0, sequence_length=32)
+    rescaled = paper_setup.with_step_scale(model, 2.0, sequence_length=32)
     assert tuple(rescaled.inputs[0].shape) == (None, 32, 1)
     assert all(a is b for a, b in zip(rescaled.weights, model.weights))  # shared, not copied
 
@@ -154,12 +173,14 @@ def test_with_step_scale_doubles_every_step(model_name, step_name, rng):
             variable.assign(keras.ops.convert_to_numpy(variable) + np.log(2.0))
     x = rng.normal(size=(3, 32, 1)).astype("float32")
     expected = keras.ops.convert_to_numpy(reference(x, training=False))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(rescaled(x, training=False)),
-                               expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(rescaled(x, training=False)), expected, rtol=1e-4, atol=1e-5
+    )
     # step_scale 1 at the new length is the plain model: different from the rescaled one.
-    naive = common.with_step_scale(model, 1.0, sequence_length=32)
-    assert not np.allclose(keras.ops.convert_to_numpy(naive(x, training=False)), expected,
-                           rtol=1e-4, atol=1e-5)
+    naive = paper_setup.with_step_scale(model, 1.0, sequence_length=32)
+    assert not np.allclose(
+        keras.ops.convert_to_numpy(naive(x, training=False)), expected, rtol=1e-4, atol=1e-5
+    )
 
 
 def test_dlr_8khz_is_naive(rng):
@@ -167,21 +188,24 @@ def test_dlr_8khz_is_naive(rng):
     assert "naive" in script.eval_8khz_description("dlr")
     assert "zero-shot" in script.eval_8khz_description("s5")
     _, model = _tiny("dlr", 64)
-    naive = common.with_step_scale(model, 1.0, sequence_length=32)
+    naive = paper_setup.with_step_scale(model, 1.0, sequence_length=32)
     _, reference = _tiny("dlr", 32, seed=11)
     reference.set_weights(model.get_weights())
     x = rng.normal(size=(2, 32, 1)).astype("float32")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(naive(x, training=False)),
-                               keras.ops.convert_to_numpy(reference(x, training=False)),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(naive(x, training=False)),
+        keras.ops.convert_to_numpy(reference(x, training=False)),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     with pytest.raises(ValueError, match="step_scale"):
-        common.with_step_scale(model, 2.0, sequence_length=32)
+        paper_setup.with_step_scale(model, 2.0, sequence_length=32)
 
 
 def test_with_step_scale_rejects_non_positive_scale():
     _, model = _tiny("s5", 16)
     with pytest.raises(ValueError, match="step_scale"):
-        common.with_step_scale(model, 0.0)
+        paper_setup.with_step_scale(model, 0.0)
 
 
 # ---------------------------------------------------------------------------
@@ -191,21 +215,70 @@ def test_with_step_scale_rejects_non_positive_scale():
 def test_paper_presets():
     s5 = presets.SC_PRESETS["paper"]["s5"]
     # layers, H, P, J, ssm_lr, lr, batch, epochs, dropout, wd, warmup, C init, opt_config, act
-    assert tuple(s5[k] for k in (
-        "num_layers", "hidden_size", "state_size", "blocks", "ssm_lr", "lr", "batch_size",
-        "epochs", "dropout", "weight_decay", "warmup_epochs", "c_init", "opt_config",
-        "activation")) == (6, 96, 128, 16, 2e-3, 8e-3, 16, 40, 0.1, 0.04, 1, "lecun_normal",
-                           "noBCdecay", "half_glu1")
-    assert (s5["bidirectional"], s5["prenorm"], s5["norm"], s5["norm_momentum"],
-            s5["schedule"], s5["dt_global"]) == (True, True, "batch", 0.95, "cosine", False)
+    assert tuple(
+        s5[k]
+        for k in (
+            "num_layers",
+            "hidden_size",
+            "state_size",
+            "blocks",
+            "ssm_lr",
+            "lr",
+            "batch_size",
+            "epochs",
+            "dropout",
+            "weight_decay",
+            "warmup_epochs",
+            "c_init",
+            "opt_config",
+            "activation",
+        )
+    ) == (
+        6,
+        96,
+        128,
+        16,
+        2e-3,
+        8e-3,
+        16,
+        40,
+        0.1,
+        0.04,
+        1,
+        "lecun_normal",
+        "noBCdecay",
+        "half_glu1",
+    )
+    assert (
+        s5["bidirectional"],
+        s5["prenorm"],
+        s5["norm"],
+        s5["norm_momentum"],
+        s5["schedule"],
+        s5["dt_global"],
+    ) == (True, True, "batch", 0.95, "cosine", False)
 
     dss = presets.SC_PRESETS["paper"]["dss"]
     # layers, H, pre-norm, dropout, batch, lr, wd, patience, epochs
-    keys = ("num_layers", "hidden_size", "prenorm", "dropout", "batch_size", "lr",
-            "weight_decay", "patience", "epochs")
+    keys = (
+        "num_layers",
+        "hidden_size",
+        "prenorm",
+        "dropout",
+        "batch_size",
+        "lr",
+        "weight_decay",
+        "patience",
+        "epochs",
+    )
     assert tuple(dss[k] for k in keys) == (6, 128, True, 0.1, 20, 0.01, 0.0, 20, 200)
-    assert (dss["state_size"], dss["bidirectional"], dss["activation"], dss["pooling"],
-            dss["schedule"]) == (64, False, "gelu", "mean", "plateau")
+    assert (
+        dss["state_size"],
+        dss["bidirectional"],
+        dss["activation"],
+        dss["pooling"],
+        dss["schedule"],
+    ) == (64, False, "gelu", "mean", "plateau")
     dlr = presets.SC_PRESETS["paper"]["dlr"]
     assert tuple(dlr[k] for k in keys) == tuple(dss[k] for k in keys)
     assert (dlr["state_size"], dlr["ssm_lr"]) == (1024, 1e-4)

@@ -1,29 +1,40 @@
-"""Tests for examples/synthetic.py, examples/synthetic_suite.py and examples/common.py.
+"""Tests for examples/synthetic.py, examples/synthetic_suite.py and examples/run_folder.py.
 
 The scripts run in-process through their `main(argv)` with tiny settings; expected values
 (held-out metrics, weights, F1) are recomputed here with numpy.
 """
 
 import json
-import pathlib
-import sys
 
 import keras
 import numpy as np
 import pytest
 
-EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
-sys.path.insert(0, str(EXAMPLES))
+from examples import run_folder
+from examples import synthetic as script
+from examples import synthetic_suite
+from keras_ssm.data import synthetic
 
-import common  # noqa: E402
-import synthetic as script  # noqa: E402
-import synthetic_suite  # noqa: E402
-
-from keras_ssm.data import synthetic  # noqa: E402
-
-TINY = ["--preset", "small", "--seq-len", "16", "--hidden-size", "8", "--state-size", "16",
-        "--batch-size", "4", "--steps-per-epoch", "2", "--val-samples", "8", "--eval-samples", "8",
-        "--verbose", "0"]
+TINY = [
+    "--preset",
+    "small",
+    "--seq-len",
+    "16",
+    "--hidden-size",
+    "8",
+    "--state-size",
+    "16",
+    "--batch-size",
+    "4",
+    "--steps-per-epoch",
+    "2",
+    "--val-samples",
+    "8",
+    "--eval-samples",
+    "8",
+    "--verbose",
+    "0",
+]
 
 
 def run(output, *extra):
@@ -41,8 +52,14 @@ def test_end_to_end_results_and_resume(tmp_path):
     assert set(results["metrics"]) == {"r2", "mse"}
     assert results["epochs_completed"] == 1
     assert results == json.loads(json.dumps(first))  # what main returns is what it wrote
-    for name in ("config.json", "history.json", "history.csv", "best.weights.h5",
-                 "backup/latest.weights.h5", "training_curves.png"):
+    for name in (
+        "config.json",
+        "history.json",
+        "history.csv",
+        "best.weights.h5",
+        "backup/latest.weights.h5",
+        "training_curves.png",
+    ):
         assert (output / name).exists(), name
 
     # The held-out metrics, recomputed: the best weights on freshly generated data.
@@ -55,8 +72,9 @@ def test_end_to_end_results_and_resume(tmp_path):
     prediction = keras.ops.convert_to_numpy(model.predict(x, verbose=0)).astype(np.float64)
     mse = np.mean((prediction - y) ** 2)
     np.testing.assert_allclose(results["metrics"]["mse"], mse, rtol=1e-4)
-    np.testing.assert_allclose(results["metrics"]["r2"], 1 - mse / np.var(y.astype(np.float64)),
-                               rtol=1e-4)
+    np.testing.assert_allclose(
+        results["metrics"]["r2"], 1 - mse / np.var(y.astype(np.float64)), rtol=1e-4
+    )
 
     # Resume: epoch 1 is not run again (its marked row survives), epoch 2 is added.
     history = json.loads((output / "history.json").read_text())
@@ -73,18 +91,48 @@ def test_end_to_end_results_and_resume(tmp_path):
 
     # Another run's settings are refused in the same folder.
     with pytest.raises(ValueError, match="seq_len"):
-        script.main(["--output", str(output), *TINY[:2], "--seq-len", "24", *TINY[4:],
-                     "--task", "cumsum", "--model", "dlr", "--epochs", "2"])
+        script.main(
+            [
+                "--output",
+                str(output),
+                *TINY[:2],
+                "--seq-len",
+                "24",
+                *TINY[4:],
+                "--task",
+                "cumsum",
+                "--model",
+                "dlr",
+                "--epochs",
+                "2",
+            ]
+        )
 
 
 def test_suite_on_a_two_by_two_subset(tmp_path):
     """A regression and a classification task (ListOpsSubTrees, targets -100 ignored)."""
     output = tmp_path / "table"
-    argv = ["--seq-len", "16", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "4",
-            "--val-samples", "8", "--eval-samples", "8", "--output", str(output),
-            "--runs-dir", str(tmp_path / "runs")]
+    argv = [
+        "--seq-len",
+        "16",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "2",
+        "--batch-size",
+        "4",
+        "--val-samples",
+        "8",
+        "--eval-samples",
+        "8",
+        "--output",
+        str(output),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+    ]
     rows = synthetic_suite.main(
-        ["--tasks", "cumsum,listops_subtrees", "--models", "dlr,attention", *argv])
+        ["--tasks", "cumsum,listops_subtrees", "--models", "dlr,attention", *argv]
+    )
     pairs = {(t, m) for t in ("cumsum", "listops_subtrees") for m in ("dlr", "attention")}
     assert set(rows) == pairs
     for model in ("dlr", "attention"):
@@ -92,14 +140,16 @@ def test_suite_on_a_two_by_two_subset(tmp_path):
         metrics = rows[("listops_subtrees", model)]["metrics"]
         assert set(metrics) == {"token_accuracy", "macro_f1", "balanced_accuracy"}
         assert all(0.0 <= v <= 1.0 for v in metrics.values())
-        history = common.load_history(tmp_path / "runs" / f"listops_subtrees_{model}")
+        history = run_folder.load_history(tmp_path / "runs" / f"listops_subtrees_{model}")
         assert np.isfinite(history["loss"][0]) and 0.0 <= history["accuracy"][0] <= 1.0
 
     table = (output / "synthetic_L16.md").read_text()
     lines = [line for line in table.splitlines() if line.startswith("| ")]
     assert lines[0].split("|")[3:5] == [" dlr ", " attention "]
-    for task, metric, key in (("cumsum", "R²", "r2"),
-                              ("listops_subtrees", "accuracy", "token_accuracy")):
+    for task, metric, key in (
+        ("cumsum", "R²", "r2"),
+        ("listops_subtrees", "accuracy", "token_accuracy"),
+    ):
         row = next(line for line in lines if line.startswith(f"| {task} |"))
         cells = [c.strip() for c in row.split("|")[2:5]]
         expected = [f"{rows[(task, m)]['metrics'][key]:.4f}" for m in ("dlr", "attention")]
@@ -151,27 +201,43 @@ def test_r2_metric_pools_over_batches(rng):
 
 
 def test_presets_and_paper_exceptions():
-    args = script.parse_args(["--task", "mips", "--model", "attention", "--preset", "paper",
-                              "--output", "unused"])
+    args = script.parse_args(
+        ["--task", "mips", "--model", "attention", "--preset", "paper", "--output", "unused"]
+    )
     settings = script.resolve(args)
     assert (settings["seq_len"], settings["batch_size"], settings["lr"]) == (4096, 4, 1e-4)
     assert settings["steps_per_epoch"] == 57600 // 4
-    args = script.parse_args(["--task", "shift", "--model", "dlr", "--preset", "paper",
-                              "--num-layers", "6", "--seq-len", "512", "--output", "unused"])
+    args = script.parse_args(
+        [
+            "--task",
+            "shift",
+            "--model",
+            "dlr",
+            "--preset",
+            "paper",
+            "--num-layers",
+            "6",
+            "--seq-len",
+            "512",
+            "--output",
+            "unused",
+        ]
+    )
     settings = script.resolve(args)
     assert (settings["num_layers"], settings["lr"], settings["batch_size"]) == (6, 5e-5, 64)
     assert settings["state_size"] == 4096 and settings["dt_min"] == settings["dt_max"] == 1e-5
     # Small preset: DSS's step range scales as 1/L away from the preset's length.
     small = script.PRESETS["small"]["dss"]
-    args = script.parse_args(["--model", "dss", "--seq-len", str(4 * small["seq_len"]),
-                              "--output", "unused"])
+    args = script.parse_args(
+        ["--model", "dss", "--seq-len", str(4 * small["seq_len"]), "--output", "unused"]
+    )
     settings = script.resolve(args)
     assert settings["dt_max"] == pytest.approx(small["dt_max"] / 4)
 
 
 def test_prepare_output_dir_allows_more_epochs_only(tmp_path):
-    common.prepare_output_dir(tmp_path, {"task": "shift", "epochs": 1})
-    common.prepare_output_dir(tmp_path, {"task": "shift", "epochs": 5})
+    run_folder.prepare_output_dir(tmp_path, {"task": "shift", "epochs": 1})
+    run_folder.prepare_output_dir(tmp_path, {"task": "shift", "epochs": 5})
     assert json.loads((tmp_path / "config.json").read_text())["epochs"] == 5
     with pytest.raises(ValueError, match="task"):
-        common.prepare_output_dir(tmp_path, {"task": "sort", "epochs": 5})
+        run_folder.prepare_output_dir(tmp_path, {"task": "sort", "epochs": 5})

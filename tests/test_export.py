@@ -15,9 +15,17 @@ from model_checks import predict
 
 @pytest.fixture(scope="module")
 def classifier():
-    model = models.build_classifier(2, vocab_size=11, sequence_length=12, hidden_size=8,
-                                    num_layers=2, ssm_kwargs={"state_size": 4}, mask_zero=True,
-                                    norm="batch", seed=0)
+    model = models.build_classifier(
+        2,
+        vocab_size=11,
+        sequence_length=12,
+        hidden_size=8,
+        num_layers=2,
+        ssm_kwargs={"state_size": 4},
+        mask_zero=True,
+        norm="batch",
+        seed=0,
+    )
     x = np.random.default_rng(0).integers(0, 11, size=(3, 12)).astype("int32")
     x[1, 7:] = 0
     return model, x, predict(model, x)
@@ -44,8 +52,10 @@ def test_export_runs_with_reference_paths(tmp_path):
     assert seen["args"] == (str(tmp_path / "out"), fmt, {"opset_version": 3})
 
 
-@pytest.mark.skipif(lc.BACKEND == "torch", reason="tf_saved_model needs torch_xla on torch "
-                    "(tested below); torch has format='torch'")
+@pytest.mark.skipif(
+    lc.BACKEND == "torch",
+    reason="tf_saved_model needs torch_xla on torch (tested below); torch has format='torch'",
+)
 def test_saved_model_round_trip(classifier, tmp_path):
     import tensorflow as tf
 
@@ -63,8 +73,9 @@ def test_torch_export_round_trip(classifier, tmp_path):
     model, x, expected = classifier
     path = str(tmp_path / "served.pt2")
     # torch.export has no dynamic batch here: give the serving shape.
-    models.export_model(model, path, format="torch",
-                        input_signature=[keras.InputSpec(shape=x.shape, dtype="int32")])
+    models.export_model(
+        model, path, format="torch", input_signature=[keras.InputSpec(shape=x.shape, dtype="int32")]
+    )
     program = torch.export.load(path)
     got = program.module()(torch.tensor(x)).detach().cpu().numpy()
     lc.assert_close(got, expected, atol=1e-5, what="torch.export")

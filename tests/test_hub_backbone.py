@@ -1,4 +1,4 @@
-"""keras_ssm.hub.SSMBackbone: keras-hub Backbone conventions, masking, streaming, optimizer groups."""
+"""keras_ssm.hub.SSMBackbone: keras-hub Backbone conventions, masking, streaming, optimizers."""
 
 import importlib.metadata
 import subprocess
@@ -17,21 +17,28 @@ to_numpy = keras.ops.convert_to_numpy
 
 
 def small_backbone(**kwargs):
-    config = dict(vocabulary_size=11, hidden_dim=6, num_layers=2, ssm="dlr",
-                  ssm_kwargs={"state_size": 4}, seed=3)
+    config = dict(
+        vocabulary_size=11,
+        hidden_dim=6,
+        num_layers=2,
+        ssm="dlr",
+        ssm_kwargs={"state_size": 4},
+        seed=3,
+    )
     config.update(kwargs)
     return SSMBackbone(**config)
 
 
 def token_inputs(rng, batch=2, length=9, vocabulary=11):
-    return {"token_ids": rng.integers(1, vocabulary, (batch, length)).astype("int32"),
-            "padding_mask": np.ones((batch, length), "int32")}
+    return {
+        "token_ids": rng.integers(1, vocabulary, (batch, length)).astype("int32"),
+        "padding_mask": np.ones((batch, length), "int32"),
+    }
 
 
 def test_import_keras_ssm_does_not_import_keras_hub():
     code = "import sys, keras_ssm; sys.exit(int('keras_hub' in sys.modules))"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
@@ -67,16 +74,30 @@ def test_backbone_is_a_keras_hub_backbone_of_ssm_blocks(rng):
     np.testing.assert_allclose(y, expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("ssm,final_norm,norm,prenorm,activation", [
-    ("s5", False, "batch", True, "half_glu1"),
-    ("dss", None, "layer", False, "glu"),
-])
+@pytest.mark.parametrize(
+    "ssm,final_norm,norm,prenorm,activation",
+    [
+        ("s5", False, "batch", True, "half_glu1"),
+        ("dss", None, "layer", False, "glu"),
+    ],
+)
 def test_paper_choices_reach_the_blocks(ssm, final_norm, norm, prenorm, activation):
-    backbone = small_backbone(ssm=ssm, final_norm=final_norm, norm=norm, prenorm=prenorm,
-                              activation=activation, bidirectional=True, dropout=0.1)
+    backbone = small_backbone(
+        ssm=ssm,
+        final_norm=final_norm,
+        norm=norm,
+        prenorm=prenorm,
+        activation=activation,
+        bidirectional=True,
+        dropout=0.1,
+    )
     for block in backbone.ssm_blocks:
         assert (block.norm, block.prenorm, block.activation, block.dropout) == (
-            norm, prenorm, activation, 0.1)
+            norm,
+            prenorm,
+            activation,
+            0.1,
+        )
         assert block.ssm.bidirectional
         assert type(block.ssm).__name__ == ssm.upper()
     # S5 has no final norm; DSS post-norm neither (None: only for pre-norm stacks).
@@ -87,24 +108,29 @@ def test_paper_choices_reach_the_blocks(ssm, final_norm, norm, prenorm, activati
 def test_padding_leaves_valid_positions_unchanged(rng):
     backbone = small_backbone(bidirectional=True, ssm="s5")
     x = token_inputs(rng, batch=1, length=6)
-    padded = {"token_ids": np.concatenate([x["token_ids"], [[7, 7, 7]]], axis=1),
-              "padding_mask": np.array([[1] * 6 + [0] * 3], "int32")}
-    np.testing.assert_allclose(to_numpy(backbone(padded))[:, :6], to_numpy(backbone(x)),
-                               atol=1e-5)
+    padded = {
+        "token_ids": np.concatenate([x["token_ids"], [[7, 7, 7]]], axis=1),
+        "padding_mask": np.array([[1] * 6 + [0] * 3], "int32"),
+    }
+    np.testing.assert_allclose(to_numpy(backbone(padded))[:, :6], to_numpy(backbone(x)), atol=1e-5)
 
 
 def test_feature_inputs(rng):
-    backbone = SSMBackbone(input_features=3, hidden_dim=5, num_layers=1,
-                           ssm_kwargs={"state_size": 2}, seed=1)
-    x = {"features": rng.normal(size=(2, 7, 3)).astype("float32"),
-         "padding_mask": np.ones((2, 7), "int32")}
+    backbone = SSMBackbone(
+        input_features=3, hidden_dim=5, num_layers=1, ssm_kwargs={"state_size": 2}, seed=1
+    )
+    x = {
+        "features": rng.normal(size=(2, 7, 3)).astype("float32"),
+        "padding_mask": np.ones((2, 7), "int32"),
+    }
     assert tuple(backbone(x).shape) == (2, 7, 5)
     assert backbone.token_embedding is None
 
 
 def test_config_round_trip_gives_the_same_model(rng):
-    backbone = small_backbone(ssm="s5", norm="batch", activation="half_glu2",
-                              block_kwargs={"gelu_approximate": False})
+    backbone = small_backbone(
+        ssm="s5", norm="batch", activation="half_glu2", block_kwargs={"gelu_approximate": False}
+    )
     config = backbone.get_config()
     clone = SSMBackbone.from_config(config)
     assert isinstance(clone, SSMBackbone)
@@ -139,15 +165,18 @@ def test_bidirectional_backbone_does_not_stream():
     assert small_backbone().causal and not small_backbone(bidirectional=True).causal
     softmax = small_backbone(ssm="dss", ssm_kwargs={"state_size": 4, "variant": "softmax"})
     assert not softmax.causal
-    with pytest.raises(ValueError, match="softmax"):   # the layer's own message
+    with pytest.raises(ValueError, match="softmax"):  # the layer's own message
         softmax.get_initial_state(1)
     assert small_backbone(ssm="dss", ssm_kwargs={"state_size": 4, "variant": "exp"}).causal
 
 
-@pytest.mark.parametrize("paper,ssm_names", [
-    ("dlr", {"lambda_radius", "lambda_phase", "w"}),
-    ("s5", {"lambda_re", "lambda_im", "b", "log_step"}),
-])
+@pytest.mark.parametrize(
+    "paper,ssm_names",
+    [
+        ("dlr", {"lambda_radius", "lambda_phase", "w"}),
+        ("s5", {"lambda_re", "lambda_im", "b", "log_step"}),
+    ],
+)
 def test_optimizer_groups_of_the_paper(paper, ssm_names):
     backbone = small_backbone(ssm=paper)
     optimizer = backbone.ssm_optimizer(lr=1e-2, ssm_lr=1e-4, weight_decay=0.1)

@@ -1,4 +1,4 @@
-"""keras_ssm.hub.SSMCausalLM: generate() with the SSM state as cache equals recomputing the prefix."""
+"""keras_ssm.hub.SSMCausalLM: generate() with the SSM state as cache equals the full prefix."""
 
 import keras
 import keras_hub
@@ -14,8 +14,14 @@ to_numpy = keras.ops.convert_to_numpy
 
 
 def make_lm(ssm="dlr", vocabulary_size=24, preprocessor=None, prefill_chunk_size=4):
-    backbone = SSMBackbone(vocabulary_size=vocabulary_size, hidden_dim=8, num_layers=2, ssm=ssm,
-                           ssm_kwargs={"state_size": 4}, seed=5)
+    backbone = SSMBackbone(
+        vocabulary_size=vocabulary_size,
+        hidden_dim=8,
+        num_layers=2,
+        ssm=ssm,
+        ssm_kwargs={"state_size": 4},
+        seed=5,
+    )
     lm = SSMCausalLM(backbone, preprocessor=preprocessor, prefill_chunk_size=prefill_chunk_size)
     lm.compile(sampler="greedy")
     return lm
@@ -31,7 +37,7 @@ def greedy_by_recomputation(lm, token_ids, lengths, max_length):
     for row, length in enumerate(lengths):
         for t in range(length, max_length):
             mask = (np.arange(max_length) < t).astype("int32")[None]
-            x = {"token_ids": out[row:row + 1], "padding_mask": mask}
+            x = {"token_ids": out[row : row + 1], "padding_mask": mask}
             out[row, t] = to_numpy(lm(x))[0, t - 1].argmax()
     return out
 
@@ -45,8 +51,9 @@ def test_greedy_generate_equals_recomputing_the_prefix(ssm, rng):
     for row, length in enumerate(lengths):
         token_ids[row, :length] = rng.integers(4, 24, length)
         padding_mask[row, :length] = True
-    generated = lm.generate({"token_ids": token_ids, "padding_mask": padding_mask},
-                            stop_token_ids=None)
+    generated = lm.generate(
+        {"token_ids": token_ids, "padding_mask": padding_mask}, stop_token_ids=None
+    )
     expected = greedy_by_recomputation(lm, token_ids, lengths, max_length)
     np.testing.assert_array_equal(to_numpy(generated["token_ids"]), expected)
     assert to_numpy(generated["padding_mask"]).all()
@@ -75,8 +82,7 @@ def test_preprocessor_follows_keras_hub_causal_lm_convention():
     packed = [[2, 97, 98, 3, 0, 0, 0], [2, 97, 98, 99, 100, 101, 3]]
     np.testing.assert_array_equal(to_numpy(x["token_ids"]), [p[:6] for p in packed])
     np.testing.assert_array_equal(to_numpy(y), [p[1:] for p in packed])
-    np.testing.assert_array_equal(to_numpy(weights).astype(int),
-                                  [[1, 1, 1, 0, 0, 0], [1] * 6])
+    np.testing.assert_array_equal(to_numpy(weights).astype(int), [[1, 1, 1, 0, 0, 0], [1] * 6])
 
 
 def test_string_generate_stops_at_the_end_token_and_fit_trains():
@@ -95,13 +101,13 @@ def test_string_generate_stops_at_the_end_token_and_fit_trains():
     assert out[0].startswith("ab") and out[1].startswith("b")
     # Token ids in, ids out: every position after the first new end token is padding.
     x = preprocessor.generate_preprocess(["ab"], sequence_length=12)
-    lm.preprocessor = None   # keras-hub's way to pass preprocessed inputs
+    lm.preprocessor = None  # keras-hub's way to pass preprocessed inputs
     ids = lm.generate(x, stop_token_ids=[3])
     new = to_numpy(ids["token_ids"])[0, 3:]
     mask = to_numpy(ids["padding_mask"])[0, 3:]
     ends = np.flatnonzero(new == 3)
     if ends.size:
-        assert not mask[ends[0] + 1:].any() and mask[:ends[0] + 1].all()
+        assert not mask[ends[0] + 1 :].any() and mask[: ends[0] + 1].all()
     else:
         assert mask.all()
 
@@ -118,11 +124,21 @@ def test_preset_round_trip_generates_the_same_tokens(tmp_path):
 
 
 def test_generation_needs_a_causal_backbone():
-    backbone = SSMBackbone(vocabulary_size=5, hidden_dim=4, num_layers=1,
-                           ssm_kwargs={"state_size": 2}, bidirectional=True)
+    backbone = SSMBackbone(
+        vocabulary_size=5,
+        hidden_dim=4,
+        num_layers=1,
+        ssm_kwargs={"state_size": 2},
+        bidirectional=True,
+    )
     with pytest.raises(ValueError, match="bidirectional"):
         SSMCausalLM(backbone)
-    softmax = SSMBackbone(vocabulary_size=5, hidden_dim=4, num_layers=1, ssm="dss",
-                          ssm_kwargs={"state_size": 2, "variant": "softmax"})
+    softmax = SSMBackbone(
+        vocabulary_size=5,
+        hidden_dim=4,
+        num_layers=1,
+        ssm="dss",
+        ssm_kwargs={"state_size": 2, "variant": "softmax"},
+    )
     with pytest.raises(ValueError, match="stream"):
         SSMCausalLM(softmax)

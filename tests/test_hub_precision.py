@@ -31,8 +31,16 @@ def global_policy():
 
 def backbone(dtype=None, ssm="s5", **kwargs):
     ssm_kwargs = {"state_size": 4, **({"variant": "exp"} if ssm == "dss" else {})}
-    return SSMBackbone(vocabulary_size=256, hidden_dim=8, num_layers=2, ssm=ssm,
-                       ssm_kwargs=ssm_kwargs, seed=1, dtype=dtype, **kwargs)
+    return SSMBackbone(
+        vocabulary_size=256,
+        hidden_dim=8,
+        num_layers=2,
+        ssm=ssm,
+        ssm_kwargs=ssm_kwargs,
+        seed=1,
+        dtype=dtype,
+        **kwargs,
+    )
 
 
 def assert_float32_variables(model):
@@ -51,17 +59,21 @@ def test_backbone_and_classifier(policy, ssm):
     x = {"token_ids": np.ones((2, 8), "int32"), "padding_mask": np.ones((2, 8), "int32")}
     assert dtype_name(model(x)) == COMPUTE[policy]
     classifier = SSMSequenceClassifier(
-        model, 2, preprocessor=SSMSequenceClassifierPreprocessor(SSMByteTokenizer(),
-                                                                 sequence_length=8))
+        model,
+        2,
+        preprocessor=SSMSequenceClassifierPreprocessor(SSMByteTokenizer(), sequence_length=8),
+    )
     classifier.compile(optimizer=model.ssm_optimizer(lr=1e-3, ssm_lr=1e-3))
     if policy == "mixed_float16":
         assert isinstance(classifier.optimizer, keras.optimizers.LossScaleOptimizer)
-    before = [v.numpy() if hasattr(v, "numpy") else keras.ops.convert_to_numpy(v)
-              for v in classifier.trainable_variables]
+    before = [
+        v.numpy() if hasattr(v, "numpy") else keras.ops.convert_to_numpy(v)
+        for v in classifier.trainable_variables
+    ]
     history = classifier.fit(["ab", "cd"], np.array([0, 1]), epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     after = [keras.ops.convert_to_numpy(v) for v in classifier.trainable_variables]
-    assert any(not np.array_equal(a, b) for a, b in zip(before, after))   # a step was taken
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))  # a step was taken
     logits = classifier.predict(["ab", "a longer text"], verbose=0)
     assert logits.shape == (2, 2) and np.all(np.isfinite(logits.astype("float32")))
     assert_float32_variables(classifier)
@@ -69,15 +81,18 @@ def test_backbone_and_classifier(policy, ssm):
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_causal_lm_fits_predicts_generates(policy):
-    lm = SSMCausalLM(backbone(policy), preprocessor=SSMCausalLMPreprocessor(
-        SSMByteTokenizer(), sequence_length=12), prefill_chunk_size=4)
+    lm = SSMCausalLM(
+        backbone(policy),
+        preprocessor=SSMCausalLMPreprocessor(SSMByteTokenizer(), sequence_length=12),
+        prefill_chunk_size=4,
+    )
     history = lm.fit(["import os", "import sys"], epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     logits = lm.predict(["import"], verbose=0)
     assert logits.shape == (1, 12, 256) and np.all(np.isfinite(logits.astype("float32")))
     lm.compile(sampler="greedy")
     text = lm.generate(["imp", "from x"], max_length=10)
-    assert [t[:len(p)] for t, p in zip(text, ["imp", "from x"])] == ["imp", "from x"]
+    assert [t[: len(p)] for t, p in zip(text, ["imp", "from x"])] == ["imp", "from x"]
     # The cache stays the float32 SSM state.
     states = lm.backbone.get_initial_state(1)
     assert {dtype_name(part) for state in states for part in state} == {"float32"}
@@ -87,8 +102,9 @@ def test_causal_lm_fits_predicts_generates(policy):
 @pytest.mark.parametrize("policy", POLICIES)
 def test_global_policy(policy, global_policy):
     global_policy(policy)
-    lm = SSMCausalLM(backbone(), preprocessor=SSMCausalLMPreprocessor(
-        SSMByteTokenizer(), sequence_length=12))
+    lm = SSMCausalLM(
+        backbone(), preprocessor=SSMCausalLMPreprocessor(SSMByteTokenizer(), sequence_length=12)
+    )
     assert lm.backbone.dtype_policy.name == policy
     lm.fit(["import os"], epochs=1, verbose=0)
     lm.compile(sampler="greedy")

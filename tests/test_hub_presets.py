@@ -1,4 +1,4 @@
-"""keras-hub presets: save_to_preset then from_preset reproduce outputs, on this backend and across."""
+"""keras-hub presets: save_to_preset then from_preset give the same outputs, here and across."""
 
 import json
 import os
@@ -22,18 +22,34 @@ TEXTS = ["state space", "models", "läuft überall"]
 
 
 def make_classifier():
-    backbone = SSMBackbone(vocabulary_size=256, hidden_dim=6, num_layers=2, ssm="s5",
-                           ssm_kwargs={"state_size": 4, "blocks": 2}, norm="batch",
-                           activation="half_glu1", final_norm=False, seed=7)
+    backbone = SSMBackbone(
+        vocabulary_size=256,
+        hidden_dim=6,
+        num_layers=2,
+        ssm="s5",
+        ssm_kwargs={"state_size": 4, "blocks": 2},
+        norm="batch",
+        activation="half_glu1",
+        final_norm=False,
+        seed=7,
+    )
     preprocessor = SSMSequenceClassifierPreprocessor(SSMByteTokenizer(), sequence_length=16)
     return SSMSequenceClassifier(backbone, 3, preprocessor=preprocessor, pooling="mean")
 
 
 def test_backbone_preset_round_trip(tmp_path, rng):
-    backbone = SSMBackbone(vocabulary_size=9, hidden_dim=5, num_layers=2, ssm="dss",
-                           ssm_kwargs={"state_size": 3}, seed=2)
-    x = {"token_ids": rng.integers(0, 9, (2, 7)).astype("int32"),
-         "padding_mask": np.ones((2, 7), "int32")}
+    backbone = SSMBackbone(
+        vocabulary_size=9,
+        hidden_dim=5,
+        num_layers=2,
+        ssm="dss",
+        ssm_kwargs={"state_size": 3},
+        seed=2,
+    )
+    x = {
+        "token_ids": rng.integers(0, 9, (2, 7)).astype("int32"),
+        "padding_mask": np.ones((2, 7), "int32"),
+    }
     expected = to_numpy(backbone(x))
     backbone.save_to_preset(str(tmp_path))
     assert {"config.json", "metadata.json", "model.weights.h5"} <= set(os.listdir(tmp_path))
@@ -66,7 +82,6 @@ def test_task_preset_round_trip(tmp_path):
 SAVE_ON_OTHER_BACKEND = textwrap.dedent(
     """
     import sys, numpy as np
-    sys.path.insert(0, sys.argv[3])
     from test_hub_presets import make_classifier, TEXTS
     classifier = make_classifier()
     # One training step so that the BatchNorm statistics and weights are not the initial ones.
@@ -84,11 +99,22 @@ def test_preset_saved_on_another_backend_loads_here(tmp_path):
     other = "jax" if BACKEND == "torch" else "torch"
     preset = str(tmp_path / "preset")
     outputs = str(tmp_path / "outputs.npy")
-    env = dict(os.environ, KERAS_BACKEND=other, CUDA_VISIBLE_DEVICES="")
+    # The child imports this module as pytest does: tests/ and the repository root on its path.
+    tests = os.path.dirname(os.path.abspath(__file__))
+    path = [tests, os.path.dirname(tests), os.environ.get("PYTHONPATH", "")]
+    env = dict(
+        os.environ,
+        KERAS_BACKEND=other,
+        CUDA_VISIBLE_DEVICES="",
+        PYTHONPATH=os.pathsep.join(p for p in path if p),
+    )
     proc = subprocess.run(
-        [sys.executable, "-c", SAVE_ON_OTHER_BACKEND, preset, outputs,
-         os.path.dirname(__file__)],
-        env=env, capture_output=True, text=True, timeout=600)
+        [sys.executable, "-c", SAVE_ON_OTHER_BACKEND, preset, outputs],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, f"saving on {other} failed:\n{proc.stderr[-3000:]}"
     loaded = SSMSequenceClassifier.from_preset(preset)
     saved_weights = np.load(outputs + ".weights.npz")
@@ -100,11 +126,22 @@ def test_preset_saved_on_another_backend_loads_here(tmp_path):
 def test_example_models_become_presets(tmp_path, rng):
     # A plain-Keras model of keras_ssm.models (what the examples train and checkpoint).
     from keras_ssm.hub import convert
-    from keras_ssm.models import build_classifier, build_tagger
+    from keras_ssm.models import build_classifier
+    from keras_ssm.models import build_tagger
 
-    model = build_classifier(3, vocab_size=20, hidden_size=6, num_layers=2, ssm="s5",
-                             ssm_kwargs={"state_size": 4}, norm="batch", activation="half_glu2",
-                             bidirectional=True, mask_zero=True, seed=3)
+    model = build_classifier(
+        3,
+        vocab_size=20,
+        hidden_size=6,
+        num_layers=2,
+        ssm="s5",
+        ssm_kwargs={"state_size": 4},
+        norm="batch",
+        activation="half_glu2",
+        bidirectional=True,
+        mask_zero=True,
+        seed=3,
+    )
     tokens = rng.integers(1, 20, (2, 9)).astype("int32")
     tokens[1, 6:] = 0
     classifier = convert.classifier_from_model(model)
@@ -113,8 +150,15 @@ def test_example_models_become_presets(tmp_path, rng):
     x = {"token_ids": tokens, "padding_mask": (tokens != 0).astype("int32")}
     np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(tokens)), atol=1e-5)
 
-    tagger_model = build_tagger(2, input_features=3, hidden_size=5, num_layers=1, ssm="dlr",
-                                ssm_kwargs={"state_size": 4}, seed=4)
+    tagger_model = build_tagger(
+        2,
+        input_features=3,
+        hidden_size=5,
+        num_layers=1,
+        ssm="dlr",
+        ssm_kwargs={"state_size": 4},
+        seed=4,
+    )
     features = rng.normal(size=(2, 7, 3)).astype("float32")
     tagger = convert.tagger_from_model(tagger_model)
     y = tagger({"features": features, "padding_mask": np.ones((2, 7), "int32")})

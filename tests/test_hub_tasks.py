@@ -23,24 +23,28 @@ def utf8_ids(text, length):
 def test_byte_tokenizer_is_keras_hubs_with_special_ids():
     tokenizer = SSMByteTokenizer()
     assert isinstance(tokenizer, keras_hub.tokenizers.ByteTokenizer)
-    assert list(to_numpy(tokenizer("Aé"))) == [65, 195, 169]   # no lowercasing
+    assert list(to_numpy(tokenizer("Aé"))) == [65, 195, 169]  # no lowercasing
     assert tokenizer.detokenize([65, 195, 169]) == "Aé"
     assert (tokenizer.pad_token_id, tokenizer.start_token_id, tokenizer.end_token_id) == (0, 2, 3)
     assert tokenizer.special_token_ids == [0, 2, 3]
-    assert SSMByteTokenizer.from_config(tokenizer.get_config()).get_config() == tokenizer.get_config()
+    assert (
+        SSMByteTokenizer.from_config(tokenizer.get_config()).get_config() == tokenizer.get_config()
+    )
 
 
 def test_text_classifier_preprocessor_outputs():
-    preprocessor = SSMSequenceClassifierPreprocessor(SSMByteTokenizer(), sequence_length=6,
-                                                     add_end_token=True)
+    preprocessor = SSMSequenceClassifierPreprocessor(
+        SSMByteTokenizer(), sequence_length=6, add_end_token=True
+    )
     texts = ["ab", "long text"]
     x, y = preprocessor(texts, np.array([1, 0]))
     ids = [list(t.encode()) + [3] for t in texts]
     expected = [(i[:5] + [3] if len(i) > 6 else i)[:6] for i in ids]
     expected = [e + [0] * (6 - len(e)) for e in expected]
     np.testing.assert_array_equal(to_numpy(x["token_ids"]), expected)
-    np.testing.assert_array_equal(to_numpy(x["padding_mask"]).astype(int),
-                                  [[1, 1, 1, 0, 0, 0], [1] * 6])
+    np.testing.assert_array_equal(
+        to_numpy(x["padding_mask"]).astype(int), [[1, 1, 1, 0, 0, 0], [1] * 6]
+    )
     np.testing.assert_array_equal(to_numpy(y), [1, 0])
 
 
@@ -56,8 +60,14 @@ def test_feature_preprocessor_reads_images_row_major(rng):
 
 
 def make_text_classifier(pooling="mean"):
-    backbone = SSMBackbone(vocabulary_size=256, hidden_dim=6, num_layers=1, ssm="dlr",
-                           ssm_kwargs={"state_size": 4}, seed=1)
+    backbone = SSMBackbone(
+        vocabulary_size=256,
+        hidden_dim=6,
+        num_layers=1,
+        ssm="dlr",
+        ssm_kwargs={"state_size": 4},
+        seed=1,
+    )
     preprocessor = SSMSequenceClassifierPreprocessor(SSMByteTokenizer(), sequence_length=12)
     return SSMSequenceClassifier(backbone, 3, preprocessor=preprocessor, pooling=pooling)
 
@@ -92,11 +102,13 @@ def test_text_classifier_fit_evaluate_predict():
 
 
 def test_feature_classifier_trains_on_images(rng):
-    keras.utils.set_random_seed(0)   # the head's initializer: independent of the tests before
-    backbone = SSMBackbone(input_features=1, hidden_dim=6, num_layers=1, ssm="s5",
-                           ssm_kwargs={"state_size": 4}, seed=2)
+    keras.utils.set_random_seed(0)  # the head's initializer: independent of the tests before
+    backbone = SSMBackbone(
+        input_features=1, hidden_dim=6, num_layers=1, ssm="s5", ssm_kwargs={"state_size": 4}, seed=2
+    )
     classifier = SSMSequenceClassifier(
-        backbone, 2, preprocessor=SSMSequenceClassifierPreprocessor(scale=1 / 255))
+        backbone, 2, preprocessor=SSMSequenceClassifierPreprocessor(scale=1 / 255)
+    )
     images = rng.integers(0, 256, (4, 4, 4, 1)).astype("uint8")
     labels = np.array([0, 1, 0, 1])
     before = classifier.evaluate(images, labels, verbose=0)[0]
@@ -108,17 +120,26 @@ def test_feature_classifier_trains_on_images(rng):
 
 def test_tagger_preprocessor_pads_labels_and_weights():
     preprocessor = SSMTokenTaggerPreprocessor(SSMByteTokenizer(), sequence_length=5)
-    x, y, weights = preprocessor(["ab1", "xyzuvw"], np.array([[0, 0, 1, 0, 0, 0],
-                                                             [1, 1, 1, 0, 0, 1]]))
-    np.testing.assert_array_equal(to_numpy(x["token_ids"]),
-                                  [utf8_ids("ab1", 5)[0], utf8_ids("xyzuvw", 5)[0]])
+    x, y, weights = preprocessor(
+        ["ab1", "xyzuvw"], np.array([[0, 0, 1, 0, 0, 0], [1, 1, 1, 0, 0, 1]])
+    )
+    np.testing.assert_array_equal(
+        to_numpy(x["token_ids"]), [utf8_ids("ab1", 5)[0], utf8_ids("xyzuvw", 5)[0]]
+    )
     np.testing.assert_array_equal(to_numpy(y), [[0, 0, 1, 0, 0], [1, 1, 1, 0, 0]])
     np.testing.assert_array_equal(to_numpy(weights).astype(int), [[1, 1, 1, 0, 0], [1] * 5])
 
 
 def test_tagger_fit_evaluate_predict_and_preset(tmp_path):
-    backbone = SSMBackbone(vocabulary_size=256, hidden_dim=6, num_layers=1, ssm="dss",
-                           ssm_kwargs={"state_size": 4}, bidirectional=True, seed=4)
+    backbone = SSMBackbone(
+        vocabulary_size=256,
+        hidden_dim=6,
+        num_layers=1,
+        ssm="dss",
+        ssm_kwargs={"state_size": 4},
+        bidirectional=True,
+        seed=4,
+    )
     preprocessor = SSMTokenTaggerPreprocessor(SSMByteTokenizer(), sequence_length=8)
     tagger = SSMTokenTagger(backbone, 2, preprocessor=preprocessor)
     texts = ["a1b2", "zz9", "q", "12ab"]

@@ -1,4 +1,4 @@
-"""Tests for keras_ssm.data.images: the sequential-image tasks on keras.datasets.
+"""Tests for keras_ssm.data.images (`sequential`): the sequential-image tasks on keras.datasets.
 
 Fixtures are the released files written byte for byte in their formats (idx: a big-endian
 magic number 0x0801 or 0x0803, the sizes, then the uint8 data; gzip-compressed, the four
@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_ssm.data import images
+from keras_ssm.data.images import sequential as images
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -142,9 +142,11 @@ def test_load_reads_the_released_files_through_keras(fashion_dir, task):
     x_test, y_test = arrays["t10k"]
     train_rows, val_rows = images.split_validation(len(x_train))
     permutation = images.pixel_permutation(784) if task == "psfashion" else None
-    for split, rows, source_x, source_y in (("train", train_rows, x_train, y_train),
-                                            ("val", val_rows, x_train, y_train),
-                                            ("test", np.arange(len(x_test)), x_test, y_test)):
+    for split, rows, source_x, source_y in (
+        ("train", train_rows, x_train, y_train),
+        ("val", val_rows, x_train, y_train),
+        ("test", np.arange(len(x_test)), x_test, y_test),
+    ):
         x, y = splits[split]
         assert x.shape == (len(rows), 784, 1) and x.dtype == np.uint8
         np.testing.assert_array_equal(y, source_y[rows].astype(np.int32))
@@ -177,16 +179,20 @@ def test_missing_data_names_the_install_command(tmp_path, monkeypatch):
 
 def test_mnist_and_cifar_go_through_keras_datasets(monkeypatch):
     rng = np.random.default_rng(4)
-    mnist = ((rng.integers(0, 256, (20, 28, 28), dtype=np.uint8), rng.integers(0, 10, 20)),
-             (rng.integers(0, 256, (5, 28, 28), dtype=np.uint8), rng.integers(0, 10, 5)))
-    cifar = ((rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8),
-              rng.integers(0, 10, (20, 1))),
-             (rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, (5, 1))))
+    mnist = (
+        (rng.integers(0, 256, (20, 28, 28), dtype=np.uint8), rng.integers(0, 10, 20)),
+        (rng.integers(0, 256, (5, 28, 28), dtype=np.uint8), rng.integers(0, 10, 5)),
+    )
+    cifar = (
+        (rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, (20, 1))),
+        (rng.integers(0, 256, (5, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, (5, 1))),
+    )
     monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: mnist)
     monkeypatch.setattr(keras.datasets.cifar10, "load_data", lambda: cifar)
     x, y = images.load("psmnist")["test"]
-    np.testing.assert_array_equal(x[0, :, 0], mnist[1][0][0].reshape(-1)[
-        images.pixel_permutation(784)])
+    np.testing.assert_array_equal(
+        x[0, :, 0], mnist[1][0][0].reshape(-1)[images.pixel_permutation(784)]
+    )
     x, y = images.load("scifar")["val"]
     assert x.shape == (2, 1024, 3) and y.shape == (2,) and y.dtype == np.int32
 

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-CONTRACTS = ("layers", "ops", "acyclic")
+CONTRACTS = ("layers", "ops", "ops-independent", "acyclic", "data")
 
 
 def _lint_imports():
@@ -29,9 +29,18 @@ def _lint_imports():
 @pytest.mark.parametrize("contract", CONTRACTS)
 def test_import_contract_holds(contract):
     result = subprocess.run(
-        [_lint_imports(), "--no-cache", "--no-logo", "--contract", contract,
-         str(ROOT / "pyproject.toml")],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            _lint_imports(),
+            "--no-cache",
+            "--no-logo",
+            "--contract",
+            contract,
+            str(ROOT / "pyproject.toml"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -47,24 +56,54 @@ def test_every_contract_is_checked():
 def _modules_after(statement):
     code = f"import sys; {statement}; print('\\n'.join(sorted(sys.modules)))"
     env = dict(os.environ)
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=300, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     return set(result.stdout.split())
 
 
 def test_import_keeps_heavy_parts_lazy():
     loaded = _modules_after("import keras_ssm")
     # Everything Keras serialization needs is registered on import ...
-    assert {"keras_ssm.layers", "keras_ssm.initializers", "keras_ssm.optimizers",
-            "keras_ssm.models.heads"} <= loaded
+    assert {
+        "keras_ssm.layers",
+        "keras_ssm.initializers",
+        "keras_ssm.optimizers",
+        "keras_ssm.models.heads",
+    } <= loaded
     # ... the rest waits for its first use.
-    for lazy in ("keras_ssm.data", "keras_ssm.callbacks", "keras_ssm.models.builders",
-                 "keras_ssm.models.streaming", "keras_ssm.models.distribution",
-                 "keras_ssm.models.export"):
+    for lazy in (
+        "keras_ssm.data",
+        "keras_ssm.callbacks",
+        "keras_ssm.models.builders",
+        "keras_ssm.models.streaming",
+        "keras_ssm.models.distribution",
+        "keras_ssm.models.export",
+    ):
         assert lazy not in loaded, lazy
     loaded = _modules_after(
         "import keras_ssm; keras_ssm.data.synthetic; keras_ssm.callbacks.BackupAndRestore; "
-        "keras_ssm.models.build_classifier; keras_ssm.models.stream")
-    assert {"keras_ssm.data.synthetic", "keras_ssm.callbacks", "keras_ssm.models.builders",
-            "keras_ssm.models.streaming"} <= loaded
+        "keras_ssm.models.build_classifier; keras_ssm.models.stream"
+    )
+    assert {
+        "keras_ssm.data.synthetic",
+        "keras_ssm.callbacks",
+        "keras_ssm.models.builders",
+        "keras_ssm.models.streaming",
+    } <= loaded
     assert set(dir(__import__("keras_ssm"))) >= {"data", "callbacks", "models"}
+
+
+def test_library_modules_stay_under_500_lines():
+    long_ones = {
+        str(path.relative_to(ROOT)): count
+        for path in sorted((ROOT / "keras_ssm").rglob("*.py"))
+        if (count := len(path.read_text(encoding="utf-8").splitlines())) > 500
+    }
+    assert not long_ones, f"split these modules (500 lines at most): {long_ones}"

@@ -282,9 +282,7 @@ def test_dlr_ring_init_phases_and_radii():
 # name -> (factory(seed), good shape, wrong shape, is_random)
 CASES = {
     "LogUniform": (lambda s: ki.LogUniform(1e-3, 1e-1, seed=s), (4, 3), None, True),
-    "LogUniform_raw": (
-        lambda s: ki.LogUniform(1e-3, 1e-1, log=False, seed=s), (7,), None, True
-    ),
+    "LogUniform_raw": (lambda s: ki.LogUniform(1e-3, 1e-1, log=False, seed=s), (7,), None, True),
     "DLRRadius": (lambda s: ki.DLRRadius(1e-4, 1e-1, seed=s), (16,), (16, 1), True),
     "DLRPhase": (lambda s: ki.DLRPhase(), (16,), (4, 4), False),
     "DSSLambdaLogNegReal": (lambda s: ki.DSSLambdaLogNegReal(), (8,), (8, 2), False),
@@ -300,7 +298,10 @@ CASES = {
     "S5C_trunc": (lambda s: ki.S5C(blocks=2, seed=s), (3, 8, 2), (3, 7, 2), True),
     "S5C_lecun": (lambda s: ki.S5C(blocks=2, kind="lecun_normal", seed=s), (3, 8, 2), (3, 8), True),
     "S5C_complex": (
-        lambda s: ki.S5C(blocks=2, kind="complex_normal", seed=s), (3, 8, 2), (3, 8, 3), True
+        lambda s: ki.S5C(blocks=2, kind="complex_normal", seed=s),
+        (3, 8, 2),
+        (3, 8, 3),
+        True,
     ),
 }
 

@@ -29,14 +29,24 @@ def ssm_cases():
     cases = []
     for bidirectional in (False, True):
         for mode in ("convolution", "recurrence"):
-            cases.append(("dss_exp", DSS, dict(variant="exp", dt_min=1e-2, dt_max=0.5), mode,
-                          bidirectional))
-            cases.append(("dss_softmax", DSS, dict(variant="softmax", dt_min=1e-2, dt_max=0.5),
-                          mode, bidirectional))
+            cases.append(
+                ("dss_exp", DSS, dict(variant="exp", dt_min=1e-2, dt_max=0.5), mode, bidirectional)
+            )
+            cases.append(
+                (
+                    "dss_softmax",
+                    DSS,
+                    dict(variant="softmax", dt_min=1e-2, dt_max=0.5),
+                    mode,
+                    bidirectional,
+                )
+            )
             cases.append(("dlr", DLR, dict(dt_min=1e-2, dt_max=0.5), mode, bidirectional))
         cases.append(("s5", S5, dict(dt_min=1e-2, dt_max=0.5), "recurrence", bidirectional))
-    return [pytest.param(*case, id=f"{case[0]}-{case[3]}-{'bi' if case[4] else 'causal'}")
-            for case in cases]
+    return [
+        pytest.param(*case, id=f"{case[0]}-{case[3]}-{'bi' if case[4] else 'causal'}")
+        for case in cases
+    ]
 
 
 @pytest.mark.parametrize("name,cls,kwargs,mode,bidirectional", ssm_cases())
@@ -54,19 +64,31 @@ def test_ssm_layer_contract(name, cls, kwargs, mode, bidirectional, tmp_path):
     # tighter tolerance.
     once = mode == "recurrence" and bidirectional
     layer_harness.run_layer_test(
-        make_layer, SHAPE, tmp_path=tmp_path, expected_output=lc.expected_output,
-        streaming=streams, run_seed_check=once, run_training_check=once,
-        run_mixed_precision_check=once)
+        make_layer,
+        SHAPE,
+        tmp_path=tmp_path,
+        expected_output=lc.expected_output,
+        streaming=streams,
+        run_seed_check=once,
+        run_training_check=once,
+        run_mixed_precision_check=once,
+    )
 
 
 BLOCKS = {
-    "dlr-layernorm-gelu-dropout": dict(ssm={"class_name": "dlr", "state_size": N, "seed": 1},
-                                       dropout=0.25),
-    "dss-batchnorm-glu-postnorm": dict(ssm={"class_name": "dss", "state_size": N, "seed": 1},
-                                       norm="batch", activation="glu", prenorm=False),
-    "s5-bidirectional-half_glu1": dict(ssm={"class_name": "s5", "state_size": N, "seed": 1,
-                                            "bidirectional": True},
-                                       activation="half_glu1"),
+    "dlr-layernorm-gelu-dropout": dict(
+        ssm={"class_name": "dlr", "state_size": N, "seed": 1}, dropout=0.25
+    ),
+    "dss-batchnorm-glu-postnorm": dict(
+        ssm={"class_name": "dss", "state_size": N, "seed": 1},
+        norm="batch",
+        activation="glu",
+        prenorm=False,
+    ),
+    "s5-bidirectional-half_glu1": dict(
+        ssm={"class_name": "s5", "state_size": N, "seed": 1, "bidirectional": True},
+        activation="half_glu1",
+    ),
 }
 
 
@@ -82,11 +104,16 @@ def test_block_contract(name, tmp_path):
     # every SSM inside: checked with the first block (the SSMs' own, above).
     once = name == sorted(BLOCKS)[0]
     layer_harness.run_layer_test(
-        make_layer, SHAPE, tmp_path=tmp_path, streaming=not bidirectional,
-        run_seed_check=once, run_training_check=once,
+        make_layer,
+        SHAPE,
+        tmp_path=tmp_path,
+        streaming=not bidirectional,
+        run_seed_check=once,
+        run_training_check=once,
         expected_num_non_trainable_weights=2 if BLOCKS[name].get("norm") == "batch" else 0,
         training_changes_output=BLOCKS[name].get("dropout", 0) > 0
-        or BLOCKS[name].get("norm") == "batch")
+        or BLOCKS[name].get("norm") == "batch",
+    )
 
 
 # ----------------------------------------------------------------------------------------

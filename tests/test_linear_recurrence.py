@@ -59,7 +59,9 @@ def np_recurrence_grads(a, b, h0, w, v, reverse=False):
     for t in range(length - 1, -1, -1):
         g[:, t] = w[:, t] + nxt
         nxt = np.conj(a_at(t)) * g[:, t]
-    h_prev = np.concatenate([(np.zeros_like(b[:, :1]) if h0 is None else h0[:, None]), h[:, :-1]], 1)
+    h_prev = np.concatenate(
+        [(np.zeros_like(b[:, :1]) if h0 is None else h0[:, None]), h[:, :-1]], 1
+    )
     ga = g * np.conj(h_prev)
     if not per_step:
         ga = ga.sum(axis=(0, 1))
@@ -132,7 +134,9 @@ def assert_close(actual, expected, rel):
     """max |actual - expected| <= rel * max |expected| (a norm-wise relative error)."""
     scale = max(np.max(np.abs(expected)), 1e-30)
     err = np.max(np.abs(actual - expected))
-    assert err <= rel * scale, f"max error {err:.3g} > {rel:g} * scale {scale:.3g} (ratio {err / scale:.3g})"
+    assert err <= rel * scale, (
+        f"max error {err:.3g} > {rel:g} * scale {scale:.3g} (ratio {err / scale:.3g})"
+    )
 
 
 def run(impl, a, b, h0=None, reverse=False, return_final_state=False):
@@ -144,7 +148,9 @@ def run(impl, a, b, h0=None, reverse=False, return_final_state=False):
             to_input(a), to_input(b), initial_state=None if h0 is None else to_input(h0), **kwargs
         )
 
-    return call_forced(OP, impl, call, canonical(a), canonical(b), initial_state=canonical(h0), **kwargs)
+    return call_forced(
+        OP, impl, call, canonical(a), canonical(b), initial_state=canonical(h0), **kwargs
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -212,8 +218,16 @@ def test_real_a_with_complex_b(impl, rng):
         return keras_ssm.ops.linear_recurrence(to_input(a), to_input(b))
 
     zero = ops.zeros_like(to_input(a))
-    out = call_forced(OP, impl, call, (to_input(a), zero), to_input(b), initial_state=None,
-                      reverse=False, return_final_state=False)
+    out = call_forced(
+        OP,
+        impl,
+        call,
+        (to_input(a), zero),
+        to_input(b),
+        initial_state=None,
+        reverse=False,
+        return_final_state=False,
+    )
     if out is NotApplicable:
         return
     expected, _ = np_recurrence(a.astype(np.complex128), b)
@@ -221,8 +235,11 @@ def test_real_a_with_complex_b(impl, rng):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("a_mode,reverse", [("per_step", True), ("invariant", False)],
-                         ids=["per_step-reverse", "invariant-forward"])
+@pytest.mark.parametrize(
+    "a_mode,reverse",
+    [("per_step", True), ("invariant", False)],
+    ids=["per_step-reverse", "invariant-forward"],
+)
 def test_medium_length(impl, a_mode, reverse, rng):
     """L = 1000: many chunks/levels in any blocked scan, both directions."""
     a, b, h0 = make_case(rng, "complex", a_mode, (2, 1000, 3), low=0.9, high=0.999)
@@ -267,8 +284,16 @@ def test_dtype(impl, kind, dtype, rng):
 
     to_float32 = lambda x: ops.cast(x, "float32")
     canon = lambda x: tuple(map(to_float32, x)) if isinstance(x, tuple) else to_float32(x)
-    out = call_forced(OP, impl, call, canon(a_in), canon(b_in), initial_state=None,
-                      reverse=False, return_final_state=False)
+    out = call_forced(
+        OP,
+        impl,
+        call,
+        canon(a_in),
+        canon(b_in),
+        initial_state=None,
+        reverse=False,
+        return_final_state=False,
+    )
     if out is NotApplicable:
         return
     for part in out if isinstance(out, tuple) else (out,):
@@ -278,7 +303,9 @@ def test_dtype(impl, kind, dtype, rng):
     got = from_output(out)
     # Each element within half an ulp of its rounding (plus float32 compute error):
     # computing in bfloat16/float16 over 24 steps would be far off.
-    tol = HALF_ULP[dtype] * (np.abs(expected.real) + np.abs(expected.imag)) + 1e-5 * np.max(np.abs(expected))
+    tol = HALF_ULP[dtype] * (np.abs(expected.real) + np.abs(expected.imag)) + 1e-5 * np.max(
+        np.abs(expected)
+    )
     err = np.abs(got.real - expected.real) + np.abs(got.imag - expected.imag)
     assert np.all(err <= tol), f"max error / tolerance = {np.max(err / tol):.3g}"
 
@@ -288,15 +315,21 @@ def test_dtype(impl, kind, dtype, rng):
 
 
 GRADIENT_CASES = [
-    (kind, a_mode, reverse, True) for kind in KINDS for a_mode in A_MODES for reverse in (False, True)
+    (kind, a_mode, reverse, True)
+    for kind in KINDS
+    for a_mode in A_MODES
+    for reverse in (False, True)
 ] + [("complex", "invariant", False, False)]
 
 
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize(
-    "kind,a_mode,reverse,with_state", GRADIENT_CASES,
-    ids=["-".join((k, m, "reverse" if r else "forward", "initial_state" if w else "zero_state"))
-         for k, m, r, w in GRADIENT_CASES],
+    "kind,a_mode,reverse,with_state",
+    GRADIENT_CASES,
+    ids=[
+        "-".join((k, m, "reverse" if r else "forward", "initial_state" if w else "zero_state"))
+        for k, m, r, w in GRADIENT_CASES
+    ],
 )
 def test_gradients(impl, kind, a_mode, reverse, with_state, rng):
     """d/da, d/db, d/d initial_state of Σ w·h + Σ v·h_final vs the adjoint recurrence."""
@@ -311,8 +344,8 @@ def test_gradients(impl, kind, a_mode, reverse, with_state, rng):
     parts = lambda x: x if isinstance(x, tuple) else (x,)
 
     def loss(*flat):
-        a_in, b_in = pack(flat[:n]), pack(flat[n:2 * n])
-        h0_in = pack(flat[2 * n:]) if with_state else None
+        a_in, b_in = pack(flat[:n]), pack(flat[n : 2 * n])
+        h0_in = pack(flat[2 * n :]) if with_state else None
         h, final = keras_ssm.ops.linear_recurrence(
             a_in, b_in, reverse=reverse, initial_state=h0_in, return_final_state=True
         )
@@ -323,22 +356,29 @@ def test_gradients(impl, kind, a_mode, reverse, with_state, rng):
 
     arrays = to_arrays(a) + to_arrays(b) + (to_arrays(h0) if with_state else [])
     out = call_forced(
-        OP, impl, lambda: value_and_grad(loss, *arrays),
-        canonical(a), canonical(b), initial_state=canonical(h0), reverse=reverse,
+        OP,
+        impl,
+        lambda: value_and_grad(loss, *arrays),
+        canonical(a),
+        canonical(b),
+        initial_state=canonical(h0),
+        reverse=reverse,
         return_final_state=True,
     )
     if out is NotApplicable:
         return
     value, grads = out
     expected_h, expected_final = np_recurrence(a, b, h0, reverse=reverse)
-    expected_value = np.sum((np.conj(w) * expected_h).real) + np.sum((np.conj(v) * expected_final).real)
+    expected_value = np.sum((np.conj(w) * expected_h).real) + np.sum(
+        (np.conj(v) * expected_final).real
+    )
     np.testing.assert_allclose(value, expected_value, rtol=1e-5, atol=1e-5)
     ga, gb, gh0 = np_recurrence_grads(a, b, h0, w, v, reverse=reverse)
     as_complex = lambda g: g[0] + 1j * g[1] if n == 2 else g[0]
     assert_close(as_complex(grads[:n]), ga, 1e-5)
-    assert_close(as_complex(grads[n:2 * n]), gb, 1e-5)
+    assert_close(as_complex(grads[n : 2 * n]), gb, 1e-5)
     if with_state:
-        assert_close(as_complex(grads[2 * n:]), gh0, 1e-5)
+        assert_close(as_complex(grads[2 * n :]), gh0, 1e-5)
 
 
 # --------------------------------------------------------------------------------------
@@ -380,7 +420,9 @@ def test_error_mismatched_real_imag(rng):
 
 def test_error_integer_input():
     with pytest.raises(ValueError, match="floating-point"):
-        keras_ssm.ops.linear_recurrence(ops.ones((4,), dtype="int32"), ops.ones((2, 8, 4), dtype="int32"))
+        keras_ssm.ops.linear_recurrence(
+            ops.ones((4,), dtype="int32"), ops.ones((2, 8, 4), dtype="int32")
+        )
 
 
 def test_error_unknown_implementation_lists_valid_names():

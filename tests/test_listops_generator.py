@@ -1,4 +1,4 @@
-"""Tests for keras_ssm.data.listops (LRA's ListOps generator) and `examples/lra.py --generate`.
+"""Tests for keras_ssm.data.lra.listops (LRA's ListOps generator) and `examples/lra.py --generate`.
 
 Every expression is parsed here from its text as the published generator writes it: each
 binary node of its left-nested tuples ``((((op, a1), a2), ...), "]")`` is ``( left right )``.
@@ -12,9 +12,7 @@ published description (operator with probability 0.25 below max_depth,
 import ast
 import inspect
 import json
-import pathlib
 import re
-import sys
 import tempfile
 from collections import Counter
 
@@ -22,14 +20,10 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from keras_ssm.data import listops
-from keras_ssm.data import listops_release
+from examples import lra as script
 from keras_ssm.data import lra
-
-EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
-sys.path.insert(0, str(EXAMPLES))
-
-import lra as script  # noqa: E402
+from keras_ssm.data.lra import listops
+from keras_ssm.data.lra import listops_release
 
 OPERATOR_TOKENS = ("[MIN", "[MAX", "[MED", "[SM")
 DIGITS = [str(d) for d in range(10)]
@@ -109,8 +103,10 @@ def measure(pair_tree):
 def reference_tree(rng, depth, max_depth, max_args):
     """Node-by-node sampler from the published description; (op, children) or digit."""
     if depth < max_depth and rng.random() <= 0.25:
-        children = [reference_tree(rng, depth + 1, max_depth, max_args)
-                    for _ in range(rng.integers(2, max_args + 1))]
+        children = [
+            reference_tree(rng, depth + 1, max_depth, max_args)
+            for _ in range(rng.integers(2, max_args + 1))
+        ]
         return (OPERATOR_TOKENS[rng.integers(4)], children)
     return int(rng.integers(10))
 
@@ -144,10 +140,18 @@ def test_text_format_of_hand_trees():
     assert listops.tree_length(tree) == 12 and listops.tree_depth(tree) == 3
 
 
-@pytest.mark.parametrize("op, args, value", [
-    ("MED", [5, 6], 5), ("MED", [2, 5], 3), ("MED", [9, 0, 4, 1], 2), ("MED", [3, 1, 2], 2),
-    ("SM", [7, 8, 9], 4), ("MIN", [4, 0, 7], 0), ("MAX", [4, 0, 7], 7),
-])
+@pytest.mark.parametrize(
+    "op, args, value",
+    [
+        ("MED", [5, 6], 5),
+        ("MED", [2, 5], 3),
+        ("MED", [9, 0, 4, 1], 2),
+        ("MED", [3, 1, 2], 2),
+        ("SM", [7, 8, 9], 4),
+        ("MIN", [4, 0, 7], 0),
+        ("MAX", [4, 0, 7], 7),
+    ],
+)
 def test_apply_operator_matches_the_generators_formulas(op, args, value):
     assert listops.apply_operator(op, args) == value
     assert reference_operator("[" + op, args) == value
@@ -224,10 +228,13 @@ def _table(a, b, minimum=5):
     return np.array(rows).T
 
 
-@pytest.mark.parametrize("settings", [
-    dict(max_depth=4, max_args=4, min_length=0, max_length=None),
-    dict(max_depth=6, max_args=5, min_length=20, max_length=120),
-])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(max_depth=4, max_args=4, min_length=0, max_length=None),
+        dict(max_depth=6, max_args=5, min_length=20, max_length=120),
+    ],
+)
 def test_distribution_matches_a_node_by_node_sampler(settings):
     """The level-by-level sampler against the published recursion (with its rejection)."""
     n = 3000
@@ -246,8 +253,7 @@ def test_distribution_matches_a_node_by_node_sampler(settings):
     ref_values = [reference_value(t) for t in reference]
     ours_depths = [listops.tree_depth(t) for t in ours]
     ref_depths = [reference_depth(t) for t in reference]
-    for a, b in ((ours_lengths, ref_lengths), (ours_values, ref_values),
-                 (ours_depths, ref_depths)):
+    for a, b in ((ours_lengths, ref_lengths), (ours_values, ref_values), (ours_depths, ref_depths)):
         assert stats.chi2_contingency(_table(a, b)).pvalue > 1e-3
     # Every one of our trees evaluates as the reference fold says.
     assert ours_values == [fold(parse_released(s)) for s in ours_sources]
@@ -257,10 +263,13 @@ def test_distribution_matches_a_node_by_node_sampler(settings):
 # Determinism, duplicates, the stream
 
 
-@pytest.mark.parametrize("settings, duplicates", [
-    (dict(min_length=3, max_length=16, max_depth=3, max_args=3), False),
-    (dict(min_length=3, max_length=5, max_depth=2, max_args=2), True),  # 400 distinct trees
-])
+@pytest.mark.parametrize(
+    "settings, duplicates",
+    [
+        (dict(min_length=3, max_length=16, max_depth=3, max_args=3), False),
+        (dict(min_length=3, max_length=5, max_depth=2, max_args=2), True),  # 400 distinct trees
+    ],
+)
 def test_generate_split_is_seeded_and_drops_duplicates(settings, duplicates):
     sources, labels = listops.generate_split(60, seed=2, **settings)
     again, labels_again = listops.generate_split(60, seed=2, **settings)
@@ -291,8 +300,11 @@ def test_write_release_is_read_by_the_lra_reader(tmp_path):
     assert paths["val"] == folder / "listops-1000" / "basic_val.tsv"
     pool, pool_labels = listops.generate_split(42, seed=4, **settings)
     marker = json.loads((folder / "listops-1000" / "generated.json").read_text())
-    assert marker == listops_release.read_marker(folder) == listops_release.release_settings(
-        4, (30, 5, 7), **settings)
+    assert (
+        marker
+        == listops_release.read_marker(folder)
+        == listops_release.release_settings(4, (30, 5, 7), **settings)
+    )
     start = 0
     for split, size in zip(("train", "val", "test"), (30, 5, 7)):
         raw = paths[split].read_bytes()
@@ -302,8 +314,7 @@ def test_write_release_is_read_by_the_lra_reader(tmp_path):
         assert [r[0] for r in rows] == pool[start : start + size]
         assert [int(r[1]) for r in rows] == pool_labels[start : start + size].tolist()
 
-        inputs, labels = lra.load("listops", folder, split, cache_dir=tmp_path / "cache",
-                                  verbose=0)
+        inputs, labels = lra.load("listops", folder, split, cache_dir=tmp_path / "cache", verbose=0)
         assert inputs.shape == (size, 2048)
         np.testing.assert_array_equal(labels, [fold(parse_released(r[0])) for r in rows])
         for ids, (source, _) in zip(inputs, rows):
@@ -335,10 +346,30 @@ def test_docstring_examples_run(tmp_path, monkeypatch):
 
 
 def _run(data_dir, output, *extra):
-    argv = ["--task", "listops", "--generate", "--generate-sizes", "40", "8", "8",
-            "--generate-min-length", "20", "--generate-max-length", "200",
-            "--model", "s5", "--preset", "small", "--epochs", "1", "--verbose", "0",
-            "--output", str(output), *extra]
+    argv = [
+        "--task",
+        "listops",
+        "--generate",
+        "--generate-sizes",
+        "40",
+        "8",
+        "8",
+        "--generate-min-length",
+        "20",
+        "--generate-max-length",
+        "200",
+        "--model",
+        "s5",
+        "--preset",
+        "small",
+        "--epochs",
+        "1",
+        "--verbose",
+        "0",
+        "--output",
+        str(output),
+        *extra,
+    ]
     if data_dir is not None:
         argv += ["--data-dir", str(data_dir)]
     return script.main(argv)
@@ -374,9 +405,12 @@ def test_lra_script_generate_arguments(tmp_path, monkeypatch):
     assert script.generation_settings(args) == listops_release.release_settings(0)
     assert script.generation_settings(args)["sizes"] == [96000, 2000, 2000]
     assert script.generation_settings(script.parse_args(["--output", "x"])) is None
-    for argv in (["--task", "pathfinder", "--generate"], ["--generate-sizes", "4", "2", "2"],
-                 ["--generate", "--generate-sizes", "4", "0", "2"],
-                 ["--generate", "--generate-min-length", "50", "--generate-max-length", "51"]):
+    for argv in (
+        ["--task", "pathfinder", "--generate"],
+        ["--generate-sizes", "4", "2", "2"],
+        ["--generate", "--generate-sizes", "4", "0", "2"],
+        ["--generate", "--generate-min-length", "50", "--generate-max-length", "51"],
+    ):
         with pytest.raises(SystemExit):
             script.parse_args(argv + ["--output", "x"])
     # Released (not generated) files in --data-dir are never overwritten.
@@ -387,6 +421,7 @@ def test_lra_script_generate_arguments(tmp_path, monkeypatch):
         _run(tmp_path / "lra_release", tmp_path / "run")
 
 
-def test_moved_release_writer_is_deprecated_under_its_old_name():
-    with pytest.warns(DeprecationWarning, match="listops_release.write_release"):
-        assert listops.write_release is listops_release.write_release
+def test_release_writer_lives_in_listops_release_only():
+    # The deprecated alias keras_ssm.data.listops.write_release is gone (0.x, CHANGELOG).
+    assert not hasattr(listops, "write_release")
+    assert callable(listops_release.write_release)

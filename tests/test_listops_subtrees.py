@@ -1,4 +1,4 @@
-"""Tests for keras_ssm.data.listops_subtrees (spec C.12).
+"""Tests for keras_ssm.data.synthetic.listops_subtrees (spec C.12).
 
 Targets are recomputed by a stack evaluator over the token strings written
 here, independent of the module's tree code.
@@ -11,19 +11,15 @@ import sys
 import numpy as np
 import pytest
 
-from keras_ssm.data import listops_subtrees as lo
-from keras_ssm.data import listops_subtrees_build as lob
+from keras_ssm.data.synthetic import listops_subtrees as lo
+from keras_ssm.data.synthetic import listops_subtrees_build as lob
 
-SMALL = lo.ListOpsSetting(
-    max_depth=5, max_args=5, min_length=20, max_length=48, l_max=48
-)
+SMALL = lo.ListOpsSetting(max_depth=5, max_args=5, min_length=20, max_length=48, l_max=48)
 # Few templates: depth 3, two or three arguments, lengths 5..8.
 TINY = lo.ListOpsSetting(max_depth=3, max_args=3, min_length=4, max_length=9, l_max=8)
 
 EXPECTED_VOCAB = (
-    ["<pad>", "<unk>", "[MIN", "[MAX", "[MED", "[SM"]
-    + [str(d) for d in range(10)]
-    + ["]"]
+    ["<pad>", "<unk>", "[MIN", "[MAX", "[MED", "[SM"] + [str(d) for d in range(10)] + ["]"]
 )
 
 
@@ -73,8 +69,7 @@ def parse(tokens):
             root_value = value
     assert not stack, "unclosed operator"
     assert root_value is not None
-    return targets, {"children": children, "max_depth": max_depth,
-                     "digit_depths": digit_depths}
+    return targets, {"children": children, "max_depth": max_depth, "digit_depths": digit_depths}
 
 
 def split_row(ids):
@@ -105,7 +100,8 @@ def test_generate_against_stack_evaluator(seq_len, setting, count):
     assert inputs.shape == targets.shape == (count, seq_len)
     assert inputs.dtype == np.int32 and targets.dtype == np.int32
     resolved = (
-        lo.SETTINGS[setting] if isinstance(setting, str)
+        lo.SETTINGS[setting]
+        if isinstance(setting, str)
         else setting or lo.setting_for_length(seq_len)
     )
     for row_ids, row_targets in zip(inputs, targets):
@@ -154,8 +150,14 @@ def test_tree_functions_agree_with_stack_evaluator():
 
 @pytest.mark.parametrize(
     "op, values",
-    [("MIN", [4, 2, 9]), ("MAX", [4, 2, 9]), ("MED", [4, 2, 9]),
-     ("MED", [1, 2, 7, 9]), ("MED", [3, 4]), ("SM", [9, 8, 7])],
+    [
+        ("MIN", [4, 2, 9]),
+        ("MAX", [4, 2, 9]),
+        ("MED", [4, 2, 9]),
+        ("MED", [1, 2, 7, 9]),
+        ("MED", [3, 4]),
+        ("SM", [9, 8, 7]),
+    ],
 )
 def test_apply_operator(op, values):
     assert lo.apply_operator(op, values) == reference_operator("[" + op, values)
@@ -178,8 +180,10 @@ def test_tree_distribution():
         assert abs(ops.count(op) / m - 0.25) < 4 * np.sqrt(0.25 * 0.75 / m)
     # depth 2 = max_depth: children are digits
     assert all(isinstance(c, int) for t in operator_roots for c in t[1])
-    assert all(isinstance(t, int) for t in
-               (lo.sample_tree(rng, max_depth=1, max_args=9) for _ in range(50)))
+    assert all(
+        isinstance(t, int)
+        for t in (lo.sample_tree(rng, max_depth=1, max_args=9) for _ in range(50))
+    )
 
 
 def test_deterministic():
@@ -247,8 +251,15 @@ def test_fixed_splits_filter_duplicates(tmp_path):
     assert len(set(drawn)) < len(drawn)
     # ... the fixed splits do not, across all three splits.
     stats = lob.build_fixed_splits(
-        tmp_path, sizes["train"], sizes["val"], sizes["test"], TINY, seed=0,
-        workers=1, chunk_size=8, verbose=False,
+        tmp_path,
+        sizes["train"],
+        sizes["val"],
+        sizes["test"],
+        TINY,
+        seed=0,
+        workers=1,
+        chunk_size=8,
+        verbose=False,
     )
     assert stats["template_duplicates"] + stats["duplicates"] > 0
     assert stats["drawn"] == 20 + stats["template_duplicates"] + stats["duplicates"]
@@ -261,10 +272,12 @@ def test_fixed_splits_filter_duplicates(tmp_path):
 
 def test_fixed_splits_independent_of_workers(tmp_path):
     sizes = dict(num_train=30, num_val=5, num_test=5)
-    lob.build_fixed_splits(tmp_path / "one", **sizes, setting=SMALL, seed=2,
-                          workers=1, chunk_size=4, verbose=False)
-    lob.build_fixed_splits(tmp_path / "two", **sizes, setting=SMALL, seed=2,
-                          workers=2, chunk_size=4, verbose=False)
+    lob.build_fixed_splits(
+        tmp_path / "one", **sizes, setting=SMALL, seed=2, workers=1, chunk_size=4, verbose=False
+    )
+    lob.build_fixed_splits(
+        tmp_path / "two", **sizes, setting=SMALL, seed=2, workers=2, chunk_size=4, verbose=False
+    )
     one, two = read_splits(tmp_path / "one"), read_splits(tmp_path / "two")
     for name in one:
         np.testing.assert_array_equal(one[name][0], two[name][0])
@@ -276,20 +289,35 @@ def test_fixed_splits_too_few_templates(tmp_path):
     # depth 2, two arguments: only the four templates "[OP ]" exist.
     setting = lo.ListOpsSetting(2, 2, 3, 5, 4)
     with pytest.raises(RuntimeError, match="distinct"):
-        lob.build_fixed_splits(tmp_path, 5, 0, 0, setting, verbose=False,
-                              chunk_size=4, max_chunks=20)
-    stats = lob.build_fixed_splits(tmp_path, 2, 1, 1, setting, verbose=False,
-                                  chunk_size=4)
+        lob.build_fixed_splits(
+            tmp_path, 5, 0, 0, setting, verbose=False, chunk_size=4, max_chunks=20
+        )
+    stats = lob.build_fixed_splits(tmp_path, 2, 1, 1, setting, verbose=False, chunk_size=4)
     assert stats["train"] == 2
 
 
 def test_cli(tmp_path):
     out = tmp_path / "listops"
     result = subprocess.run(
-        [sys.executable, "tools/build_listops_subtrees.py",
-         "--out", str(out), "--train", "12", "--val", "2", "--test", "2",
-         "--setting", "5,5,20,48,48", "--workers", "1"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "tools/build_listops_subtrees.py",
+            "--out",
+            str(out),
+            "--train",
+            "12",
+            "--val",
+            "2",
+            "--test",
+            "2",
+            "--setting",
+            "5,5,20,48,48",
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -297,6 +325,7 @@ def test_cli(tmp_path):
     check_splits(read_splits(out), SMALL, {"train": 12, "val": 2, "test": 2})
 
 
-def test_deprecated_builder_alias():
-    with pytest.warns(DeprecationWarning, match="build_fixed_splits"):
-        assert lo.build_fixed_splits is lob.build_fixed_splits
+def test_builder_lives_in_the_build_module_only():
+    # The deprecated alias listops_subtrees.build_fixed_splits is gone (0.x, CHANGELOG).
+    assert not hasattr(lo, "build_fixed_splits")
+    assert callable(lob.build_fixed_splits)

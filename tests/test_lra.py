@@ -1,4 +1,5 @@
-"""Tests for keras_ssm.data.lra on small fixtures written in the released formats.
+"""Tests for keras_ssm.data.lra (reader, archive, encoding) on small fixtures written in
+the released formats.
 
 Every expectation is computed here from the fixture contents and the documented
 encodings (a regex tokenizer, explicit id tables, an independent PNG encoder),
@@ -7,15 +8,16 @@ never by calling the reader's own helpers.
 
 import re
 import struct
-from contextlib import nullcontext
 import sys
 import types
 import zlib
+from contextlib import nullcontext
 
 import numpy as np
 import pytest
 
 from keras_ssm.data import lra
+from keras_ssm.data.lra import reader
 
 # ---------------------------------------------------------------------------
 # Independent expectations
@@ -23,7 +25,11 @@ from keras_ssm.data import lra
 
 LISTOPS_IDS = {
     **{str(d): 3 + d for d in range(10)},
-    "[MAX": 13, "[MIN": 14, "[MED": 15, "[SM": 16, "]": 17,
+    "[MAX": 13,
+    "[MIN": 14,
+    "[MED": 15,
+    "[SM": 16,
+    "]": 17,
 }
 
 
@@ -89,15 +95,20 @@ def png_bytes(pixels, filters=(0, 1, 2, 3, 4)):
         previous = row
 
     def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     compressed = zlib.compress(bytes(raw))
     half = len(compressed) // 2
     header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", compressed[:half]) + chunk(b"IDAT", compressed[half:])
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", compressed[:half])
+        + chunk(b"IDAT", compressed[half:])
+        + chunk(b"IEND", b"")
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -117,7 +128,7 @@ LISTOPS_ROWS = {
 
 RETRIEVAL_ROWS = {
     "train": [
-        ("1", "aan/1", "aan/2", "Graph parsing \"quoted\" text.", "Caf\u00e9 na\u00efve \u2013 dash"),
+        ("1", "aan/1", "aan/2", 'Graph parsing "quoted" text.', "Caf\u00e9 na\u00efve \u2013 dash"),
         ("0", "aan/3", "aan/4", "x" * 4500, "short"),
         ("1.0", "aan/5", "aan/6", "", "only the second"),
     ],
@@ -191,7 +202,9 @@ def test_vocabulary_constants():
 
 
 def test_encode_bytes_utf8_truncation():
-    np.testing.assert_array_equal(lra.encode_bytes("\u00e9a", 6), [0xC3 + 3, 0xA9 + 3, 100, 2, 0, 0])
+    np.testing.assert_array_equal(
+        lra.encode_bytes("\u00e9a", 6), [0xC3 + 3, 0xA9 + 3, 100, 2, 0, 0]
+    )
     np.testing.assert_array_equal(lra.encode_bytes(b"abcdef", 4), [100, 101, 102, 2])
 
 
@@ -219,7 +232,9 @@ def test_listops_truncates_to_2047_tokens_plus_eos(lra_dir, tmp_path):
 def test_listops_cache_is_memory_mapped_and_reused(lra_dir, tmp_path):
     first = lra.load("listops", lra_dir["outer"], "val", cache_dir=tmp_path, verbose=0)
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "listops-val-v1.inputs.npy", "listops-val-v1.labels.npy"]
+        "listops-val-v1.inputs.npy",
+        "listops-val-v1.labels.npy",
+    ]
     second = lra.load("listops", lra_dir["outer"], "val", cache_dir=tmp_path, verbose=0)
     assert isinstance(second[0], np.memmap) and isinstance(second[1], np.memmap)
     np.testing.assert_array_equal(first[0], second[0])
@@ -245,7 +260,9 @@ def test_default_cache_dir_inside_data_dir(tmp_path):
 
 @pytest.mark.parametrize("split", ["train", "val", "test"])
 def test_retrieval_splits(lra_dir, tmp_path, split):
-    (docs1, docs2), labels = lra.load("retrieval", lra_dir["root"], split, cache_dir=tmp_path, verbose=0)
+    (docs1, docs2), labels = lra.load(
+        "retrieval", lra_dir["root"], split, cache_dir=tmp_path, verbose=0
+    )
     rows = RETRIEVAL_ROWS[split]
     assert docs1.shape == docs2.shape == (len(rows), 4000)
     assert docs1.dtype == docs2.dtype == labels.dtype == np.int32
@@ -273,7 +290,11 @@ def test_pathfinder_split_pixels_labels(lra_dir, tmp_path, task, side):
     split_of = expected_split(len(expected))
     seen = []
     for split in ("train", "val", "test"):
-        warns = pytest.warns(UserWarning, match="empty image") if task == "pathfinder" else nullcontext()
+        warns = (
+            pytest.warns(UserWarning, match="empty image")
+            if task == "pathfinder"
+            else nullcontext()
+        )
         with warns:
             inputs, labels = lra.load(task, lra_dir["root"], split, cache_dir=tmp_path, verbose=0)
         indices = split_of[split]
@@ -347,7 +368,7 @@ def test_text_tokenization_and_val_is_test(monkeypatch):
     train = [b"Great movie!", "na\u00efve <br /> plot".encode(), b"y" * 5000]
     test = [b"bad", b""]
     raw = {"train": (train, [1, 1, 0]), "test": (test, [0, 1])}
-    monkeypatch.setattr(lra, "_load_imdb_raw", lambda data_dir, split: raw[split])
+    monkeypatch.setattr(reader, "_load_imdb_raw", lambda data_dir, split: raw[split])
     inputs, labels = lra.load("text", None, "train")
     assert inputs.shape == (3, 4096) and inputs.dtype == np.int32
     for row, text in zip(inputs, train):
@@ -361,8 +382,12 @@ def test_text_tokenization_and_val_is_test(monkeypatch):
 
 
 def test_text_reads_extracted_aclimdb_folder(tmp_path):
-    reviews = {("train", "pos"): [b"good", b"great"], ("train", "neg"): [b"awful"],
-               ("test", "pos"): [b"fine"], ("test", "neg"): [b"meh", b"no"]}
+    reviews = {
+        ("train", "pos"): [b"good", b"great"],
+        ("train", "neg"): [b"awful"],
+        ("test", "pos"): [b"fine"],
+        ("test", "neg"): [b"meh", b"no"],
+    }
     for (split, polarity), texts in reviews.items():
         folder = tmp_path / "aclImdb" / split / polarity
         folder.mkdir(parents=True)
@@ -405,7 +430,9 @@ def test_text_through_tensorflow_datasets(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", tfds)
     inputs, labels = lra.load("text", tmp_path, "val")  # no aclImdb in tmp_path
     assert tfds.calls == [("imdb_reviews", "test", {"as_supervised": True})]
-    np.testing.assert_array_equal(inputs, np.stack([expected_bytes(b"ok", 4096), expected_bytes(b"no", 4096)]))
+    np.testing.assert_array_equal(
+        inputs, np.stack([expected_bytes(b"ok", 4096), expected_bytes(b"no", 4096)])
+    )
     np.testing.assert_array_equal(labels, [1, 0])
 
 
@@ -413,7 +440,10 @@ def test_image_falls_back_to_tensorflow_datasets(monkeypatch):
     import keras
 
     rng = np.random.default_rng(8)
-    images = {s: rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8) for s, n in [("train", 10), ("test", 2)]}
+    images = {
+        s: rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8)
+        for s, n in [("train", 10), ("test", 2)]
+    }
     tfds = fake_tfds({("cifar10", s): (images[s], np.arange(len(images[s]))) for s in images})
 
     def offline():
@@ -431,8 +461,11 @@ def test_image_grayscale_rowmajor_and_split(monkeypatch):
     train = rng.integers(0, 256, size=(20, 32, 32, 3), dtype=np.uint8)
     test = rng.integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
     train_labels = rng.integers(0, 10, size=(20, 1))
-    monkeypatch.setattr(lra, "_load_cifar10_raw", lambda: {
-        "train": (train, train_labels), "test": (test, np.arange(4).reshape(4, 1))})
+    monkeypatch.setattr(
+        reader,
+        "_load_cifar10_raw",
+        lambda: {"train": (train, train_labels), "test": (test, np.arange(4).reshape(4, 1))},
+    )
     x, y = lra.load("image", None, "train")
     assert x.shape == (18, 1024) and x.dtype == np.uint8 and y.dtype == np.int32
     np.testing.assert_array_equal(x, luma(train[:18]).reshape(18, 1024))
@@ -461,8 +494,11 @@ def test_image_uses_keras_cifar10(monkeypatch):
     rng = np.random.default_rng(6)
     x_train = rng.integers(0, 256, size=(10, 32, 32, 3), dtype=np.uint8)
     x_test = rng.integers(0, 256, size=(3, 32, 32, 3), dtype=np.uint8)
-    monkeypatch.setattr(keras.datasets.cifar10, "load_data", lambda: (
-        (x_train, np.arange(10).reshape(10, 1)), (x_test, np.zeros((3, 1), np.uint8))))
+    monkeypatch.setattr(
+        keras.datasets.cifar10,
+        "load_data",
+        lambda: ((x_train, np.arange(10).reshape(10, 1)), (x_test, np.zeros((3, 1), np.uint8))),
+    )
     x, y = lra.load("image", split="train")
     np.testing.assert_array_equal(x, luma(x_train[:9]).reshape(9, 1024))
     np.testing.assert_array_equal(y, np.arange(9))
@@ -487,7 +523,9 @@ def test_image_offline_without_tfds_names_options(monkeypatch):
 
 def test_missing_file_names_expected_path(tmp_path):
     (tmp_path / "listops-1000").mkdir()
-    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "listops-1000" / "basic_val.tsv"))):
+    with pytest.raises(
+        FileNotFoundError, match=re.escape(str(tmp_path / "listops-1000" / "basic_val.tsv"))
+    ):
         lra.load("listops", tmp_path, "val", verbose=0)
     with pytest.raises(FileNotFoundError, match="new_aan_pairs.eval.tsv"):
         lra.load("retrieval", tmp_path, "val", verbose=0)
@@ -497,12 +535,15 @@ def test_missing_file_names_expected_path(tmp_path):
         lra.load("listops", tmp_path / "nowhere", "val", verbose=0)
 
 
-@pytest.mark.parametrize("content,line,problem", [
-    ("Source\tTarget\n( [MAX 1 ] )\t1\n( [MIN 2 ] )\t2\textra\n", 3, "2 tab-separated"),
-    ("Source\tTarget\n( [MAX 1 ] )\tseven\n", 2, "label 'seven'"),
-    ("Source\tTarget\n( [MAX 1 ] )\t10\n", 2, "label '10'"),
-    ("( [MAX 1 ] )\t1\n", 1, "header"),
-])
+@pytest.mark.parametrize(
+    "content,line,problem",
+    [
+        ("Source\tTarget\n( [MAX 1 ] )\t1\n( [MIN 2 ] )\t2\textra\n", 3, "2 tab-separated"),
+        ("Source\tTarget\n( [MAX 1 ] )\tseven\n", 2, "label 'seven'"),
+        ("Source\tTarget\n( [MAX 1 ] )\t10\n", 2, "label '10'"),
+        ("( [MAX 1 ] )\t1\n", 1, "header"),
+    ],
+)
 def test_malformed_listops_names_file_and_line(tmp_path, content, line, problem):
     (tmp_path / "listops-1000").mkdir()
     (tmp_path / "listops-1000" / "basic_train.tsv").write_text(content)
@@ -514,7 +555,8 @@ def test_malformed_listops_names_file_and_line(tmp_path, content, line, problem)
 def test_malformed_retrieval_names_file_and_line(tmp_path):
     (tmp_path / "tsv_data").mkdir()
     (tmp_path / "tsv_data" / "new_aan_pairs.test.tsv").write_text(
-        "1\ta\tb\tx\ty\n\n0\ta\tb\tonly four\n")
+        "1\ta\tb\tx\ty\n\n0\ta\tb\tonly four\n"
+    )
     with pytest.raises(ValueError, match="new_aan_pairs.test.tsv, line 3: expected 5"):
         lra.load("retrieval", tmp_path, "test", verbose=0)
 
@@ -550,12 +592,25 @@ def test_argument_errors(tmp_path):
 def test_task_info_matches_loaded_shapes(lra_dir, tmp_path):
     assert set(lra.TASK_INFO) == set(lra.TASKS)
     assert {t: i["seq_len"] for t, i in lra.TASK_INFO.items()} == {
-        "listops": 2048, "text": 4096, "retrieval": 4000, "image": 1024,
-        "pathfinder": 1024, "pathx": 16384}
+        "listops": 2048,
+        "text": 4096,
+        "retrieval": 4000,
+        "image": 1024,
+        "pathfinder": 1024,
+        "pathx": 16384,
+    }
     assert {t: i["num_classes"] for t, i in lra.TASK_INFO.items()} == {
-        "listops": 10, "text": 2, "retrieval": 2, "image": 10, "pathfinder": 2, "pathx": 2}
+        "listops": 10,
+        "text": 2,
+        "retrieval": 2,
+        "image": 10,
+        "pathfinder": 2,
+        "pathx": 2,
+    }
     for task in ("image", "pathfinder", "pathx"):
-        assert lra.TASK_INFO[task]["input_channels"] == 1 and lra.TASK_INFO[task]["vocab_size"] is None
+        assert (
+            lra.TASK_INFO[task]["input_channels"] == 1 and lra.TASK_INFO[task]["vocab_size"] is None
+        )
     inputs, _ = lra.load("pathx", lra_dir["root"], "val", cache_dir=tmp_path, verbose=0)
     assert inputs.shape[1] == lra.TASK_INFO["pathx"]["seq_len"]
 

@@ -41,9 +41,11 @@ def _tokens(batch=8, seed=0, lengths=None):
 def test_classifier_shapes_for_every_ssm(kind):
     model = models.build_classifier(3, vocab_size=VOCAB, ssm=kind, **SMALL)
     assert model.output_shape == (None, 3)
-    blocks = [l for l in model.layers if isinstance(l, SSMBlock)]
+    blocks = [x for x in model.layers if isinstance(x, SSMBlock)]
     assert len(blocks) == 2
-    assert all(type(b.ssm).__name__ == {"dlr": "DLR", "dss": "DSS", "s5": "S5"}[kind] for b in blocks)
+    assert all(
+        type(b.ssm).__name__ == {"dlr": "DLR", "dss": "DSS", "s5": "S5"}[kind] for b in blocks
+    )
     assert _predict(model, _tokens(batch=2)).shape == (2, 3)
 
 
@@ -64,10 +66,15 @@ def test_global_seed_reproduces_unseeded_builders(kind):
 
 def test_per_layer_implementation_through_ssm_kwargs():
     choice = {"linear_recurrence": "reference"}
-    model = models.build_tagger(2, input_features=3, hidden_size=H, num_layers=2,
-                                ssm_kwargs={"state_size": N, "mode": "recurrence",
-                                            "implementation": choice}, seed=0)
-    blocks = [l for l in model.layers if isinstance(l, SSMBlock)]
+    model = models.build_tagger(
+        2,
+        input_features=3,
+        hidden_size=H,
+        num_layers=2,
+        ssm_kwargs={"state_size": N, "mode": "recurrence", "implementation": choice},
+        seed=0,
+    )
+    blocks = [x for x in model.layers if isinstance(x, SSMBlock)]
     assert blocks and all(b.ssm.implementation == choice for b in blocks)
     clone = keras.Model.from_config(model.get_config())
     assert all(b.ssm.implementation == choice for b in clone.layers if isinstance(b, SSMBlock))
@@ -90,14 +97,14 @@ def test_shapes_of_every_builder():
 def test_bidirectional_and_final_norm_options():
     model = models.build_classifier(2, vocab_size=VOCAB, bidirectional=True, **SMALL)
     assert all(b.ssm.bidirectional for b in model.layers if isinstance(b, SSMBlock))
-    norms = lambda m: [l for l in m.layers if isinstance(l, keras.layers.LayerNormalization)]
+    norms = lambda m: [x for x in m.layers if isinstance(x, keras.layers.LayerNormalization)]
     assert len(norms(model)) == 1  # pre-norm: a final norm (DSS/DLR)
     post = models.build_classifier(2, vocab_size=VOCAB, prenorm=False, **SMALL)
     assert len(norms(post)) == 0
     s5_style = models.build_classifier(2, vocab_size=VOCAB, final_norm=False, **SMALL)
     assert len(norms(s5_style)) == 0
     batch = models.build_classifier(2, vocab_size=VOCAB, norm="batch", final_norm=True, **SMALL)
-    assert any(isinstance(l, keras.layers.BatchNormalization) for l in batch.layers)
+    assert any(isinstance(x, keras.layers.BatchNormalization) for x in batch.layers)
 
 
 def test_s5_parameter_count_matches_the_paper_formula():
@@ -105,11 +112,21 @@ def test_s5_parameter_count_matches_the_paper_formula():
     # plus the encoder in_dim*H + H and the head H*classes + classes. P = stored states.
     in_dim, classes, layers_, p_full = 3, 5, 2, 8
     model = models.build_classifier(
-        classes, input_features=in_dim, hidden_size=H, num_layers=layers_, ssm="s5",
-        ssm_kwargs={"state_size": p_full}, bidirectional=True, norm="batch",
-        activation="half_glu1", final_norm=False)
+        classes,
+        input_features=in_dim,
+        hidden_size=H,
+        num_layers=layers_,
+        ssm="s5",
+        ssm_kwargs={"state_size": p_full},
+        bidirectional=True,
+        norm="batch",
+        activation="half_glu1",
+        final_norm=False,
+    )
     p = p_full // 2
-    expected = layers_ * (6 * p * H + 3 * p + H * H + 4 * H) + (in_dim * H + H) + (H * classes + classes)
+    expected = (
+        layers_ * (6 * p * H + 3 * p + H * H + 4 * H) + (in_dim * H + H) + (H * classes + classes)
+    )
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
     assert trainable == expected
 
@@ -123,14 +140,17 @@ def test_dlr_parameter_count():
     assert model.count_params() == expected
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(), "exactly one"),
-    (dict(vocab_size=5, input_features=3), "exactly one"),
-    (dict(vocab_size=5, pooling="max"), "pooling"),
-    (dict(vocab_size=5, ssm="lstm"), "Unknown SSM"),
-    (dict(vocab_size=5, ssm=DLR()), "new layer"),
-    (dict(vocab_size=5, num_layers=0), "num_layers"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(), "exactly one"),
+        (dict(vocab_size=5, input_features=3), "exactly one"),
+        (dict(vocab_size=5, pooling="max"), "pooling"),
+        (dict(vocab_size=5, ssm="lstm"), "Unknown SSM"),
+        (dict(vocab_size=5, ssm=DLR()), "new layer"),
+        (dict(vocab_size=5, num_layers=0), "num_layers"),
+    ],
+)
 def test_invalid_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         models.build_classifier(2, **kwargs)
@@ -168,13 +188,14 @@ def _check_padding_ignored(model, padded, length, unmask):
 
 def test_padded_batch_equals_unpadded_mean_pooling(trained_classifier):
     model = trained_classifier[0]
-    assert any(isinstance(l, keras.layers.GlobalAveragePooling1D) for l in model.layers)
+    assert any(isinstance(x, keras.layers.GlobalAveragePooling1D) for x in model.layers)
     _check_padding_ignored(model, _tokens(batch=2, seed=1, lengths=[LENGTH, 7]), 7, unmask=1)
 
 
 def test_padded_batch_equals_unpadded_last_pooling_real_inputs():
-    model = models.build_classifier(3, input_features=2, mask_value=0.0, norm="batch",
-                                    pooling="last", **SMALL)
+    model = models.build_classifier(
+        3, input_features=2, mask_value=0.0, norm="batch", pooling="last", **SMALL
+    )
     x = np.random.default_rng(2).normal(size=(2, LENGTH, 2)).astype("float32")
     x[1, 7:] = 0.0  # all features equal to mask_value: padding
     _check_padding_ignored(model, x, 7, unmask=0.5)
@@ -186,10 +207,10 @@ def test_retrieval_shares_the_encoder_and_builds_its_features():
     a = _tokens(batch=2, seed=2, lengths=[LENGTH, 5])
     b = _tokens(batch=2, seed=3, lengths=[9, LENGTH])
     ab, ba = _predict(features, [a, b]), _predict(features, [b, a])
-    e1, e2 = ab[:, :H], ab[:, H:2 * H]
+    e1, e2 = ab[:, :H], ab[:, H : 2 * H]
     lc.assert_close(ba[:, :H], e2, atol=1e-5, what="shared encoder (swap)")
-    lc.assert_close(ab[:, 2 * H:3 * H], e1 - e2, atol=1e-5, what="e1 - e2")
-    lc.assert_close(ab[:, 3 * H:], e1 * e2, atol=1e-5, what="e1 * e2")
+    lc.assert_close(ab[:, 2 * H : 3 * H], e1 - e2, atol=1e-5, what="e1 - e2")
+    lc.assert_close(ab[:, 3 * H :], e1 * e2, atol=1e-5, what="e1 * e2")
     # One encoder's weights (not two): embedding + 2 blocks + final norm + head.
     single = models.build_classifier(2, vocab_size=VOCAB, **SMALL)
     head = (4 * H * H + H) + (H * 2 + 2)
@@ -208,10 +229,13 @@ def trained_classifier():
     lengths = rng.integers(4, LENGTH + 1, size=32)
     x = _tokens(batch=32, seed=4, lengths=lengths)
     y = (x[:, 0] % 2).astype("int32")
-    model = models.build_classifier(2, vocab_size=VOCAB, mask_zero=True, norm="batch",
-                                    dropout=0.1, **SMALL)
-    model.compile(keras_ssm.optimizers.ssm_optimizer(model, paper="dlr", lr=1e-2, ssm_lr=1e-3),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model = models.build_classifier(
+        2, vocab_size=VOCAB, mask_zero=True, norm="batch", dropout=0.1, **SMALL
+    )
+    model.compile(
+        keras_ssm.optimizers.ssm_optimizer(model, paper="dlr", lr=1e-2, ssm_lr=1e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     before = model.evaluate(x, y, verbose=0, batch_size=32)
     model.fit(x, y, batch_size=8, epochs=6, verbose=0)
     after = model.evaluate(x, y, verbose=0, batch_size=32)
@@ -236,8 +260,10 @@ def test_keras_file_roundtrip(trained_classifier, tmp_path):
     assert [v.path for v in loaded.weights] == [v.path for v in model.weights]
 
 
-@pytest.mark.skipif(lc.BACKEND != "torch", reason="checked once per suite, from the torch run "
-                    "(the layers check every pair of backends)")
+@pytest.mark.skipif(
+    lc.BACKEND != "torch",
+    reason="checked once per suite, from the torch run (the layers check every pair of backends)",
+)
 def test_keras_file_loads_on_another_backend(trained_classifier, tmp_path):
     model, x, _, _, _ = trained_classifier
     path = os.path.join(str(tmp_path), "classifier.keras")
@@ -252,8 +278,12 @@ def test_keras_file_loads_on_another_backend(trained_classifier, tmp_path):
     """)
     out = os.path.join(str(tmp_path), "y.npy")
     env = dict(os.environ, KERAS_BACKEND=other, CUDA_VISIBLE_DEVICES="")
-    proc = subprocess.run([sys.executable, "-c", script, path,
-                           os.path.join(str(tmp_path), "x.npy"), out],
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", script, path, os.path.join(str(tmp_path), "x.npy"), out],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     lc.assert_close(np.load(out), _predict(model, x), atol=1e-5, what=f"loaded on {other}")

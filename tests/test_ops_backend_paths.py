@@ -1,4 +1,5 @@
-"""Backend-specific fast paths of `linear_recurrence` (keras_ssm/ops/jax.py, tensorflow.py).
+"""Backend-specific fast paths of `linear_recurrence` (keras_ssm/ops/jax/recurrence.py,
+tensorflow/recurrence.py).
 
 Each path is checked against a numpy loop written here (values and final state), against
 the gradients of the `reference` implementation and against numpy finite differences;
@@ -66,15 +67,18 @@ def numpy_finite_difference_grads(a, b, h0, reverse, w, v, complex_, eps=1e-6):
     inputs = [a, b] + ([h0] if h0 is not None else [])
     grads = []
     for index, x in enumerate(inputs):
-        for unit in ([1.0, 1j] if complex_ else [1.0]):
+        for unit in [1.0, 1j] if complex_ else [1.0]:
             g = np.zeros(x.shape)
             for pos in np.ndindex(x.shape):
                 values = []
                 for sign in (1.0, -1.0):
                     moved = [y.copy() for y in inputs]
                     moved[index][pos] += sign * eps * unit
-                    values.append(numpy_loss(moved[0], moved[1], moved[2] if h0 is not None else None,
-                                             reverse, w, v))
+                    values.append(
+                        numpy_loss(
+                            moved[0], moved[1], moved[2] if h0 is not None else None, reverse, w, v
+                        )
+                    )
                 g[pos] = (values[0] - values[1]) / (2 * eps)
             grads.append(g)
     return grads
@@ -121,8 +125,14 @@ def loss_of(h, last, w, v, ops):
 
 CASES = [
     # complex_, invariant, reverse, with_h0
-    pytest.param(c, i, r, h, id=f"{'complex' if c else 'real'}-{'invariant' if i else 'per_step'}"
-                 f"-{'reverse' if r else 'forward'}{'-h0' if h else ''}")
+    pytest.param(
+        c,
+        i,
+        r,
+        h,
+        id=f"{'complex' if c else 'real'}-{'invariant' if i else 'per_step'}"
+        f"-{'reverse' if r else 'forward'}{'-h0' if h else ''}",
+    )
     for c in (True, False)
     for i in (False, True)
     for r in (False, True)
@@ -153,8 +163,9 @@ def reference_grads(key, compute):
 def check_against_numpy(h, last, a, b, h0, reverse):
     expected = np_loop(a, b, h0, reverse)
     np.testing.assert_allclose(to_complex(h), expected, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(to_complex(last), expected[:, 0] if reverse else expected[:, -1],
-                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        to_complex(last), expected[:, 0] if reverse else expected[:, -1], rtol=1e-4, atol=1e-4
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -169,7 +180,9 @@ def check_path_lengths(name, length, invariant, rng):
     fn = registry.get("linear_recurrence", name).fn
     pair = lambda x: real_parts(x, True)
     for reverse in (False, True):
-        h, last = fn(pair(a), pair(b), reverse=reverse, initial_state=pair(h0), return_final_state=True)
+        h, last = fn(
+            pair(a), pair(b), reverse=reverse, initial_state=pair(h0), return_final_state=True
+        )
         check_against_numpy(h, last, a, b, h0, reverse)
 
 
@@ -194,8 +207,8 @@ def jax_values_and_grads(fn, flat, complex_, with_h0, reverse, w, v, jit=True):
 @pytest.mark.parametrize("name", ["sequential", "associative"])
 @pytest.mark.parametrize("complex_, invariant, reverse, with_h0", CASES)
 def test_jax_path_values_and_gradients(name, complex_, invariant, reverse, with_h0):
-    from keras_ssm.ops import reference
     from keras_ssm.ops import registry
+    from keras_ssm.ops.reference import recurrence as reference
 
     case = grid_case(complex_, invariant, reverse, with_h0)
     a, b, h0, w, v, flat = case
@@ -204,8 +217,9 @@ def test_jax_path_values_and_gradients(name, complex_, invariant, reverse, with_
     check_against_numpy(h, last, a, b, h0, reverse)
     expected = reference_grads(
         (complex_, invariant, reverse, with_h0),
-        lambda: jax_values_and_grads(reference.linear_recurrence, flat, complex_, with_h0,
-                                     reverse, w, v, jit=False)[2],
+        lambda: jax_values_and_grads(
+            reference.linear_recurrence, flat, complex_, with_h0, reverse, w, v, jit=False
+        )[2],
     )
     for got, want in zip(grads, expected):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
@@ -237,7 +251,7 @@ def test_jax_path_gradients_match_finite_differences(name, rng):
 def test_jax_automatic_choice(monkeypatch):
     import jax
 
-    from keras_ssm.ops import jax as jax_paths
+    from keras_ssm.ops.jax import recurrence as jax_paths
 
     a = (np.full((4,), 0.9, "float32"), np.zeros((4,), "float32"))
     b = (np.ones((2, 8, 4), "float32"), np.zeros((2, 8, 4), "float32"))
@@ -265,7 +279,7 @@ def test_jax_automatic_choice(monkeypatch):
 def test_jax_platform_of_arrays_and_tracers():
     import jax
 
-    from keras_ssm.ops import jax as jax_paths
+    from keras_ssm.ops.jax import recurrence as jax_paths
 
     x = jax.numpy.ones((2, 3))
     assert jax_paths.platform(x) == "cpu"
@@ -280,7 +294,7 @@ def test_jax_associative_keeps_invariant_a_small():
     """A time-invariant `a` is never broadcast to the sequence length."""
     import jax
 
-    from keras_ssm.ops import jax as jax_paths
+    from keras_ssm.ops.jax import recurrence as jax_paths
 
     length, state = 64, 5
     a = jax.numpy.full((state,), 0.5)
@@ -313,8 +327,12 @@ def tf_values_and_grads(fn, flat, complex_, with_h0, reverse, w, v, jit=None, ba
     if jit is not None:
         signature = None
         if batch_spec:
-            signature = [tf.TensorSpec((None,) + x.shape[1:], tf.float32) if x.ndim > 1
-                         else tf.TensorSpec(x.shape, tf.float32) for x in flat]
+            signature = [
+                tf.TensorSpec((None,) + x.shape[1:], tf.float32)
+                if x.ndim > 1
+                else tf.TensorSpec(x.shape, tf.float32)
+                for x in flat
+            ]
         run = tf.function(run, jit_compile=jit, input_signature=signature)
     h, last, grads = run(*tensors)
     as_np = lambda x: tuple(t.numpy() for t in x) if isinstance(x, (tuple, list)) else x.numpy()
@@ -322,18 +340,20 @@ def tf_values_and_grads(fn, flat, complex_, with_h0, reverse, w, v, jit=None, ba
 
 
 def check_tf_path(name, complex_, invariant, reverse, with_h0, jit=None, batch_spec=False):
-    from keras_ssm.ops import reference
     from keras_ssm.ops import registry
+    from keras_ssm.ops.reference import recurrence as reference
 
     a, b, h0, w, v, flat = grid_case(complex_, invariant, reverse, with_h0)
     fn = registry.get("linear_recurrence", name).fn
-    h, last, grads = tf_values_and_grads(fn, flat, complex_, with_h0, reverse, w, v, jit=jit,
-                                         batch_spec=batch_spec)
+    h, last, grads = tf_values_and_grads(
+        fn, flat, complex_, with_h0, reverse, w, v, jit=jit, batch_spec=batch_spec
+    )
     check_against_numpy(h, last, a, b, h0, reverse)
     expected = reference_grads(
         (complex_, invariant, reverse, with_h0),
-        lambda: tf_values_and_grads(reference.linear_recurrence, flat, complex_, with_h0,
-                                    reverse, w, v)[2],
+        lambda: tf_values_and_grads(
+            reference.linear_recurrence, flat, complex_, with_h0, reverse, w, v
+        )[2],
     )
     for got, want in zip(grads, expected):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
@@ -385,8 +405,9 @@ def test_tf_path_gradients_match_finite_differences(name, rng):
     a, b, h0 = make_problem(rng, 5, True, False, True, batch=1, state=2)
     w, v = loss_weights(rng, 5, True, batch=1, state=2)
     fn = registry.get("linear_recurrence", name).fn
-    _, _, grads = tf_values_and_grads(fn, flat_inputs(a, b, h0, True), True, True, True, w, v,
-                                      jit=True)
+    _, _, grads = tf_values_and_grads(
+        fn, flat_inputs(a, b, h0, True), True, True, True, w, v, jit=True
+    )
     expected = numpy_finite_difference_grads(a, b, h0, True, w, v, True)
     for got, want in zip(grads, expected):
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
@@ -396,7 +417,7 @@ def test_tf_path_gradients_match_finite_differences(name, rng):
 @pytest.mark.parametrize("accelerator", [False, True], ids=["cpu", "gpu_or_tpu"])
 def test_tf_automatic_choice(monkeypatch, accelerator):
     """CPU only: the sequential loop (fastest there); with a GPU/TPU: the parallel paths."""
-    from keras_ssm.ops import tensorflow as tf_ops
+    from keras_ssm.ops.tensorflow import recurrence as tf_ops
 
     monkeypatch.setattr(tf_ops, "_has_accelerator", lambda: accelerator)
     a = (np.full((4,), 0.9, "float32"), np.zeros((4,), "float32"))

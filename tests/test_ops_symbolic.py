@@ -81,8 +81,12 @@ def test_causal_conv():
     y = keras_ssm.ops.causal_conv(u_in, k_in)
     check_spec(y, (None, 10, 3))
     model = keras.Model([u_in, k_in], y)
-    expected = np.stack([np.stack([np.convolve(u[i, :, c], kernel[c])[:10] for c in range(3)], -1)
-                         for i in range(2)])
+    expected = np.stack(
+        [
+            np.stack([np.convolve(u[i, :, c], kernel[c])[:10] for c in range(3)], -1)
+            for i in range(2)
+        ]
+    )
     close(to_numpy(model([u, kernel])), expected)
     # A constant kernel inside a model.
     const = keras.Model(u_in, keras_ssm.ops.causal_conv(u_in, keras.ops.convert_to_tensor(kernel)))
@@ -92,8 +96,12 @@ def test_causal_conv():
     y2 = keras_ssm.ops.causal_conv(u_in, k_in, backward_kernel=kb_in)
     check_spec(y2, (None, 10, 3))
     kb = rng.normal(size=(3, 4)).astype("float32")
-    backward = np.stack([np.stack([np.convolve(u[i, ::-1, c], kb[c])[:10][::-1] for c in range(3)],
-                                  -1) for i in range(2)])
+    backward = np.stack(
+        [
+            np.stack([np.convolve(u[i, ::-1, c], kb[c])[:10][::-1] for c in range(3)], -1)
+            for i in range(2)
+        ]
+    )
     close(to_numpy(keras.Model([u_in, k_in, kb_in], y2)([u, kernel, kb])), expected + backward)
 
 
@@ -118,5 +126,6 @@ def test_symbolic_argument_errors():
     with pytest.raises(ValueError, match="channels"):
         keras_ssm.ops.causal_conv(keras.Input((10, 3)), keras.Input((6,), batch_size=2))
     with pytest.raises(ValueError, match="`length` must be a positive int"):
-        keras_ssm.ops.vandermonde_kernel(keras.Input((), batch_size=4),
-                                         keras.Input((4,), batch_size=2), 0)
+        keras_ssm.ops.vandermonde_kernel(
+            keras.Input((), batch_size=4), keras.Input((4,), batch_size=2), 0
+        )

@@ -1,4 +1,4 @@
-"""Tests for the chunked torch path of linear_recurrence (keras_ssm/ops/torch.py).
+"""Tests for the chunked torch path of linear_recurrence (keras_ssm/ops/torch/recurrence.py).
 
 What the shared op tests cannot reach: chunk boundaries and lengths that are not a
 multiple of the chunk (with the chunk constants made small so that tiny inputs go
@@ -19,9 +19,13 @@ pytestmark = pytest.mark.skipif(
 if keras.config.backend() == "torch":
     import torch
 
-    from keras_ssm.ops import torch as torch_ops
+    from keras_ssm.ops.torch import recurrence as torch_ops
 
-from recurrence_reference import as_numpy, np_loop, pack, planes_of, torch_loop  # noqa: E402
+from recurrence_reference import as_numpy  # noqa: E402
+from recurrence_reference import np_loop  # noqa: E402
+from recurrence_reference import pack  # noqa: E402
+from recurrence_reference import planes_of  # noqa: E402
+from recurrence_reference import torch_loop  # noqa: E402
 
 B, N = 2, 3
 # Lengths around the chunk sizes the `small_chunks` fixture produces (4-9 chunks of
@@ -46,6 +50,7 @@ def small_chunks(monkeypatch):
 
 def random_inputs(rng, length, cplx, invariant, with_h0, state=(N,), scale=0.95, batch=B):
     """numpy a, b, h0 (complex128 or float64), |a| <= scale."""
+
     def draw(*shape):
         x = rng.uniform(-1, 1, shape)
         if cplx:
@@ -68,16 +73,22 @@ def random_inputs(rng, length, cplx, invariant, with_h0, state=(N,), scale=0.95,
 @pytest.mark.parametrize("invariant", [False, True], ids=["per_step", "invariant"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 @pytest.mark.parametrize("with_h0", [False, True], ids=["zero_h0", "h0"])
-def test_values_across_chunk_boundaries(small_chunks, rng, length, cplx, invariant,
-                                        reverse, with_h0):
+def test_values_across_chunk_boundaries(
+    small_chunks, rng, length, cplx, invariant, reverse, with_h0
+):
     a, b, h0 = random_inputs(rng, length, cplx, invariant, with_h0)
     expected = np_loop(a, b, h0, reverse)
     h, last = torch_ops.linear_recurrence_chunked(
-        pack(planes_of(a)), pack(planes_of(b)), reverse=reverse,
-        initial_state=pack(planes_of(h0)), return_final_state=True)
+        pack(planes_of(a)),
+        pack(planes_of(b)),
+        reverse=reverse,
+        initial_state=pack(planes_of(h0)),
+        return_final_state=True,
+    )
     np.testing.assert_allclose(as_numpy(h), expected, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(as_numpy(last), expected[:, 0 if reverse else -1],
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        as_numpy(last), expected[:, 0 if reverse else -1], rtol=1e-12, atol=1e-12
+    )
 
 
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
@@ -89,20 +100,25 @@ def test_default_chunking_long_sequence_float32(rng, reverse, invariant):
     a, b, h0 = random_inputs(rng, length, True, invariant, True, state=(4,), scale=0.999)
     expected = np_loop(a, b, h0, reverse)
     h, last = torch_ops.linear_recurrence_chunked(
-        pack(planes_of(a, torch.float32)), pack(planes_of(b, torch.float32)),
-        reverse=reverse, initial_state=pack(planes_of(h0, torch.float32)),
-        return_final_state=True)
+        pack(planes_of(a, torch.float32)),
+        pack(planes_of(b, torch.float32)),
+        reverse=reverse,
+        initial_state=pack(planes_of(h0, torch.float32)),
+        return_final_state=True,
+    )
     assert h[0].dtype == torch.float32
     scale = np.abs(expected).max()
     np.testing.assert_allclose(as_numpy(h), expected, rtol=0, atol=2e-5 * scale)
-    np.testing.assert_allclose(as_numpy(last), expected[:, 0 if reverse else -1],
-                               rtol=0, atol=2e-5 * scale)
+    np.testing.assert_allclose(
+        as_numpy(last), expected[:, 0 if reverse else -1], rtol=0, atol=2e-5 * scale
+    )
 
 
 def test_several_state_axes(small_chunks, rng):
     a, b, h0 = random_inputs(rng, 37, True, False, True, state=(2, 3))
     h = torch_ops.linear_recurrence_chunked(
-        pack(planes_of(a)), pack(planes_of(b)), initial_state=pack(planes_of(h0)))
+        pack(planes_of(a)), pack(planes_of(b)), initial_state=pack(planes_of(h0))
+    )
     assert h[0].shape == (B, 37, 2, 3)
     np.testing.assert_allclose(as_numpy(h), np_loop(a, b, h0), rtol=1e-12, atol=1e-12)
 
@@ -122,11 +138,14 @@ def test_zero_and_tiny_coefficients_are_exact(small_chunks, rng):
 def test_strided_inputs(small_chunks, rng):
     """Non-contiguous views (a transposed buffer) give the same result."""
     a, b, h0 = random_inputs(rng, 37, True, False, True)
-    b_t = [torch.tensor(np.ascontiguousarray(p.transpose(1, 0, 2))).transpose(0, 1)
-           for p in (b.real, b.imag)]
+    b_t = [
+        torch.tensor(np.ascontiguousarray(p.transpose(1, 0, 2))).transpose(0, 1)
+        for p in (b.real, b.imag)
+    ]
     assert not b_t[0].is_contiguous()
     h = torch_ops.linear_recurrence_chunked(
-        pack(planes_of(a)), tuple(b_t), initial_state=pack(planes_of(h0)))
+        pack(planes_of(a)), tuple(b_t), initial_state=pack(planes_of(h0))
+    )
     np.testing.assert_allclose(as_numpy(h), np_loop(a, b, h0), rtol=1e-12, atol=1e-12)
 
 
@@ -147,12 +166,15 @@ def weighted_loss(h, last, weights):
 @pytest.mark.parametrize("invariant", [False, True], ids=["per_step", "invariant"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 @pytest.mark.parametrize("with_h0", [False, True], ids=["zero_h0", "h0"])
-def test_gradients_match_autograd_of_loop(small_chunks, rng, length, cplx, invariant,
-                                          reverse, with_h0):
+def test_gradients_match_autograd_of_loop(
+    small_chunks, rng, length, cplx, invariant, reverse, with_h0
+):
     a, b, h0 = random_inputs(rng, length, cplx, invariant, with_h0)
     planes = 2 if cplx else 1
-    weights = ([torch.tensor(rng.normal(size=b.shape)) for _ in range(planes)],
-               [torch.tensor(rng.normal(size=(B, N))) for _ in range(planes)])
+    weights = (
+        [torch.tensor(rng.normal(size=b.shape)) for _ in range(planes)],
+        [torch.tensor(rng.normal(size=(B, N))) for _ in range(planes)],
+    )
     grads = []
     for run in ("chunked", "loop"):
         pa = planes_of(a, requires_grad=True)
@@ -160,8 +182,8 @@ def test_gradients_match_autograd_of_loop(small_chunks, rng, length, cplx, invar
         ph = planes_of(h0, requires_grad=True)
         if run == "chunked":
             h, last = torch_ops.linear_recurrence_chunked(
-                pack(pa), pack(pb), reverse=reverse, initial_state=pack(ph),
-                return_final_state=True)
+                pack(pa), pack(pb), reverse=reverse, initial_state=pack(ph), return_final_state=True
+            )
         else:
             h, last = torch_loop(pa, pb, ph, reverse)
         leaves = pa + pb + (ph or [])
@@ -176,13 +198,16 @@ def test_gradients_match_autograd_of_loop(small_chunks, rng, length, cplx, invar
 def test_gradcheck_finite_differences(small_chunks, rng, invariant, reverse):
     """torch.autograd.gradcheck (finite differences) through chunks and carries."""
     a, b, h0 = random_inputs(rng, 19, True, invariant, True)
-    inputs = planes_of(a, requires_grad=True) + planes_of(b, requires_grad=True) + \
-        planes_of(h0, requires_grad=True)
+    inputs = (
+        planes_of(a, requires_grad=True)
+        + planes_of(b, requires_grad=True)
+        + planes_of(h0, requires_grad=True)
+    )
 
     def fn(ar, ai, br, bi, hr, hi):
         (yr, yi), (lr, li) = torch_ops.linear_recurrence_chunked(
-            (ar, ai), (br, bi), reverse=reverse, initial_state=(hr, hi),
-            return_final_state=True)
+            (ar, ai), (br, bi), reverse=reverse, initial_state=(hr, hi), return_final_state=True
+        )
         return yr, yi, lr, li
 
     assert torch.autograd.gradcheck(fn, tuple(inputs))
@@ -192,8 +217,9 @@ def test_gradient_of_b_only(small_chunks, rng):
     """a and h0 without requires_grad: only db is computed and it is right."""
     a, b, h0 = random_inputs(rng, 37, True, False, True)
     pb = planes_of(b, requires_grad=True)
-    h = torch_ops.linear_recurrence_chunked(pack(planes_of(a)), tuple(pb),
-                                            initial_state=pack(planes_of(h0)))
+    h = torch_ops.linear_recurrence_chunked(
+        pack(planes_of(a)), tuple(pb), initial_state=pack(planes_of(h0))
+    )
     (h[0].sum() + 2 * h[1].sum()).backward()
     pb_ref = planes_of(b, requires_grad=True)
     (hr, hi), _ = torch_loop(planes_of(a), pb_ref, planes_of(h0))
@@ -235,13 +261,16 @@ def threaded(monkeypatch, small_chunks):
 @pytest.mark.parametrize("invariant", [False, True], ids=["per_step", "invariant"])
 @pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
 @pytest.mark.parametrize("with_h0", [False, True], ids=["zero_h0", "h0"])
-def test_split_over_threads_values_and_gradients(threaded, rng, batch, cplx, invariant,
-                                                 reverse, with_h0):
+def test_split_over_threads_values_and_gradients(
+    threaded, rng, batch, cplx, invariant, reverse, with_h0
+):
     a, b, h0 = random_inputs(rng, 37, cplx, invariant, with_h0, batch=batch)
     expected = np_loop(a, b, h0, reverse)
     planes = 2 if cplx else 1
-    weights = ([torch.tensor(rng.normal(size=b.shape)) for _ in range(planes)],
-               [torch.tensor(rng.normal(size=(batch, N))) for _ in range(planes)])
+    weights = (
+        [torch.tensor(rng.normal(size=b.shape)) for _ in range(planes)],
+        [torch.tensor(rng.normal(size=(batch, N))) for _ in range(planes)],
+    )
     grads = []
     for run in ("chunked", "loop"):
         pa, pb = planes_of(a, requires_grad=True), planes_of(b, requires_grad=True)
@@ -249,8 +278,8 @@ def test_split_over_threads_values_and_gradients(threaded, rng, batch, cplx, inv
         if run == "chunked":
             threaded.clear()
             h, last = torch_ops.linear_recurrence_chunked(
-                pack(pa), pack(pb), reverse=reverse, initial_state=pack(ph),
-                return_final_state=True)
+                pack(pa), pack(pb), reverse=reverse, initial_state=pack(ph), return_final_state=True
+            )
             np.testing.assert_allclose(as_numpy(h), expected, rtol=1e-12, atol=1e-12)
             workers = [n for n in threaded if n.startswith("keras_ssm_scan")]
             # min(3 threads, batch) parts; all but the first run on pool threads.
@@ -287,7 +316,8 @@ def test_meta_tensors_give_shapes(invariant):
     a = (meta(5), meta(5)) if invariant else (meta(B, 300, 5), meta(B, 300, 5))
     b = (meta(B, 300, 5), meta(B, 300, 5))
     h, last = torch_ops.linear_recurrence_chunked(
-        a, b, initial_state=(meta(B, 5), meta(B, 5)), return_final_state=True)
+        a, b, initial_state=(meta(B, 5), meta(B, 5)), return_final_state=True
+    )
     assert h[0].device.type == "meta" and h[0].shape == (B, 300, 5)
     assert last[1].shape == (B, 5)
     (h[0].sum() + last[1].sum()).backward()
@@ -317,5 +347,7 @@ def test_public_op_with_chunked_forced_keeps_dtype(rng):
     with keras_ssm.config.use_implementation("linear_recurrence", "chunked"):
         h = keras_ssm.ops.linear_recurrence(a_t, b_t)
     assert h.dtype == torch.float16
-    expected = np_loop(a_t.float().numpy().astype(np.float64), b_t.float().numpy().astype(np.float64))
+    expected = np_loop(
+        a_t.float().numpy().astype(np.float64), b_t.float().numpy().astype(np.float64)
+    )
     np.testing.assert_allclose(h.float().numpy(), expected, rtol=5e-3, atol=5e-3)

@@ -34,8 +34,9 @@ def _values(variables):
 
 def _random_grads(variables, seed=0):
     rng = np.random.default_rng(seed)
-    return [keras.ops.convert_to_tensor(rng.normal(size=v.shape).astype("float32"))
-            for v in variables]
+    return [
+        keras.ops.convert_to_tensor(rng.normal(size=v.shape).astype("float32")) for v in variables
+    ]
 
 
 def _last(path):
@@ -51,11 +52,14 @@ def _is_ssm_variable(model, variable):
 # routing
 
 
-@pytest.mark.parametrize("paper,ssm,names", [
-    ("dlr", "dlr", DLR_SSM),
-    ("dss", "dss", {"lambda_log_neg_re", "lambda_imag", "log_dt", "w"}),
-    ("s5", "s5", {"lambda_re", "lambda_im", "b", "log_step"}),
-])
+@pytest.mark.parametrize(
+    "paper,ssm,names",
+    [
+        ("dlr", "dlr", DLR_SSM),
+        ("dss", "dss", {"lambda_log_neg_re", "lambda_imag", "log_dt", "w"}),
+        ("s5", "s5", {"lambda_re", "lambda_im", "b", "log_step"}),
+    ],
+)
 @pytest.mark.parametrize("with_model", [True, False])
 def test_papers_groups(paper, ssm, names, with_model):
     model = _model(ssm)
@@ -85,29 +89,49 @@ def test_invalid_groups():
     with pytest.raises(ValueError, match="selector"):
         GroupedOptimizer([(3, keras.optimizers.SGD(0.1))], default=keras.optimizers.SGD(0.1))
     with pytest.raises(ValueError, match="selector"):
-        GroupedOptimizer([({"name": "w"}, keras.optimizers.SGD(0.1))],
-                         default=keras.optimizers.SGD(0.1))
+        GroupedOptimizer(
+            [({"name": "w"}, keras.optimizers.SGD(0.1))], default=keras.optimizers.SGD(0.1)
+        )
 
 
 # The papers' parameter groups, written out from the papers' code (DSS and DLR: Λ, Δ and W
 # at the SSM rate; S5: Λ, B̃, Δ), and each weight's role in the system.
 PAPER_ROLES = {
-    "dss": {"lambda_log_neg_re": "eigenvalues", "lambda_imag": "eigenvalues",
-            "log_dt": "step", "w": "output", "w_backward": "output", "d": "feedthrough"},
-    "dlr": {"lambda_radius": "eigenvalues", "lambda_phase": "eigenvalues", "w": "output",
-            "w_backward": "output", "d": "feedthrough"},
-    "s5": {"lambda_re": "eigenvalues", "lambda_im": "eigenvalues", "b": "input",
-           "c": "output", "c_backward": "output", "d": "feedthrough", "log_step": "step"},
+    "dss": {
+        "lambda_log_neg_re": "eigenvalues",
+        "lambda_imag": "eigenvalues",
+        "log_dt": "step",
+        "w": "output",
+        "w_backward": "output",
+        "d": "feedthrough",
+    },
+    "dlr": {
+        "lambda_radius": "eigenvalues",
+        "lambda_phase": "eigenvalues",
+        "w": "output",
+        "w_backward": "output",
+        "d": "feedthrough",
+    },
+    "s5": {
+        "lambda_re": "eigenvalues",
+        "lambda_im": "eigenvalues",
+        "b": "input",
+        "c": "output",
+        "c_backward": "output",
+        "d": "feedthrough",
+        "log_step": "step",
+    },
 }
-PAPER_SSM = {"dss": {"lambda_log_neg_re", "lambda_imag", "log_dt", "w", "w_backward"},
-             "dlr": {"lambda_radius", "lambda_phase", "w", "w_backward"},
-             "s5": {"lambda_re", "lambda_im", "b", "log_step"}}
+PAPER_SSM = {
+    "dss": {"lambda_log_neg_re", "lambda_imag", "log_dt", "w", "w_backward"},
+    "dlr": {"lambda_radius", "lambda_phase", "w", "w_backward"},
+    "s5": {"lambda_re", "lambda_im", "b", "log_step"},
+}
 
 
 @pytest.mark.parametrize("ssm", ["dss", "dlr", "s5"])
 def test_layers_tag_their_weights(ssm):
-    layer = SSMBlock({"class_name": ssm, "state_size": 4, "seed": 0,
-                      "bidirectional": True}).ssm
+    layer = SSMBlock({"class_name": ssm, "state_size": 4, "seed": 0, "bidirectional": True}).ssm
     layer.build((None, 5, 3))
     names = {_last(v.path) for v in layer.weights}
     assert names == set(PAPER_ROLES[ssm])
@@ -119,9 +143,13 @@ def test_layers_tag_their_weights(ssm):
 
 def test_role_selector_and_deprecated_name_patterns():
     model = _model("s5")
-    opt = GroupedOptimizer([({"roles": ["eigenvalues", "step"]}, keras.optimizers.SGD(0.1)),
-                            ({"roles": "input"}, keras.optimizers.SGD(0.2))],
-                           default=keras.optimizers.SGD(0.3))
+    opt = GroupedOptimizer(
+        [
+            ({"roles": ["eigenvalues", "step"]}, keras.optimizers.SGD(0.1)),
+            ({"roles": "input"}, keras.optimizers.SGD(0.2)),
+        ],
+        default=keras.optimizers.SGD(0.3),
+    )
     ssm = model.get_layer("block").ssm
     for v in model.trainable_variables:
         name = _last(v.path) if _is_ssm_variable(model, v) else None
@@ -130,8 +158,7 @@ def test_role_selector_and_deprecated_name_patterns():
     assert ssm.built
     with pytest.warns(DeprecationWarning, match="ssm_variable_patterns"):
         patterns = optimizers.ssm_variable_patterns("s5", model)
-    assert patterns == [r"(^|/)s5/(lambda_re|lambda_im|b|log_step)$".replace(
-        "s5/", f"{ssm.name}/")]
+    assert patterns == [r"(^|/)s5/(lambda_re|lambda_im|b|log_step)$".replace("s5/", f"{ssm.name}/")]
     with pytest.raises(ValueError, match="weight_decay"):
         GroupedOptimizer([], default=keras.optimizers.SGD(0.1), weight_decay=0.1)
 
@@ -143,7 +170,9 @@ def test_role_selector_and_deprecated_name_patterns():
 def _sgd_grouped(ssm_lr=0.5, lr=0.01, **kwargs):
     return GroupedOptimizer(
         [({"group": "ssm"}, keras.optimizers.SGD(ssm_lr))],
-        default=keras.optimizers.SGD(lr), **kwargs)
+        default=keras.optimizers.SGD(lr),
+        **kwargs,
+    )
 
 
 def test_sgd_groups_update_at_their_own_rate():
@@ -192,8 +221,9 @@ def test_zero_gradients_decay_only_the_main_group():
             np.testing.assert_array_equal(lc.to_numpy(v), w0.astype("float32"), err_msg=v.path)
         else:
             lc.assert_close(lc.to_numpy(v), w0 * (1 - 0.1 * 0.5), atol=1e-7, what=v.path)
-    assert any(np.abs(w0).max() > 0 and _last(v.path) not in DLR_SSM
-               for v, w0 in zip(variables, before))
+    assert any(
+        np.abs(w0).max() > 0 and _last(v.path) not in DLR_SSM for v, w0 in zip(variables, before)
+    )
 
 
 def test_global_clipnorm_spans_all_groups():
@@ -204,7 +234,7 @@ def test_global_clipnorm_spans_all_groups():
     grads = _random_grads(variables, seed=2)
     opt.apply(grads, variables)
     grads = [lc.to_numpy(g).astype(np.float64) for g in grads]
-    norm = math.sqrt(sum(float((g ** 2).sum()) for g in grads))
+    norm = math.sqrt(sum(float((g**2).sum()) for g in grads))
     for v, w0, g in zip(variables, before, grads):
         lc.assert_close(lc.to_numpy(v), w0 - g * 0.5 / norm, atol=1e-6, what=v.path)
 
@@ -217,11 +247,17 @@ def test_stateless_apply_matches_apply():
     opt.build(variables)
     grads = _random_grads(variables, seed=3)
     if lc.BACKEND == "tensorflow":
-        pytest.raises(ValueError, opt.stateless_apply, [v.value for v in opt.variables], grads,
-                      [v.value for v in variables])  # Keras: not on TF (tf.distribute)
+        pytest.raises(
+            ValueError,
+            opt.stateless_apply,
+            [v.value for v in opt.variables],
+            grads,
+            [v.value for v in variables],
+        )  # Keras: not on TF (tf.distribute)
         return
     new_vars, new_opt_vars = opt.stateless_apply(
-        [v.value for v in opt.variables], grads, [v.value for v in variables])
+        [v.value for v in opt.variables], grads, [v.value for v in variables]
+    )
     before = _values(variables)
     opt.apply(grads, variables)
     for new, v, w0 in zip(new_vars, variables, before):
@@ -278,14 +314,28 @@ def test_warmup_cosine_values_and_config():
 def test_cosine_schedule_per_group():
     model = _model()
     variables = model.trainable_variables
-    opt = optimizers.ssm_optimizer(model, paper="dlr", lr=1e-2, ssm_lr=1e-3, schedule="cosine",
-                                   warmup_steps=2, total_steps=6, min_lr=1e-4)
+    opt = optimizers.ssm_optimizer(
+        model,
+        paper="dlr",
+        lr=1e-2,
+        ssm_lr=1e-3,
+        schedule="cosine",
+        warmup_steps=2,
+        total_steps=6,
+        min_lr=1e-4,
+    )
     grads = _random_grads(variables)
     for _ in range(3):
         opt.apply(grads, variables)
     main, ssm = opt.default, opt.optimizers[0]
-    assert abs(float(lc.to_numpy(main.learning_rate)) - _numpy_warmup_cosine(3, 1e-2, 2, 6, 1e-4)) < 1e-8
-    assert abs(float(lc.to_numpy(ssm.learning_rate)) - _numpy_warmup_cosine(3, 1e-3, 2, 6, 1e-5)) < 1e-9
+    assert (
+        abs(float(lc.to_numpy(main.learning_rate)) - _numpy_warmup_cosine(3, 1e-2, 2, 6, 1e-4))
+        < 1e-8
+    )
+    assert (
+        abs(float(lc.to_numpy(ssm.learning_rate)) - _numpy_warmup_cosine(3, 1e-3, 2, 6, 1e-5))
+        < 1e-9
+    )
 
 
 def test_setting_the_learning_rate_rescales_every_group():
@@ -303,8 +353,9 @@ def test_reduce_lr_on_plateau_scales_every_group():
     opt = optimizers.ssm_optimizer(model, paper="dlr", lr=1e-2, ssm_lr=1e-3, schedule="plateau")
     model.compile(opt, "mse")
     # mode="max" on a falling loss: every epoch after the first is a plateau.
-    reduce = keras.callbacks.ReduceLROnPlateau(monitor="loss", mode="max", factor=0.5,
-                                               patience=0, min_delta=0.0)
+    reduce = keras.callbacks.ReduceLROnPlateau(
+        monitor="loss", mode="max", factor=0.5, patience=0, min_delta=0.0
+    )
     model.fit(x, y, batch_size=4, epochs=3, verbose=0, callbacks=[reduce])
     main = float(lc.to_numpy(opt.default.learning_rate))
     ssm = float(lc.to_numpy(opt.optimizers[0].learning_rate))
@@ -317,17 +368,33 @@ def test_reduce_lr_on_plateau_scales_every_group():
 
 def test_config_roundtrip_and_state_after_keras_save(tmp_path):
     model = _model()
-    opt = optimizers.ssm_optimizer(model, paper="dlr", lr=1e-2, schedule="cosine",
-                                   warmup_steps=2, total_steps=10, global_clipnorm=1.0)
+    opt = optimizers.ssm_optimizer(
+        model,
+        paper="dlr",
+        lr=1e-2,
+        schedule="cosine",
+        warmup_steps=2,
+        total_steps=10,
+        global_clipnorm=1.0,
+    )
     config = opt.get_config()
     clone = GroupedOptimizer.from_config(config)
     assert config["groups"][0]["tags"] == {"group": "ssm"}
     assert clone.get_config()["groups"][0]["tags"] == {"group": "ssm"}
     # Configs saved before the tags name their groups by path regexes.
-    legacy = dict(config, groups=[{"patterns": [r"(^|/)(lambda_radius|lambda_phase|w)$"],
-                                   "optimizer": config["groups"][0]["optimizer"]}])
-    assert GroupedOptimizer.from_config(legacy).get_config()["groups"][0]["patterns"] == \
-        legacy["groups"][0]["patterns"]
+    legacy = dict(
+        config,
+        groups=[
+            {
+                "patterns": [r"(^|/)(lambda_radius|lambda_phase|w)$"],
+                "optimizer": config["groups"][0]["optimizer"],
+            }
+        ],
+    )
+    assert (
+        GroupedOptimizer.from_config(legacy).get_config()["groups"][0]["patterns"]
+        == legacy["groups"][0]["patterns"]
+    )
     assert isinstance(clone.optimizers[0]._learning_rate, WarmupCosine)
     revived = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
     assert type(revived) is GroupedOptimizer
@@ -343,6 +410,9 @@ def test_config_roundtrip_and_state_after_keras_save(tmp_path):
     assert len(saved_values) == len(loaded_values)
     for a, b in zip(saved_values, loaded_values):
         np.testing.assert_array_equal(a, b)
-    ssm_paths = {v.path for v in loaded.trainable_variables
-                 if loaded.optimizer.optimizer_for(v) is loaded.optimizer.optimizers[0]}
+    ssm_paths = {
+        v.path
+        for v in loaded.trainable_variables
+        if loaded.optimizer.optimizer_for(v) is loaded.optimizer.optimizers[0]
+    }
     assert {_last(p) for p in ssm_paths} == DLR_SSM

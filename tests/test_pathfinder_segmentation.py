@@ -1,4 +1,4 @@
-"""Tests for keras_ssm.data.pathfinder_segmentation (spec C.13).
+"""Tests for keras_ssm.data.synthetic.pathfinder_segmentation (spec C.13).
 
 The image and the target are re-rasterised here from the returned geometry
 (a plain supersampling loop), the geometry is checked against the growth
@@ -14,8 +14,8 @@ from collections import deque
 import numpy as np
 import pytest
 
-from keras_ssm.data import pathfinder_segmentation as pf
-from keras_ssm.data import pathfinder_segmentation_build as pfb
+from keras_ssm.data.synthetic import pathfinder_segmentation as pf
+from keras_ssm.data.synthetic import pathfinder_segmentation_build as pfb
 
 
 def rendered(resolution, count, seed):
@@ -142,9 +142,7 @@ def test_image_and_target_match_reference_raster(resolution, index):
     strokes = np.maximum.reduce(
         long_cover + [dash_coverage(d, setting) for d in info["distractors"]]
     )
-    dots = disc_coverage(
-        list(info["markers"]) + [d[0][0] for d in info["distractors"]], setting
-    )
+    dots = disc_coverage(list(info["markers"]) + [d[0][0] for d in info["distractors"]], setting)
     intensity = np.maximum(setting.snake_contrast * strokes, dots)
     expected = np.round(255 * np.clip(intensity, 0, 1))
     diff = np.abs(image.astype(int) - expected)
@@ -179,9 +177,7 @@ def test_geometry_follows_growth_rules(resolution, index):
         assert np.all(np.abs(turns) < max_turn)
         gaps = snake[1:, 0] - snake[:-1, 1]
         np.testing.assert_allclose(np.linalg.norm(gaps, axis=1), margin)
-        np.testing.assert_allclose(
-            gaps / margin, steps[1:] / s.paddle_length, atol=1e-9
-        )
+        np.testing.assert_allclose(gaps / margin, steps[1:] / s.paddle_length, atol=1e-9)
     start_gap = np.linalg.norm(snakes[0][0, 0] - snakes[1][0, 0])
     assert start_gap == pytest.approx(s.seed_distance)
     # Dashes keep clear of each other (consecutive dashes of a snake aside).
@@ -190,9 +186,7 @@ def test_geometry_follows_growth_rules(resolution, index):
     owner = np.concatenate([[k] * len(x) for k, x in enumerate(everything)])
     index = np.concatenate([np.arange(len(x)) for x in everything])
     gap = pairwise_dash_distances(dashes)
-    neighbours = (owner[:, None] == owner[None]) & (
-        np.abs(index[:, None] - index[None]) <= 1
-    )
+    neighbours = (owner[:, None] == owner[None]) & (np.abs(index[:, None] - index[None]) <= 1)
     assert gap[~neighbours].min() > s.paddle_thickness + margin - 1.0
 
 
@@ -280,17 +274,25 @@ def test_paper_settings_table():
     }
     for resolution, values in expected.items():
         s = pf.SETTINGS[resolution]
-        got = (s.contour_length, s.paddle_length, s.paddle_thickness,
-               tuple(s.paddle_margins), s.seed_distance, s.marker_radius,
-               s.continuity, s.antialias, s.num_distractors,
-               s.distractor_length, s.snake_contrast)
+        got = (
+            s.contour_length,
+            s.paddle_length,
+            s.paddle_thickness,
+            tuple(s.paddle_margins),
+            s.seed_distance,
+            s.marker_radius,
+            s.continuity,
+            s.antialias,
+            s.num_distractors,
+            s.distractor_length,
+            s.snake_contrast,
+        )
         assert got == values
         assert s.mark_distractors
 
 
 def test_shards_round_trip(tmp_path):
-    paths = pfb.build_shards(tmp_path / "a", 32, 5, shard_size=3, workers=1,
-                            seed=4, verbose=False)
+    paths = pfb.build_shards(tmp_path / "a", 32, 5, shard_size=3, workers=1, seed=4, verbose=False)
     names = [os.path.basename(p) for p in paths]
     assert names == ["shard_00000.npz", "shard_00001.npz"]
     images, targets, labels = pf.load_shards(tmp_path / "a")
@@ -306,8 +308,7 @@ def test_shards_round_trip(tmp_path):
         np.testing.assert_array_equal(images[i], image)
         np.testing.assert_array_equal(targets[i], target)
         assert labels[i] == label
-    pfb.build_shards(tmp_path / "b", 32, 5, shard_size=3, workers=2, seed=4,
-                    verbose=False)
+    pfb.build_shards(tmp_path / "b", 32, 5, shard_size=3, workers=2, seed=4, verbose=False)
     for got, want in zip(pf.load_shards(tmp_path / "b"), (images, targets, labels)):
         np.testing.assert_array_equal(got, want)
     with pytest.raises(ValueError, match="shard"):
@@ -317,10 +318,23 @@ def test_shards_round_trip(tmp_path):
 def test_cli(tmp_path):
     out = tmp_path / "pf"
     result = subprocess.run(
-        [sys.executable, "tools/build_pathfinder_segmentation.py",
-         "--out", str(out), "--resolution", "32", "--num-images", "3",
-         "--shard-size", "2", "--workers", "1"],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "tools/build_pathfinder_segmentation.py",
+            "--out",
+            str(out),
+            "--resolution",
+            "32",
+            "--num-images",
+            "3",
+            "--shard-size",
+            "2",
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -329,6 +343,8 @@ def test_cli(tmp_path):
     assert os.path.exists(out / "meta.json")
 
 
-def test_deprecated_builder_alias():
-    with pytest.warns(DeprecationWarning, match="build_shards"):
-        assert pf.build_shards is pfb.build_shards
+def test_builder_lives_in_the_build_module_only():
+    # The deprecated aliases pathfinder_segmentation.build_shards / shard_path are gone
+    # (0.x, CHANGELOG).
+    assert not hasattr(pf, "build_shards") and not hasattr(pf, "shard_path")
+    assert callable(pfb.build_shards)

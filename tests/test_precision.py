@@ -25,8 +25,9 @@ from keras_ssm.layers import S5
 LENGTH, H, N = 4096, 2, 4
 REL = {"bfloat16": 2.0**-8, "float16": 2.0**-11}
 CASES = {
-    "dss_exp-convolution-bidirectional": lambda **kw: DSS(state_size=N, mode="convolution",
-                                                          bidirectional=True, **kw),
+    "dss_exp-convolution-bidirectional": lambda **kw: DSS(
+        state_size=N, mode="convolution", bidirectional=True, **kw
+    ),
     "dss_softmax-convolution": lambda **kw: DSS(state_size=N, variant="softmax", **kw),
     "dlr-convolution": lambda **kw: DLR(state_size=N, mode="convolution", **kw),
     "dlr-recurrence": lambda **kw: DLR(state_size=N, mode="recurrence", **kw),
@@ -61,4 +62,5 @@ def test_low_precision_within_tolerance_of_float32(case, policy, u):
     excess = np.abs(y - y32) - bound
     assert excess.max() <= 0, (
         f"{case} under {policy}: error {np.abs(y - y32).max():.3g} exceeds the bound at "
-        f"{int((excess > 0).sum())} of {y.size} outputs")
+        f"{int((excess > 0).sum())} of {y.size} outputs"
+    )

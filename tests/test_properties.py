@@ -15,7 +15,6 @@ narrow state.
 
 import keras
 import numpy as np
-import pytest
 from hypothesis import HealthCheck
 from hypothesis import given
 from hypothesis import settings
@@ -29,22 +28,29 @@ from keras_ssm.layers import S5
 from recurrence_reference import np_loop
 
 BACKEND = keras.config.backend()
-PROFILE = dict(deadline=None, derandomize=True, database=None, print_blob=True,
-               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+PROFILE = dict(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 # Half a unit in the last place of the output dtype: the one rounding of a result
 # computed in float32.
 HALF_ULP = {"float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
 DTYPES = st.sampled_from(["float32", "float16", "bfloat16"])
 # Short lengths, and long ones around powers of two (chunk and block boundaries).
-LENGTHS = st.one_of(st.integers(1, 40), st.sampled_from([63, 64, 65, 255, 256, 257, 1023,
-                                                         1024, 1025, 4095, 4096]))
+LENGTHS = st.one_of(
+    st.integers(1, 40), st.sampled_from([63, 64, 65, 255, 256, 257, 1023, 1024, 1025, 4095, 4096])
+)
 SEEDS = st.integers(0, 2**31 - 1)
 
 
 def rounded(x, dtype):
     """x (numpy float) rounded to `dtype` and back to float64, as the op sees it."""
     return lc.to_numpy(keras.ops.cast(keras.ops.convert_to_tensor(x, "float32"), dtype)).astype(
-        np.float64)
+        np.float64
+    )
 
 
 def tensor(x, dtype):
@@ -53,8 +59,9 @@ def tensor(x, dtype):
 
 def to_complex(value):
     if isinstance(value, tuple):
-        return lc.to_numpy(keras.ops.cast(value[0], "float32")).astype(np.float64) + 1j * lc.to_numpy(
-            keras.ops.cast(value[1], "float32")).astype(np.float64)
+        return lc.to_numpy(keras.ops.cast(value[0], "float32")).astype(
+            np.float64
+        ) + 1j * lc.to_numpy(keras.ops.cast(value[1], "float32")).astype(np.float64)
     return lc.to_numpy(keras.ops.cast(value, "float32")).astype(np.float64)
 
 
@@ -78,8 +85,9 @@ def recurrence_cases(draw):
     return dict(
         length=length,
         batch=1 if long else draw(st.integers(1, 3)),
-        state=(draw(st.integers(1, 3)),) if long else tuple(
-            draw(st.lists(st.integers(1, 3), min_size=1, max_size=2))),
+        state=(draw(st.integers(1, 3)),)
+        if long
+        else tuple(draw(st.lists(st.integers(1, 3), min_size=1, max_size=2))),
         complex=draw(st.booleans()),
         per_step=draw(st.booleans()),
         reverse=draw(st.booleans()),
@@ -113,21 +121,26 @@ def test_linear_recurrence_matches_numpy(case):
         as_seen = lambda z: rounded(z, dtype)
     h0 = h0 if case["with_state"] else None
     result = keras_ssm.ops.linear_recurrence(
-        as_input(a), as_input(b), reverse=case["reverse"],
+        as_input(a),
+        as_input(b),
+        reverse=case["reverse"],
         initial_state=None if h0 is None else as_input(h0),
-        return_final_state=case["final_state"])
+        return_final_state=case["final_state"],
+    )
     h, last = result if case["final_state"] else (result, None)
     parts = h if case["complex"] else (h,)
     assert all(keras.backend.standardize_dtype(p.dtype) == dtype for p in parts)
     assert all(tuple(p.shape) == b_shape for p in parts)
-    expected = np_loop(as_seen(a), as_seen(b), None if h0 is None else as_seen(h0),
-                       reverse=case["reverse"])
+    expected = np_loop(
+        as_seen(a), as_seen(b), None if h0 is None else as_seen(h0), reverse=case["reverse"]
+    )
     for part in (np.real, np.imag) if case["complex"] else (np.real,):
         check_within(part(to_complex(h)), part(expected), dtype, "h", float32_rel=1e-4)
         if last is not None:
             final = expected[:, 0] if case["reverse"] else expected[:, -1]
-            check_within(part(to_complex(last)), part(final), dtype, "final state",
-                         float32_rel=1e-4)
+            check_within(
+                part(to_complex(last)), part(final), dtype, "final state", float32_rel=1e-4
+            )
 
 
 # ----------------------------------------------------------------------------------------
@@ -214,18 +227,28 @@ def layer_cases(draw):
     features = draw(st.integers(1, 3))
     if kind == "s5":
         blocks = draw(st.sampled_from([1, 2]))
-        kwargs = dict(state_size=2 * blocks * draw(st.integers(1, 2)), blocks=blocks,
-                      conj_sym=draw(st.booleans()),
-                      discretization=draw(st.sampled_from(["zoh", "bilinear"])))
+        kwargs = dict(
+            state_size=2 * blocks * draw(st.integers(1, 2)),
+            blocks=blocks,
+            conj_sym=draw(st.booleans()),
+            discretization=draw(st.sampled_from(["zoh", "bilinear"])),
+        )
     else:
         kwargs = dict(state_size=draw(st.integers(1, 4)))
         if kind.startswith("dss"):
-            kwargs.update(variant=kind[4:], lambda_init=draw(st.sampled_from(["hippo_skew", "lin",
-                                                                               "randn"])))
-    return dict(kind=kind, kwargs=kwargs, features=features,
-                bidirectional=draw(st.booleans()), batch=draw(st.integers(1, 2)),
-                length=draw(st.sampled_from([1, 2, 7, 16])), split=draw(st.integers(0, 16)),
-                seed=draw(SEEDS))
+            kwargs.update(
+                variant=kind[4:], lambda_init=draw(st.sampled_from(["hippo_skew", "lin", "randn"]))
+            )
+    return dict(
+        kind=kind,
+        kwargs=kwargs,
+        features=features,
+        bidirectional=draw(st.booleans()),
+        batch=draw(st.integers(1, 2)),
+        length=draw(st.sampled_from([1, 2, 7, 16])),
+        split=draw(st.integers(0, 16)),
+        seed=draw(SEEDS),
+    )
 
 
 CLASSES = {"dss_exp": DSS, "dss_softmax": DSS, "dlr": DLR, "s5": S5}
@@ -235,10 +258,18 @@ CLASSES = {"dss_exp": DSS, "dss_softmax": DSS, "dlr": DLR, "s5": S5}
 @given(case=layer_cases())
 def test_layer_modes_agree(case):
     cls = CLASSES[case["kind"]]
-    kwargs = dict(case["kwargs"], bidirectional=case["bidirectional"], seed=case["seed"] % 1000,
-                  dt_min=1e-2, dt_max=0.5)
-    u = np.random.default_rng(case["seed"]).normal(
-        size=(case["batch"], case["length"], case["features"])).astype("float32")
+    kwargs = dict(
+        case["kwargs"],
+        bidirectional=case["bidirectional"],
+        seed=case["seed"] % 1000,
+        dt_min=1e-2,
+        dt_max=0.5,
+    )
+    u = (
+        np.random.default_rng(case["seed"])
+        .normal(size=(case["batch"], case["length"], case["features"]))
+        .astype("float32")
+    )
     recurrence = cls(mode="recurrence", **kwargs)
     y = lc.to_numpy(recurrence(u))
     if cls.supports_convolution:
@@ -261,4 +292,3 @@ def test_layer_modes_agree(case):
             y_c, state = recurrence(chunk, initial_state=state, return_state=True)
             pieces.append(lc.to_numpy(y_c))
     lc.assert_close(np.concatenate(pieces, 1), y, atol=2e-4, what="two chunks vs one call")
-

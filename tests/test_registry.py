@@ -68,7 +68,10 @@ def dummies():
             return ops.zeros_like(u) + 7.0
 
         keras_ssm.ops.register(
-            "causal_conv", name, backends=backends, supports=supports,
+            "causal_conv",
+            name,
+            backends=backends,
+            supports=supports,
             priority=(lambda *a, **k: priority) if priority is not None else None,
         )(fn)
         added.append(name)
@@ -102,13 +105,17 @@ def test_resolve_returns_registered_name(op):
     assert resolve(op) in keras_ssm.ops.implementations(op)
 
 
-@pytest.mark.parametrize("call", [
-    lambda: keras_ssm.ops.implementations("no_such_op"),
-    lambda: keras_ssm.ops.resolve("no_such_op"),
-    lambda: config.set_implementation("no_such_op", "reference"),
-    lambda: enter_scope("no_such_op", "reference"),
-    lambda: keras_ssm.ops.register("no_such_op", "x"),
-], ids=["implementations", "resolve", "set_implementation", "use_implementation", "register"])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: keras_ssm.ops.implementations("no_such_op"),
+        lambda: keras_ssm.ops.resolve("no_such_op"),
+        lambda: config.set_implementation("no_such_op", "reference"),
+        lambda: enter_scope("no_such_op", "reference"),
+        lambda: keras_ssm.ops.register("no_such_op", "x"),
+    ],
+    ids=["implementations", "resolve", "set_implementation", "use_implementation", "register"],
+)
 def test_unknown_op_lists_valid_ops(call):
     with pytest.raises(ValueError, match="no_such_op") as info:
         call()
@@ -118,8 +125,10 @@ def test_unknown_op_lists_valid_ops(call):
 
 @pytest.mark.parametrize("op", OPS)
 def test_unknown_name_lists_valid_names(op):
-    for call in (lambda: config.set_implementation(op, "no_such_impl"),
-                 lambda: enter_scope(op, "no_such_impl")):
+    for call in (
+        lambda: config.set_implementation(op, "no_such_impl"),
+        lambda: enter_scope(op, "no_such_impl"),
+    ):
         with pytest.raises(ValueError, match="no_such_impl") as info:
             call()
         for name in keras_ssm.ops.implementations(op):
@@ -165,8 +174,11 @@ def test_declared_backend_implementations_match_the_registrations():
     keras.ops `factorized` kernel, are not backend paths)."""
     backend = keras.config.backend()
     for op in OPS:
-        registered = {n for n in keras_ssm.ops.implementations(op)
-                      if registry.get(op, n).backends is not None and not n.startswith("dummy")}
+        registered = {
+            n
+            for n in keras_ssm.ops.implementations(op)
+            if registry.get(op, n).backends is not None and not n.startswith("dummy")
+        }
         declared = set(registry.BACKEND_IMPLEMENTATIONS[backend].get(op, ()))
         assert registered == declared, op
 
@@ -178,7 +190,9 @@ def test_another_backends_path_is_named_with_its_backend():
         for name in names["linear_recurrence"]:
             if name in keras_ssm.ops.implementations("linear_recurrence"):
                 continue
-            with pytest.raises(ValueError, match=rf"'{name}'.*only on the .*{other}.*not on the {backend}"):
+            with pytest.raises(
+                ValueError, match=rf"'{name}'.*only on the .*{other}.*not on the {backend}"
+            ):
                 config.set_implementation("linear_recurrence", name)
 
 
@@ -243,7 +257,9 @@ def test_use_implementation_none_means_automatic_inside(dummies):
 def test_use_implementation_is_thread_local():
     seen = []
     with config.use_implementation("causal_conv", "reference"):
-        worker = threading.Thread(target=lambda: seen.append(config.get_implementation("causal_conv")))
+        worker = threading.Thread(
+            target=lambda: seen.append(config.get_implementation("causal_conv"))
+        )
         worker.start()
         worker.join()
     assert seen == [None]
@@ -280,12 +296,15 @@ def test_env_takes_effect_without_reimport(monkeypatch):
     assert config.get_implementation("causal_conv") is None
 
 
-@pytest.mark.parametrize("value,fragment", [
-    ("no_such_impl", "reference"),
-    ("causal_conv=no_such_impl", "reference"),
-    ("no_such_op=reference", "causal_conv"),
-    ("causal_conv=reference,oops", "op=name"),
-])
+@pytest.mark.parametrize(
+    "value,fragment",
+    [
+        ("no_such_impl", "reference"),
+        ("causal_conv=no_such_impl", "reference"),
+        ("no_such_op=reference", "causal_conv"),
+        ("causal_conv=reference,oops", "op=name"),
+    ],
+)
 def test_env_errors_list_valid_choices(monkeypatch, value, fragment):
     monkeypatch.setenv(ENV, value)
     with pytest.raises(ValueError, match=fragment):

@@ -79,12 +79,19 @@ else:
 
 def _run(mode, workdir):
     env = dict(os.environ, KERAS_BACKEND="jax", CUDA_VISIBLE_DEVICES="")
-    return subprocess.run([sys.executable, "-c", SCRIPT, mode, workdir], env=env,
-                          capture_output=True, text=True, timeout=400)
+    return subprocess.run(
+        [sys.executable, "-c", SCRIPT, mode, workdir],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
 
 
-@pytest.mark.skipif(lc.BACKEND != "jax", reason="the end-to-end kill/resume runs once, in "
-                    "the JAX run (subprocesses on JAX)")
+@pytest.mark.skipif(
+    lc.BACKEND != "jax",
+    reason="the end-to-end kill/resume runs once, in the JAX run (subprocesses on JAX)",
+)
 def test_killed_run_resumes_to_the_same_weights(tmp_path):
     workdir = str(tmp_path)
     killed = _run("full_then_killed", workdir)
@@ -95,8 +102,10 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     resumed = _run("resume", workdir)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads(resumed.stdout.strip().splitlines()[-1])["epochs_run"] == 4
-    full, again = np.load(os.path.join(workdir, "full.npz")), np.load(
-        os.path.join(workdir, "resumed.npz"))
+    full, again = (
+        np.load(os.path.join(workdir, "full.npz")),
+        np.load(os.path.join(workdir, "resumed.npz")),
+    )
     assert full.files == again.files
     for key in full.files:
         np.testing.assert_allclose(again[key], full[key], rtol=1e-6, atol=1e-7, err_msg=key)
@@ -118,7 +127,7 @@ def test_resumable_batches_depend_only_on_seed_and_epoch():
         stream += [data[i] for i in range(data.num_batches)]
     for batch_x, batch_y in stream:
         np.testing.assert_array_equal(batch_x[:, 0], batch_y)
-    passes = [np.concatenate([b[1] for b in stream[3 * k:3 * k + 3]]) for k in range(2)]
+    passes = [np.concatenate([b[1] for b in stream[3 * k : 3 * k + 3]]) for k in range(2)]
     for k, seen in enumerate(passes):
         np.testing.assert_array_equal(seen, np.random.default_rng([3, k]).permutation(10))
     # A fresh dataset set to epoch 2 yields the same batches: nothing else matters.
@@ -130,8 +139,9 @@ def test_resumable_batches_depend_only_on_seed_and_epoch():
 
 def test_resumable_batches_take_structures_and_warn_without_epochs():
     x = {"a": np.arange(6), "b": np.arange(6) * 10}
-    data = callbacks.ResumableBatches(x, np.arange(6), sample_weight=np.ones(6), batch_size=4,
-                                      shuffle=False, drop_remainder=True)
+    data = callbacks.ResumableBatches(
+        x, np.arange(6), sample_weight=np.ones(6), batch_size=4, shuffle=False, drop_remainder=True
+    )
     assert data.num_batches == 1
     inputs, targets, weights = data[0]
     np.testing.assert_array_equal(inputs["b"], np.arange(4) * 10)
@@ -146,8 +156,15 @@ def test_resumable_batches_take_structures_and_warn_without_epochs():
 
 
 def test_backup_restores_the_dropout_random_state(tmp_path):
-    model = models.build_classifier(2, vocab_size=11, hidden_size=8, num_layers=1,
-                                    ssm_kwargs={"state_size": 4}, dropout=0.3, seed=0)
+    model = models.build_classifier(
+        2,
+        vocab_size=11,
+        hidden_size=8,
+        num_layers=1,
+        ssm_kwargs={"state_size": 4},
+        dropout=0.3,
+        seed=0,
+    )
     model.compile("sgd", "mse")
     states = callbacks._seed_generator_states(model)
     assert states and all("seed_generator" in v.path for v in states)
@@ -162,8 +179,15 @@ def test_backup_restores_the_dropout_random_state(tmp_path):
     backup._load_model()
     for v in states:
         assert np.all(lc.to_numpy(v) == 7), v.path
-    other = models.build_classifier(2, vocab_size=11, hidden_size=8, num_layers=2,
-                                    ssm_kwargs={"state_size": 4}, dropout=0.3, seed=0)
+    other = models.build_classifier(
+        2,
+        vocab_size=11,
+        hidden_size=8,
+        num_layers=2,
+        ssm_kwargs={"state_size": 4},
+        dropout=0.3,
+        seed=0,
+    )
     other.compile("sgd", "mse")
     mismatch = callbacks.BackupAndRestore(str(tmp_path / "backup"))
     mismatch.set_model(other)

@@ -101,9 +101,16 @@ def numpy_s5(layer, u, step_scale=1.0):
 # initialization
 
 
-@pytest.mark.parametrize("state_size,blocks,conj_sym", [
-    (16, 1, True), (16, 2, True), (16, 8, True), (12, 4, False), (9, 3, False),
-])
+@pytest.mark.parametrize(
+    "state_size,blocks,conj_sym",
+    [
+        (16, 1, True),
+        (16, 2, True),
+        (16, 8, True),
+        (12, 4, False),
+        (9, 3, False),
+    ],
+)
 def test_lambda_is_block_hippo_n_spectrum(state_size, blocks, conj_sym):
     layer = S5(state_size=state_size, blocks=blocks, conj_sym=conj_sym)
     layer.build((None, L, H))
@@ -123,19 +130,30 @@ def test_hippo_n_block_of_8_matches_published_numbers():
     layer = S5(state_size=8, blocks=1)
     layer.build((None, L, H))
     np.testing.assert_allclose(
-        lc.to_numpy(layer.lambda_im), [-19.857, -5.354, -1.958, -0.427], atol=2e-3)
+        lc.to_numpy(layer.lambda_im), [-19.857, -5.354, -1.958, -0.427], atol=2e-3
+    )
 
 
 @pytest.mark.parametrize("conj_sym", [True, False])
-@pytest.mark.parametrize("c_init,c_power", [
-    ("trunc_standard_normal", lambda h, p: 2.0 / p),
-    ("lecun_normal", lambda h, p: 2.0 / (h * p)),
-    ("complex_normal", lambda h, p: 1.0),
-])
+@pytest.mark.parametrize(
+    "c_init,c_power",
+    [
+        ("trunc_standard_normal", lambda h, p: 2.0 / p),
+        ("lecun_normal", lambda h, p: 2.0 / (h * p)),
+        ("complex_normal", lambda h, p: 1.0),
+    ],
+)
 def test_b_c_d_step_initialization(conj_sym, c_init, c_power):
     h, p_full, blocks = 48, 64, 4
-    layer = S5(state_size=p_full, blocks=blocks, conj_sym=conj_sym, c_init=c_init,
-               dt_min=1e-3, dt_max=0.1, seed=0)
+    layer = S5(
+        state_size=p_full,
+        blocks=blocks,
+        conj_sym=conj_sym,
+        c_init=c_init,
+        dt_min=1e-3,
+        dt_max=0.1,
+        seed=0,
+    )
     layer.build((None, L, h))
     w = weights_of(layer)
     p = layer.num_states
@@ -172,7 +190,9 @@ def test_conj_sym_system_is_real():
     for k in range(3):
         markov = (full_c * full_lam**k) @ full_b
         np.testing.assert_allclose(markov.imag, 0.0, atol=1e-6)
-        np.testing.assert_allclose(markov.real, 2 * ((w["c"] * w["lam"] ** k) @ w["b"]).real, atol=1e-5)
+        np.testing.assert_allclose(
+            markov.real, 2 * ((w["c"] * w["lam"] ** k) @ w["b"]).real, atol=1e-5
+        )
 
 
 # ----------------------------------------------------------------------------------------
@@ -188,7 +208,9 @@ def test_zoh_from_weights_and_step_doubling(conj_sym):
     s2 = layer.discrete_system(step_scale=2.0)
     a = np.exp(w["lam"] * w["dt"])
     np.testing.assert_allclose(s1["a"], a, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(s1["b"], ((a - 1) / w["lam"])[:, None] * w["b"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        s1["b"], ((a - 1) / w["lam"])[:, None] * w["b"], rtol=1e-4, atol=1e-6
+    )
     # a(2Δ) = a(Δ)²: |a|² at step_scale 2 is |a(Δ)|⁴.
     np.testing.assert_allclose(np.abs(s2["a"]) ** 2, np.abs(s1["a"]) ** 4, rtol=1e-5)
     np.testing.assert_allclose(s2["a"], s1["a"] ** 2, rtol=1e-5, atol=1e-6)
@@ -204,8 +226,12 @@ def test_bilinear_from_weights():
         s = layer.discrete_system(step_scale=scale)
         dt = w["dt"] * scale
         lam = w["lam"]
-        np.testing.assert_allclose(s["a"], (1 + dt * lam / 2) / (1 - dt * lam / 2), rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(s["b"], (dt / (1 - dt * lam / 2))[:, None] * w["b"], rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(
+            s["a"], (1 + dt * lam / 2) / (1 - dt * lam / 2), rtol=1e-5, atol=1e-6
+        )
+        np.testing.assert_allclose(
+            s["b"], (dt / (1 - dt * lam / 2))[:, None] * w["b"], rtol=1e-4, atol=1e-7
+        )
 
 
 def test_zoh_and_bilinear_agree_for_small_steps():
@@ -242,16 +268,21 @@ def test_clip_eigs_caps_real_part_and_stops_its_gradient():
 # outputs
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(),
-    dict(conj_sym=False),
-    dict(discretization="bilinear", blocks=2),
-    dict(bidirectional=True),
-    dict(bidirectional=True, conj_sym=False, c_init="complex_normal"),
-    dict(c_init="lecun_normal", clip_eigs=True, blocks=4),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(conj_sym=False),
+        dict(discretization="bilinear", blocks=2),
+        dict(bidirectional=True),
+        dict(bidirectional=True, conj_sym=False, c_init="complex_normal"),
+        dict(c_init="lecun_normal", clip_eigs=True, blocks=4),
+    ],
+)
 def test_matches_discrete_system_and_numpy_loop(u, kwargs):
-    outputs = lc.check_matches_system(lambda **kw: make(**kwargs, **kw), u, modes=("auto", "recurrence"))
+    outputs = lc.check_matches_system(
+        lambda **kw: make(**kwargs, **kw), u, modes=("auto", "recurrence")
+    )
     layer = make(**kwargs)
     layer(u)
     lc.assert_close(outputs["auto"], numpy_s5(layer, u), what="numpy loop from weights")
@@ -280,9 +311,14 @@ def test_float_step_scale(u):
     assert np.abs(lc.to_numpy(layer(u, step_scale=2.0)) - lc.to_numpy(layer(u))).max() > 1e-3
 
 
-@pytest.mark.parametrize("kwargs", [
-    dict(), dict(discretization="bilinear", conj_sym=False), dict(bidirectional=True),
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(discretization="bilinear", conj_sym=False),
+        dict(bidirectional=True),
+    ],
+)
 def test_per_step_step_scale_matches_numpy_loop(u, kwargs):
     layer = make(**kwargs)
     layer(u)
@@ -291,8 +327,12 @@ def test_per_step_step_scale_matches_numpy_loop(u, kwargs):
     lc.assert_close(y, numpy_s5(layer, u, scales), what="per-step step_scale")
     # A constant tensor equals the float.
     const = np.full(u.shape[:2], 2.0, "float32")
-    lc.assert_close(lc.to_numpy(layer(u, step_scale=const)), lc.to_numpy(layer(u, step_scale=2.0)),
-                    atol=1e-5, what="constant tensor vs float")
+    lc.assert_close(
+        lc.to_numpy(layer(u, step_scale=const)),
+        lc.to_numpy(layer(u, step_scale=2.0)),
+        atol=1e-5,
+        what="constant tensor vs float",
+    )
 
 
 def test_per_step_step_scale_with_masking(u):
@@ -306,9 +346,12 @@ def test_per_step_step_scale_with_masking(u):
     garbage_s = np.where(mask, scales, -1e4).astype("float32")  # would overflow
     y = lc.to_numpy(layer(garbage_u, mask=mask, step_scale=garbage_s))
     # Left padding: the valid steps of sequence i at the end.
-    left = lambda x, fill: np.stack([np.concatenate([fill[i, : L - n], x[i, :n]]) for i, n in enumerate(lengths)])
-    y_left = lc.to_numpy(layer(left(u, garbage_u), mask=mask[:, ::-1].copy(),
-                               step_scale=left(scales, garbage_s)))
+    left = lambda x, fill: np.stack(
+        [np.concatenate([fill[i, : L - n], x[i, :n]]) for i, n in enumerate(lengths)]
+    )
+    y_left = lc.to_numpy(
+        layer(left(u, garbage_u), mask=mask[:, ::-1].copy(), step_scale=left(scales, garbage_s))
+    )
     for i, n in enumerate(lengths):
         alone = numpy_s5(layer, u[i : i + 1, :n], scales[i : i + 1, :n])[0]
         lc.assert_close(y[i, :n], alone, what=f"right-padded sequence {i}")
@@ -358,8 +401,13 @@ def test_variables():
     layer.build((None, L, H))
     shapes = {v.name: tuple(v.shape) for v in layer.weights}
     assert shapes == {
-        "lambda_re": (8,), "lambda_im": (8,), "b": (8, H, 2), "c": (H, 8, 2),
-        "c_backward": (H, 8, 2), "d": (H,), "log_step": (8,),
+        "lambda_re": (8,),
+        "lambda_im": (8,),
+        "b": (8, H, 2),
+        "c": (H, 8, 2),
+        "c_backward": (H, 8, 2),
+        "d": (H,),
+        "log_step": (8,),
     }
     assert layer.count_params() == 2 * 8 + 3 * 8 * H * 2 + H + 8
 
@@ -410,14 +458,28 @@ def test_errors():
 
 
 def test_config_roundtrip(u):
-    layer = make(bidirectional=True, blocks=2, discretization="bilinear", c_init="complex_normal",
-                 clip_eigs=True)
+    layer = make(
+        bidirectional=True,
+        blocks=2,
+        discretization="bilinear",
+        c_init="complex_normal",
+        clip_eigs=True,
+    )
     layer(u)
     lc.check_config_roundtrip(layer, u)
     config = layer.get_config()
-    for key, value in dict(state_size=P_FULL, blocks=2, conj_sym=True, discretization="bilinear",
-                           c_init="complex_normal", bidirectional=True, dt_min=1e-2, dt_max=0.5,
-                           clip_eigs=True, seed=1).items():
+    for key, value in dict(
+        state_size=P_FULL,
+        blocks=2,
+        conj_sym=True,
+        discretization="bilinear",
+        c_init="complex_normal",
+        bidirectional=True,
+        dt_min=1e-2,
+        dt_max=0.5,
+        clip_eigs=True,
+        seed=1,
+    ).items():
         assert config[key] == value, key
 
 

@@ -1,4 +1,4 @@
-"""Tests for keras_ssm.data.speech_commands on a fixture in the released layout.
+"""Tests for keras_ssm.data.speech.speech_commands on a fixture in the released layout.
 
 The fixture writes 16-bit PCM mono 16 kHz WAVs with the stdlib ``wave`` module
 into word folders, plus the official list files and a ``_background_noise_``
@@ -12,7 +12,7 @@ import wave
 import numpy as np
 import pytest
 
-from keras_ssm.data import speech_commands as sc
+from keras_ssm.data.speech import speech_commands as sc
 
 WORDS_35 = (
     "bed cat down five forward go house left marvin no on right sheila tree up "
@@ -90,9 +90,12 @@ def test_class_constants():
 @pytest.mark.parametrize("classes,words", [(35, WORDS_35), (10, WORDS_10)])
 @pytest.mark.parametrize("split", ["train", "val", "test"])
 def test_raw_splits_labels_padding(speech, tmp_path, classes, words, split):
-    x, y = sc.load(speech["root"], split, classes=classes, normalize=False,
-                   cache_dir=tmp_path, verbose=0)
-    expected_x, expected_y = expected_split(speech["clips"], speech["val"], speech["test"], split, words)
+    x, y = sc.load(
+        speech["root"], split, classes=classes, normalize=False, cache_dir=tmp_path, verbose=0
+    )
+    expected_x, expected_y = expected_split(
+        speech["clips"], speech["val"], speech["test"], split, words
+    )
     assert x.dtype == np.float32 and y.dtype == np.int32
     assert x.shape == (len(expected_y), 16000) and len(expected_y) > 0
     np.testing.assert_array_equal(y, expected_y)
@@ -109,7 +112,9 @@ def test_split_sizes_and_disjointness(speech, tmp_path):
 
 def test_short_clip_zero_padded_and_long_truncated(speech, tmp_path):
     x, y = sc.load(speech["root"], "train", normalize=False, cache_dir=tmp_path, verbose=0)
-    expected_x, _ = expected_split(speech["clips"], speech["val"], speech["test"], "train", WORDS_35)
+    expected_x, _ = expected_split(
+        speech["clips"], speech["val"], speech["test"], "train", WORDS_35
+    )
     lengths = {len(c) for c in speech["clips"].values()}
     assert lengths == {16000, 11999, 16100, 4000}
     short_rows = [r for r in range(len(x)) if np.all(expected_x[r, 4000:] == 0)]
@@ -119,8 +124,9 @@ def test_short_clip_zero_padded_and_long_truncated(speech, tmp_path):
 
 def test_8khz_is_every_second_sample(speech, tmp_path):
     x16, y16 = sc.load(speech["root"], "val", normalize=False, cache_dir=tmp_path, verbose=0)
-    x8, y8 = sc.load(speech["root"], "val", sample_rate=8000, normalize=False,
-                     cache_dir=tmp_path, verbose=0)
+    x8, y8 = sc.load(
+        speech["root"], "val", sample_rate=8000, normalize=False, cache_dir=tmp_path, verbose=0
+    )
     assert x8.shape == (len(x16), 8000)
     np.testing.assert_array_equal(x8, np.asarray(x16)[:, ::2])
     np.testing.assert_array_equal(y8, y16)
@@ -130,13 +136,21 @@ def test_8khz_is_every_second_sample(speech, tmp_path):
 def test_normalization_uses_scalar_train_statistics(speech, tmp_path, classes, words):
     train, _ = expected_split(speech["clips"], speech["val"], speech["test"], "train", words)
     mean, std = train.mean(), train.std()
-    got_mean, got_std = sc.normalization_stats(speech["root"], classes, cache_dir=tmp_path, verbose=0)
+    got_mean, got_std = sc.normalization_stats(
+        speech["root"], classes, cache_dir=tmp_path, verbose=0
+    )
     np.testing.assert_allclose([got_mean, got_std], [mean, std], rtol=1e-12)
     for split in ("train", "test"):
         raw, _ = expected_split(speech["clips"], speech["val"], speech["test"], split, words)
         for rate in (16000, 8000):
-            x, _ = sc.load(speech["root"], split, classes=classes, sample_rate=rate,
-                           cache_dir=tmp_path, verbose=0)
+            x, _ = sc.load(
+                speech["root"],
+                split,
+                classes=classes,
+                sample_rate=rate,
+                cache_dir=tmp_path,
+                verbose=0,
+            )
             expected = ((raw - mean) / std)[:, :: 16000 // rate]
             np.testing.assert_allclose(x, expected, rtol=1e-6, atol=1e-6)
     x_train, _ = sc.load(speech["root"], "train", classes=classes, cache_dir=tmp_path, verbose=0)
@@ -206,12 +220,15 @@ def test_listed_file_missing_or_malformed_list(tmp_path):
         sc.load(root, "val", normalize=False, cache_dir=tmp_path / "c", verbose=0)
 
 
-@pytest.mark.parametrize("writer,problem", [
-    (lambda p: p.write_bytes(b"not a riff file at all"), "Cannot read WAV file"),
-    (lambda p: p.write_bytes(b""), "Cannot read WAV file"),
-    (lambda p: write_wav(p, np.zeros(800), rate=8000), "8000 Hz"),
-    (lambda p: write_wav(p, np.zeros(1600), channels=2), "2-channel"),
-])
+@pytest.mark.parametrize(
+    "writer,problem",
+    [
+        (lambda p: p.write_bytes(b"not a riff file at all"), "Cannot read WAV file"),
+        (lambda p: p.write_bytes(b""), "Cannot read WAV file"),
+        (lambda p: write_wav(p, np.zeros(800), rate=8000), "8000 Hz"),
+        (lambda p: write_wav(p, np.zeros(1600), channels=2), "2-channel"),
+    ],
+)
 def test_bad_wav_names_file(tmp_path, writer, problem):
     root = tmp_path / "data"
     root.mkdir()

@@ -1,4 +1,4 @@
-"""Tests for keras_ssm.data.synthetic against plain numpy definitions (spec C)."""
+"""Tests for keras_ssm.data.synthetic (suite, atomic) against plain numpy definitions (spec C)."""
 
 import ast
 import math
@@ -12,6 +12,7 @@ import pytest
 
 import keras_ssm.data
 from keras_ssm.data import synthetic
+from keras_ssm.data.synthetic import suite
 
 L = 64
 N_SAMPLES = 3
@@ -216,8 +217,14 @@ def noise_segment(task, inputs):
 
 
 NORMALIZED_TASKS = [
-    "shift", "context_shift", "cumsum", "cummax", "reverse", "sort",
-    "masked_select", "masked_select_fixed",
+    "shift",
+    "context_shift",
+    "cumsum",
+    "cummax",
+    "reverse",
+    "sort",
+    "masked_select",
+    "masked_select_fixed",
 ]
 
 
@@ -256,7 +263,10 @@ def test_shapes_dtypes_and_task_info(task, length):
     assert np.all(np.isfinite(inputs)) and np.all(np.isfinite(targets))
     info = synthetic.task_info(task, length)
     assert (info.input_length, info.d_in, info.output_length, info.d_out) == (
-        input_length, d_in, out_length, d_out,
+        input_length,
+        d_in,
+        out_length,
+        d_out,
     )
     assert info.task == task and info.seq_len == length
     assert info.kind == "regression" and info.num_classes is None
@@ -275,7 +285,14 @@ def test_task_info_of_structured_tasks(task, classes):
 
 def test_spec_constants():
     assert synthetic.shift_amounts(4096).tolist() == [
-        0, 512, 1024, 1536, 2048, 2560, 3072, 3584,
+        0,
+        512,
+        1024,
+        1536,
+        2048,
+        2560,
+        3072,
+        3584,
     ]
     assert synthetic.solve_size(4096) == 63
     assert synthetic.solve_size(512) == 21
@@ -291,12 +308,8 @@ def test_position_features_are_last(task):
     length = inputs.shape[1]
     t = np.arange(length)
     for b in range(2):
-        np.testing.assert_allclose(
-            inputs[b, :, -2], np.cos(2 * np.pi * t / length), atol=1e-6
-        )
-        np.testing.assert_allclose(
-            inputs[b, :, -1], np.sin(2 * np.pi * t / length), atol=1e-6
-        )
+        np.testing.assert_allclose(inputs[b, :, -2], np.cos(2 * np.pi * t / length), atol=1e-6)
+        np.testing.assert_allclose(inputs[b, :, -1], np.sin(2 * np.pi * t / length), atol=1e-6)
 
 
 @pytest.mark.parametrize("task", NORMALIZED_TASKS)
@@ -327,10 +340,7 @@ def test_deterministic_per_seed(task):
 
 
 def test_masked_select_fixed_positions_are_fixed():
-    marks = [
-        synthetic.generate("masked_select_fixed", 4, L, seed=s)[0][..., 1]
-        for s in (0, 1, 2)
-    ]
+    marks = [synthetic.generate("masked_select_fixed", 4, L, seed=s)[0][..., 1] for s in (0, 1, 2)]
     for m in marks:
         assert np.all(m == marks[0][0])
     positions = np.flatnonzero(marks[0][0])
@@ -379,15 +389,10 @@ def system_matrices(inputs):
 
 
 def test_solve_fixed_matrix_is_fixed():
-    matrices = [
-        system_matrices(synthetic.generate("solve_fixed", 3, L, seed=s)[0])
-        for s in (0, 1)
-    ]
+    matrices = [system_matrices(synthetic.generate("solve_fixed", 3, L, seed=s)[0]) for s in (0, 1)]
     for a in matrices:
         assert np.all(a == matrices[0][0])
-    np.testing.assert_allclose(
-        matrices[0][0], synthetic.fixed_solve_matrix(L), atol=1e-7
-    )
+    np.testing.assert_allclose(matrices[0][0], synthetic.fixed_solve_matrix(L), atol=1e-7)
     solutions = synthetic.generate("solve_fixed", 3, L, seed=0)[1]
     assert not np.array_equal(solutions[0], solutions[1])
 
@@ -406,10 +411,7 @@ def test_causal_argmax_any_chunk_size(max_elements):
     best = synthetic.causal_argmax(q, k, max_elements=max_elements)
     for b in range(2):
         for i in range(40):
-            scores = [
-                float(np.dot(q[b, i].astype(np.float64), k[b, j]))
-                for j in range(i + 1)
-            ]
+            scores = [float(np.dot(q[b, i].astype(np.float64), k[b, j])) for j in range(i + 1)]
             assert best[b, i] == int(np.argmax(scores))
 
 
@@ -478,10 +480,10 @@ def test_structured_tasks_dispatch_lazily(task, monkeypatch):
         calls.append((num_samples, seq_len, seed))
         return "inputs", "targets"
 
-    fake = types.ModuleType(f"keras_ssm.data.{task}")
+    fake = types.ModuleType(f"keras_ssm.data.synthetic.{task}")
     fake.generate = fake_generate
-    monkeypatch.setitem(sys.modules, f"keras_ssm.data.{task}", fake)
-    monkeypatch.setattr(keras_ssm.data, task, fake, raising=False)
+    monkeypatch.setitem(sys.modules, f"keras_ssm.data.synthetic.{task}", fake)
+    monkeypatch.setattr(synthetic, task, fake, raising=False)
     assert synthetic.generate(task, 5, 1024, seed=9) == ("inputs", "targets")
     assert calls == [(5, 1024, 9)]
 
@@ -498,7 +500,7 @@ def top_level_imports(path):
 
 
 def test_no_eager_import_of_other_data_modules():
-    for path in [synthetic.__file__, keras_ssm.data.__file__]:
+    for path in [synthetic.__file__, suite.__file__, keras_ssm.data.__file__]:
         imported = " ".join(top_level_imports(path))
         for other in ["lra", "speech_commands", "listops_subtrees", "pathfinder"]:
             assert other not in imported, (path, other)
@@ -541,9 +543,7 @@ def test_sequence_batches_and_fresh_epochs():
 
 
 def test_sequence_fixed_epochs():
-    data = synthetic.SyntheticSequence(
-        "cumsum", L, 2, 2, seed=0, fresh_each_epoch=False
-    )
+    data = synthetic.SyntheticSequence("cumsum", L, 2, 2, seed=0, fresh_each_epoch=False)
     before = data[0][0]
     data.on_epoch_end()
     np.testing.assert_array_equal(data[0][0], before)

@@ -1,4 +1,4 @@
-"""Tests for the Triton linear_recurrence kernel (keras_ssm/ops/triton_scan.py).
+"""Tests for the Triton linear_recurrence kernel (keras_ssm/ops/torch/triton_scan.py).
 
 Without a GPU the kernel runs on CPU tensors in the Triton interpreter
 (``TRITON_INTERPRET=1``, set by conftest.py before triton is imported), so the shapes
@@ -27,9 +27,13 @@ pytestmark = pytest.mark.skipif(
 if AVAILABLE:
     import torch
 
-    from keras_ssm.ops import triton_scan
+    from keras_ssm.ops.torch import triton_scan
 
-from recurrence_reference import as_numpy, np_loop, pack, planes_of, torch_loop  # noqa: E402
+from recurrence_reference import as_numpy  # noqa: E402
+from recurrence_reference import np_loop  # noqa: E402
+from recurrence_reference import pack  # noqa: E402
+from recurrence_reference import planes_of  # noqa: E402
+from recurrence_reference import torch_loop  # noqa: E402
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") == "1"
 CUDA = AVAILABLE and torch.cuda.is_available()
@@ -48,9 +52,14 @@ def random_inputs(rng, cplx, invariant, with_h0, length=L, n=N):
 
 
 CASES = [
-    pytest.param(cplx, invariant, reverse, with_h0,
-                 id=f"{'complex' if cplx else 'real'}-{'invariant' if invariant else 'per_step'}-"
-                    f"{'reverse' if reverse else 'forward'}-{'h0' if with_h0 else 'zero_h0'}")
+    pytest.param(
+        cplx,
+        invariant,
+        reverse,
+        with_h0,
+        id=f"{'complex' if cplx else 'real'}-{'invariant' if invariant else 'per_step'}-"
+        f"{'reverse' if reverse else 'forward'}-{'h0' if with_h0 else 'zero_h0'}",
+    )
     for cplx in (False, True)
     for invariant in (False, True)
     for reverse in (False, True)
@@ -64,13 +73,18 @@ def test_values_and_final_state(rng, cplx, invariant, reverse, with_h0):
     a, b, h0 = random_inputs(rng, cplx, invariant, with_h0)
     expected = np_loop(a, b, h0, reverse)
     h, last = triton_scan.linear_recurrence_triton(
-        pack(planes_of(a, torch.float32)), pack(planes_of(b, torch.float32)),
-        reverse=reverse, initial_state=pack(planes_of(h0, torch.float32)),
-        return_final_state=True, **BLOCKS)
+        pack(planes_of(a, torch.float32)),
+        pack(planes_of(b, torch.float32)),
+        reverse=reverse,
+        initial_state=pack(planes_of(h0, torch.float32)),
+        return_final_state=True,
+        **BLOCKS,
+    )
     assert (h[0] if cplx else h).dtype == torch.float32
     np.testing.assert_allclose(as_numpy(h), expected, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(as_numpy(last), expected[:, 0 if reverse else -1],
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        as_numpy(last), expected[:, 0 if reverse else -1], rtol=1e-5, atol=1e-5
+    )
 
 
 def check_against_loop(rng, cplx, invariant, reverse, with_h0, tol, **options):
@@ -88,17 +102,25 @@ def check_against_loop(rng, cplx, invariant, reverse, with_h0, tol, **options):
         ph = planes_of(h0, torch.float64, requires_grad=True)
         if run == "triton":
             h, last = triton_scan.linear_recurrence_triton(
-                pack(pa), pack(pb), reverse=reverse, initial_state=pack(ph),
-                return_final_state=True, **BLOCKS, **options)
+                pack(pa),
+                pack(pb),
+                reverse=reverse,
+                initial_state=pack(ph),
+                return_final_state=True,
+                **BLOCKS,
+                **options,
+            )
             np.testing.assert_allclose(as_numpy(h), expected, rtol=tol, atol=tol)
-            np.testing.assert_allclose(as_numpy(last), expected[:, 0 if reverse else -1],
-                                       rtol=tol, atol=tol)
+            np.testing.assert_allclose(
+                as_numpy(last), expected[:, 0 if reverse else -1], rtol=tol, atol=tol
+            )
             h = list(h) if cplx else [h]
             last = list(last) if cplx else [last]
         else:
             h, last = torch_loop(pa, pb, ph, reverse)
-        loss = sum((p * q).sum() for p, q in zip(h, w)) + \
-            sum((p * q).sum() for p, q in zip(last, v))
+        loss = sum((p * q).sum() for p, q in zip(h, w)) + sum(
+            (p * q).sum() for p, q in zip(last, v)
+        )
         grads.append(torch.autograd.grad(loss, pa + pb + (ph or [])))
     for got, want in zip(*grads):
         assert got.shape == want.shape
@@ -112,12 +134,22 @@ def test_gradients_match_autograd_of_loop(rng, cplx, invariant, reverse, with_h0
 
 
 CHUNKED_CASES = [
-    pytest.param(cplx, invariant, reverse, with_h0, chunks,
-                 id=f"{'complex' if cplx else 'real'}-{'invariant' if invariant else 'per_step'}-"
-                    f"{'reverse' if reverse else 'forward'}-{'h0' if with_h0 else 'zero_h0'}-{chunks}")
+    pytest.param(
+        cplx,
+        invariant,
+        reverse,
+        with_h0,
+        chunks,
+        id=f"{'complex' if cplx else 'real'}-{'invariant' if invariant else 'per_step'}-"
+        f"{'reverse' if reverse else 'forward'}-{'h0' if with_h0 else 'zero_h0'}-{chunks}",
+    )
     for cplx, invariant, reverse, with_h0, chunks in (
-        (True, True, False, True, 3), (True, False, True, True, 2), (False, True, True, False, 4),
-        (False, False, False, True, 3), (True, True, True, False, 40))
+        (True, True, False, True, 3),
+        (True, False, True, True, 2),
+        (False, True, True, False, 4),
+        (False, False, False, True, 3),
+        (True, True, True, False, 40),
+    )
 ]
 
 
@@ -130,10 +162,10 @@ def test_chunked_over_time_values_and_gradients(rng, cplx, invariant, reverse, w
 
 
 def test_chunk_count_fills_the_gpu():
-    assert triton_scan.chunk_count(64, 65536, 2048) == 1           # 4096 programs
+    assert triton_scan.chunk_count(64, 65536, 2048) == 1  # 4096 programs
     assert triton_scan.chunk_count(1, 65536, 64) == 65536 // (4 * triton_scan.BLOCK_T)
-    assert triton_scan.chunk_count(1, 100, 64) == 1                 # too short to cut
-    assert triton_scan.chunk_count(32, 784, 128) == 1               # chunks lose at short L
+    assert triton_scan.chunk_count(1, 100, 64) == 1  # too short to cut
+    assert triton_scan.chunk_count(32, 784, 128) == 1  # chunks lose at short L
     length = triton_scan.MIN_CHUNKED_LENGTH
     assert triton_scan.chunk_count(8, length - 1, 64) == 1
     count = triton_scan.chunk_count(8, length, 64)
@@ -149,18 +181,23 @@ def test_gradient_of_b_only_and_state_axes(rng):
     for p in pb:
         p.requires_grad_(True)
     h = triton_scan.linear_recurrence_triton(
-        tuple(reshape(planes_of(a, torch.float64), (B, 20, 2, 3))), tuple(pb),
-        initial_state=tuple(reshape(planes_of(h0, torch.float64), (B, 2, 3))), **BLOCKS)
+        tuple(reshape(planes_of(a, torch.float64), (B, 20, 2, 3))),
+        tuple(pb),
+        initial_state=tuple(reshape(planes_of(h0, torch.float64), (B, 2, 3))),
+        **BLOCKS,
+    )
     assert h[0].shape == (B, 20, 2, 3)
-    np.testing.assert_allclose(as_numpy(h).reshape(B, 20, 6), np_loop(a, b, h0),
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        as_numpy(h).reshape(B, 20, 6), np_loop(a, b, h0), rtol=1e-12, atol=1e-12
+    )
     (h[0].sum() + 2 * h[1].sum()).backward()
     pb_ref = planes_of(b, torch.float64, requires_grad=True)
     (hr, hi), _ = torch_loop(planes_of(a, torch.float64), pb_ref, planes_of(h0, torch.float64))
     (hr.sum() + 2 * hi.sum()).backward()
     for got, want in zip(pb, pb_ref):
-        np.testing.assert_allclose(got.grad.reshape(B, 20, 6).numpy(), want.grad.numpy(),
-                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            got.grad.reshape(B, 20, 6).numpy(), want.grad.numpy(), rtol=1e-12, atol=1e-12
+        )
 
 
 def test_registry_declines_cpu_tensors():
@@ -193,8 +230,9 @@ def test_cuda_kernel_matches_loop(rng, cplx, invariant, reverse, with_h0):
     grads = []
     for run in ("triton", "loop"):
         if run == "triton":
-            h = triton_scan.linear_recurrence_triton(pack(pa), pack(pb), reverse=reverse,
-                                                     initial_state=pack(ph))
+            h = triton_scan.linear_recurrence_triton(
+                pack(pa), pack(pb), reverse=reverse, initial_state=pack(ph)
+            )
             h = list(h) if cplx else [h]
         else:
             h, _ = torch_loop(pa, pb, ph, reverse)
@@ -210,7 +248,7 @@ os.environ.pop("TRITON_INTERPRET", None)
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from keras_ssm.ops import triton_scan
+from keras_ssm.ops.torch import triton_scan
 
 fn = triton_scan._scan_kernel
 names = fn.arg_names
@@ -238,7 +276,8 @@ def test_kernel_compiles_for_sm90_without_a_gpu():
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    result = subprocess.run([sys.executable, "-c", AOT_SCRIPT], env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", AOT_SCRIPT], env=env, capture_output=True, text=True, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "compiled" in result.stdout

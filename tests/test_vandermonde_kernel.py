@@ -15,7 +15,7 @@ import keras_ssm
 from _grad import NotApplicable
 from _grad import call_forced
 from _grad import value_and_grad
-from keras_ssm.ops import reference
+from keras_ssm.ops.reference import vandermonde as reference
 
 OP = "vandermonde_kernel"
 IMPLS = keras_ssm.ops.implementations(OP)
@@ -72,7 +72,10 @@ def make_case(rng, rows, states, shared, decay=(0.001, 0.05)):
 
 
 def to_pair(x):
-    return (ops.convert_to_tensor(x.real.astype("float32")), ops.convert_to_tensor(x.imag.astype("float32")))
+    return (
+        ops.convert_to_tensor(x.real.astype("float32")),
+        ops.convert_to_tensor(x.imag.astype("float32")),
+    )
 
 
 def to_numpy(x):
@@ -214,8 +217,10 @@ def test_large_kernel_memory_bounded(impl, rng):
     taps = np.array([0, 1, 777, 65535, 131071, length - 1])
     expected = np.sum(c[0][:, None] * np.exp(log_lambda[:, None] * taps), axis=0).real
     z = log_lambda
-    bound = EPS32 * np.sum(np.abs(c[0])[:, None] * np.exp(z.real[:, None] * taps)
-                           * (taps * np.abs(z)[:, None] + 4.0), axis=0)
+    bound = EPS32 * np.sum(
+        np.abs(c[0])[:, None] * np.exp(z.real[:, None] * taps) * (taps * np.abs(z)[:, None] + 4.0),
+        axis=0,
+    )
     err = np.abs(k[0, taps] - expected)
     assert np.all(err <= 4.0 * bound), f"errors {err}, bounds {4.0 * bound}"
 

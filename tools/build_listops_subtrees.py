@@ -3,15 +3,15 @@
     python tools/build_listops_subtrees.py --out DIR --train 96000 \\
         --val 2000 --test 2000 --setting paper --workers 8
 
-The work is `keras_ssm.data.listops_subtrees_build.build_fixed_splits`; read the files
-with `keras_ssm.data.listops_subtrees.load_split`.
+The work is `keras_ssm.data.synthetic.listops_subtrees_build.build_fixed_splits`; read
+the files with `keras_ssm.data.synthetic.listops_subtrees.load_split`.
 """
 
 import argparse
 import os
 
-from keras_ssm.data import listops_subtrees
-from keras_ssm.data import listops_subtrees_build
+from keras_ssm.data.synthetic import listops_subtrees
+from keras_ssm.data.synthetic import listops_subtrees_build
 
 
 def main(argv=None):
@@ -25,9 +25,9 @@ def main(argv=None):
     parser.add_argument("--val", type=int, default=2000)
     parser.add_argument("--test", type=int, default=2000)
     parser.add_argument(
-        "--setting", default="paper",
-        help="paper | lra | a custom 'max_depth,max_args,min_length,"
-        "max_length,l_max'",
+        "--setting",
+        default="paper",
+        help="paper | lra | a custom 'max_depth,max_args,min_length,max_length,l_max'",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
@@ -42,8 +42,15 @@ def main(argv=None):
         except (TypeError, ValueError) as error:
             parser.error(f"--setting: {error}")
     stats = listops_subtrees_build.build_fixed_splits(
-        args.out, args.train, args.val, args.test, setting, args.seed,
-        args.workers, args.chunk_size, verbose=not args.quiet,
+        args.out,
+        args.train,
+        args.val,
+        args.test,
+        setting,
+        args.seed,
+        args.workers,
+        args.chunk_size,
+        verbose=not args.quiet,
     )
     print(
         f"wrote {args.out}: train {stats['train']} val {stats['val']} "

@@ -3,15 +3,15 @@
     python tools/build_pathfinder_segmentation.py --out DIR \\
         --resolution 128 --num-images 100000 --workers 8
 
-The work is `keras_ssm.data.pathfinder_segmentation_build.build_shards`; read the
-shards with `keras_ssm.data.pathfinder_segmentation.load_shards`.
+The work is `keras_ssm.data.synthetic.pathfinder_segmentation_build.build_shards`; read
+the shards with `keras_ssm.data.synthetic.pathfinder_segmentation.load_shards`.
 """
 
 import argparse
 import os
 
-from keras_ssm.data import pathfinder_segmentation
-from keras_ssm.data import pathfinder_segmentation_build
+from keras_ssm.data.synthetic import pathfinder_segmentation
+from keras_ssm.data.synthetic import pathfinder_segmentation_build
 
 
 def main(argv=None):
@@ -31,11 +31,15 @@ def main(argv=None):
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     paths = pathfinder_segmentation_build.build_shards(
-        args.out, args.resolution, args.num_images, args.shard_size,
-        args.workers, args.seed, verbose=not args.quiet,
+        args.out,
+        args.resolution,
+        args.num_images,
+        args.shard_size,
+        args.workers,
+        args.seed,
+        verbose=not args.quiet,
     )
-    print(f"wrote {len(paths)} shards of {args.resolution}x{args.resolution} "
-          f"images to {args.out}")
+    print(f"wrote {len(paths)} shards of {args.resolution}x{args.resolution} images to {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,24 +1,33 @@
 """Datasets for keras-ssm: task generators and readers of released files, as numpy arrays.
 
-One job per module:
+One subpackage per family, each imported on first use (``keras_ssm.data.lra.load``, or
+``from keras_ssm.data import lra``):
 
-- generators: `synthetic` (the DLR paper's 13 tasks; the 11 atomic ones in
-  `synthetic_tasks`), `listops_subtrees` (+ `listops_subtrees_settings`),
-  `pathfinder_segmentation` (+ `pathfinder_drawing`), `listops` (LRA ListOps);
-  the two ListOps generators share `listops_trees` (operators, trees drawn level
-  by level);
-- builders that write a generator's data to disk with worker processes
-  (`_workers`): `listops_subtrees_build`, `pathfinder_segmentation_build`,
-  `listops_release` (their command lines are in ``tools/``);
-- readers: `lra` (the entry point; `lra_files` reads the archive's TSVs and PNGs,
-  `lra_encoding` encodes them), `speech_commands`, `images` (sequential MNIST /
-  Fashion / CIFAR), with `_cache` (memory-mapped caches, progress bars);
-- `_checks`: the argument checks the generators and builders share.
+- `synthetic`: the DLR paper's 13 synthetic tasks as seeded generators for any length
+  (the 11 atomic tasks, ListOpsSubTrees and PathfinderSegmentation, with the disk
+  builders of the last two);
+- `lra`: Long Range Arena: `lra.load` reads the released archive (ListOps, Text,
+  Retrieval, Image, Pathfinder, Path-X) with its encodings; LRA's ListOps generator and
+  release writer; the ListOps trees and the Pathfinder drawing that `synthetic` reuses;
+- `speech`: Speech Commands v0.02 from its released WAV folders;
+- `images`: sequential (pixel-by-pixel) MNIST, Fashion-MNIST and CIFAR-10.
 
-Submodules are imported on demand (`from keras_ssm.data import lra`); only the
-numpy-only synthetic suite is imported here.
+Imports run one way: `synthetic` and `images` may import `lra`; every family may import
+`_shared` (the private caches, progress bars, argument checks and worker processes).
 """
 
-from keras_ssm.data import synthetic
+import importlib
 
-__all__ = ["synthetic"]
+_SUBPACKAGES = ("images", "lra", "speech", "synthetic")
+
+__all__ = list(_SUBPACKAGES)
+
+
+def __getattr__(name):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"keras_ssm.data.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SUBPACKAGES))

@@ -4,8 +4,8 @@
 keras_hub); `import keras_ssm.hub` does, and registers every class with Keras, so
 presets saved with `save_to_preset` load with `from_preset` after it.
 
-- `SSMBackbone`: a `keras_hub.models.Backbone`, the stack of `SSMBlock`s over DSS, DLR or
-  S5 (token or feature input).
+- `SSMBackbone`: a `keras_hub.models.Backbone`, the stack of `SSMBlock`s over any layer
+  family (DSS, DLR, S5, ...; token or feature input), the trunk of `keras_ssm.models`.
 - `SSMSequenceClassifier` (+ `SSMSequenceClassifierPreprocessor`: text through a
   tokenizer, or images and audio as feature sequences).
 - `SSMTokenTagger` (+ `SSMTokenTaggerPreprocessor`): a label per position.
@@ -24,6 +24,8 @@ from keras_ssm.hub.requirements import require_keras_hub
 
 require_keras_hub()
 
+from keras_ssm.hub import convert  # noqa: E402,F401  (example models as tasks)
+from keras_ssm.hub import lra  # noqa: E402,F401  (LRABytePreprocessor, registered for presets)
 from keras_ssm.hub.backbone import SSMBackbone  # noqa: E402
 from keras_ssm.hub.causal_lm import SSMCausalLM  # noqa: E402
 from keras_ssm.hub.causal_lm_preprocessor import SSMCausalLMPreprocessor  # noqa: E402
@@ -32,8 +34,6 @@ from keras_ssm.hub.classifier_preprocessor import SSMSequenceClassifierPreproces
 from keras_ssm.hub.tagger import SSMTokenTagger  # noqa: E402
 from keras_ssm.hub.tagger_preprocessor import SSMTokenTaggerPreprocessor  # noqa: E402
 from keras_ssm.hub.tokenizer import SSMByteTokenizer  # noqa: E402
-from keras_ssm.hub import convert  # noqa: E402,F401  (example models as tasks)
-from keras_ssm.hub import lra  # noqa: E402,F401  (LRABytePreprocessor, registered for presets)
 
 __all__ = [
     "SSMBackbone",

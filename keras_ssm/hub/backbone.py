@@ -5,11 +5,8 @@ import keras_hub
 from keras import ops
 
 from keras_ssm import optimizers as ssm_optimizers
-from keras_ssm.layers.block import MaskedBatchNormalization
-from keras_ssm.layers.block import SSMBlock
-from keras_ssm.layers.block import resolve_ssm_class
-from keras_ssm.models.builders import check_trunk_args
-from keras_ssm.models.builders import ssm_block_config
+from keras_ssm.layers import families
+from keras_ssm.models.trunk import Trunk
 
 
 def _streaming_error(layer):
@@ -27,10 +24,11 @@ def _streaming_error(layer):
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
 class SSMBackbone(keras_hub.models.Backbone):
-    """A stack of `SSMBlock`s over DSS, DLR or S5: (batch, length) tokens or features to (batch, length, H).
+    """A stack of `SSMBlock`s over any SSM family: tokens or features to (batch, length, H).
 
-    encoder (an `Embedding` of token ids, or a `Dense` of input features) → `num_layers`
-    × `SSMBlock` (norm, SSM, GELU/GLU variant, dropout, residual) → a final norm for
+    The trunk of `keras_ssm.models` (`keras_ssm.models.trunk.Trunk`): encoder (an
+    `Embedding` of token ids, or a `Dense` of input features) → `num_layers` ×
+    `SSMBlock` (norm, SSM, GELU/GLU variant, dropout, residual) → a final norm for
     pre-norm stacks (the DSS/DLR convention; S5 has none: `final_norm=False`). Padded
     positions (`padding_mask` 0) never change the outputs at valid ones.
 
@@ -42,8 +40,9 @@ class SSMBackbone(keras_hub.models.Backbone):
             Give exactly one of `vocabulary_size` and `input_features`.
         hidden_dim: int, H, the model width.
         num_layers: int, the number of blocks.
-        ssm: "dlr", "dss", "s5", or a dict {"class_name": ..., **kwargs}; one new layer
-            per block, seeded `seed + 101 * (i + 1)` when `seed` is set.
+        ssm: a layer family name ("dlr", "dss", "s5", ...; `keras_ssm.layers.families`)
+            or a dict {"class_name": ..., **kwargs}; one new layer per block, seeded by
+            the trunk's rule (`keras_ssm.models.trunk.trunk_seed`) when `seed` is set.
         ssm_kwargs: dict of SSM arguments (state_size, mode, blocks, ...), merged into `ssm`.
         bidirectional: bool, every SSM also runs backward in time (False: causal, the
             backbone streams and generates).
@@ -79,57 +78,66 @@ class SSMBackbone(keras_hub.models.Backbone):
         Sequence Modeling (2023).
     """
 
-    def __init__(self, vocabulary_size=None, input_features=None, hidden_dim=128, num_layers=4,
-                 ssm="dlr", ssm_kwargs=None, bidirectional=False, norm="layer", prenorm=True,
-                 activation="gelu", dropout=0.0, final_norm=None, block_kwargs=None, seed=None,
-                 dtype=None, **kwargs):
-        check_trunk_args(vocabulary_size, input_features, num_layers, "vocabulary_size")
-        seed_at = (lambda i: None) if seed is None else (lambda i: int(seed) + 101 * i)
-        block_kwargs = dict(block_kwargs or {})
-
+    def __init__(
+        self,
+        vocabulary_size=None,
+        input_features=None,
+        hidden_dim=128,
+        num_layers=4,
+        ssm="dlr",
+        ssm_kwargs=None,
+        bidirectional=False,
+        norm="layer",
+        prenorm=True,
+        activation="gelu",
+        dropout=0.0,
+        final_norm=None,
+        block_kwargs=None,
+        seed=None,
+        dtype=None,
+        **kwargs,
+    ):
         # === Layers ===
-        if vocabulary_size is not None:
-            self.encoder = keras.layers.Embedding(
-                int(vocabulary_size), int(hidden_dim),
-                embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0, seed=seed_at(0)),
-                dtype=dtype, name="token_embedding")
-        else:
-            self.encoder = keras.layers.Dense(
-                int(hidden_dim), kernel_initializer=keras.initializers.GlorotUniform(seed=seed_at(0)),
-                dtype=dtype, name="feature_encoder")
-        self.ssm_blocks = [
-            SSMBlock(ssm_block_config(ssm, ssm_kwargs, bidirectional, seed_at(i + 1)), norm=norm,
-                     prenorm=prenorm, activation=activation, dropout=dropout, seed=seed_at(i + 1),
-                     dtype=dtype, name=f"ssm_block_{i}", **block_kwargs)
-            for i in range(int(num_layers))
-        ]
-        use_final_norm = (prenorm and norm is not None) if final_norm is None else bool(final_norm)
-        self.final_norm_layer = None
-        if use_final_norm:
-            norm_kwargs = dict(block_kwargs.get("norm_kwargs") or {})
-            if norm == "batch":
-                self.final_norm_layer = MaskedBatchNormalization(
-                    dtype=dtype, name="final_norm", **{"epsilon": 1e-5, "momentum": 0.9, **norm_kwargs})
-            else:
-                self.final_norm_layer = keras.layers.LayerNormalization(
-                    dtype=dtype, name="final_norm", **{"epsilon": 1e-5, **norm_kwargs})
+        trunk = Trunk(
+            vocab_size=vocabulary_size,
+            input_features=input_features,
+            hidden_size=hidden_dim,
+            num_layers=num_layers,
+            ssm=ssm,
+            ssm_kwargs=ssm_kwargs,
+            bidirectional=bidirectional,
+            norm=norm,
+            prenorm=prenorm,
+            activation=activation,
+            dropout=dropout,
+            final_norm=final_norm,
+            block_kwargs=block_kwargs,
+            seed=seed,
+            dtype=dtype,
+            layer_names={
+                "embedding": "token_embedding",
+                "encoder": "feature_encoder",
+                "block": "ssm_block_{i}",
+                "final_norm": "final_norm",
+            },
+            vocab_name="vocabulary_size",
+        )
+        self.trunk = trunk
+        self.encoder = trunk.encoder
+        self.ssm_blocks = trunk.blocks
+        self.final_norm_layer = trunk.final_norm
 
         # === Functional model ===
-        if vocabulary_size is not None:
-            data_input = keras.Input(shape=(None,), dtype="int32", name="token_ids")
-            input_name = "token_ids"
-        else:
-            data_input = keras.Input(shape=(None, int(input_features)), name="features")
-            input_name = "features"
+        input_name = "token_ids" if vocabulary_size is not None else "features"
+        data_input = trunk.input(None, input_name)
         padding_mask_input = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
-        mask = ops.not_equal(padding_mask_input, 0)
-        x = self.encoder(data_input)
-        for block in self.ssm_blocks:
-            x = block(x, mask=mask)
-        if self.final_norm_layer is not None:
-            x = self.final_norm_layer(x)
-        super().__init__(inputs={input_name: data_input, "padding_mask": padding_mask_input},
-                         outputs=x, dtype=dtype, **kwargs)
+        x = trunk(data_input, mask=ops.not_equal(padding_mask_input, 0))
+        super().__init__(
+            inputs={input_name: data_input, "padding_mask": padding_mask_input},
+            outputs=x,
+            dtype=dtype,
+            **kwargs,
+        )
 
         # === Config ===
         self.vocabulary_size = None if vocabulary_size is None else int(vocabulary_size)
@@ -144,7 +152,7 @@ class SSMBackbone(keras_hub.models.Backbone):
         self.activation = activation
         self.dropout = float(dropout)
         self.final_norm = final_norm
-        self.block_kwargs = block_kwargs
+        self.block_kwargs = dict(block_kwargs or {})
         self.seed = seed
         self.input_name = input_name
         if vocabulary_size is not None:
@@ -155,13 +163,12 @@ class SSMBackbone(keras_hub.models.Backbone):
 
     @property
     def paper(self):
-        """"dss", "dlr" or "s5": the paper of this backbone's SSM layers."""
-        name = self.ssm if isinstance(self.ssm, str) else self.ssm["class_name"]
-        return resolve_ssm_class(name).__name__.lower()
+        """The family name ("dss", "dlr", "s5", ...) of this backbone's SSM layers."""
+        return families.name_of(self.ssm_blocks[0].ssm)
 
     @property
     def ssm_layers(self):
-        """The SSM layer (DSS, DLR or S5) of every block, in order."""
+        """The SSM layer (DSS, DLR, S5, ...) of every block, in order."""
         return [block.ssm for block in self.ssm_blocks]
 
     def ssm_optimizer(self, **kwargs):
@@ -198,8 +205,10 @@ class SSMBackbone(keras_hub.models.Backbone):
 
     def _require_causal(self):
         if self.bidirectional:
-            raise ValueError("This backbone is bidirectional: it sees the future and cannot "
-                             "stream or generate. Build it with bidirectional=False.")
+            raise ValueError(
+                "This backbone is bidirectional: it sees the future and cannot "
+                "stream or generate. Build it with bidirectional=False."
+            )
         for layer in self.ssm_layers:
             error = _streaming_error(layer)
             if error:  # the layer's own message (e.g. DSS's softmax kernel)
@@ -225,15 +234,8 @@ class SSMBackbone(keras_hub.models.Backbone):
         Returns:
             (sequence_output (batch, chunk, H), new states).
         """
-        x = self.encoder(inputs)
         mask = None if padding_mask is None else ops.not_equal(padding_mask, 0)
-        new_states = []
-        for block, state in zip(self.ssm_blocks, states):
-            x, state = block(x, mask=mask, initial_state=state, return_state=True, training=False)
-            new_states.append(tuple(state))
-        if self.final_norm_layer is not None:
-            x = self.final_norm_layer(x, training=False)
-        return x, new_states
+        return self.trunk.call_with_state(inputs, states, mask=mask)
 
     # ----------------------------------------------------------------------------
     # serialization

@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_ssm.hub.backbone import SSMBackbone
 from keras_ssm.hub.causal_lm_preprocessor import SSMCausalLMPreprocessor
+from keras_ssm.ops import backend as ssm_backend
 
 
 def _any_equal(x, values, where):
@@ -59,8 +60,10 @@ class SSMCausalLM(keras_hub.models.CausalLM):
 
     def __init__(self, backbone, preprocessor=None, prefill_chunk_size=512, **kwargs):
         if backbone.vocabulary_size is None:
-            raise ValueError("SSMCausalLM needs a token backbone (`vocabulary_size`), "
-                             "got one with `input_features`.")
+            raise ValueError(
+                "SSMCausalLM needs a token backbone (`vocabulary_size`), "
+                "got one with `input_features`."
+            )
         backbone._require_causal()
         if int(prefill_chunk_size) < 1:
             raise ValueError(f"`prefill_chunk_size` must be >= 1, got {prefill_chunk_size!r}.")
@@ -68,7 +71,8 @@ class SSMCausalLM(keras_hub.models.CausalLM):
         self.backbone = backbone
         self.preprocessor = preprocessor
         self.lm_head = keras.layers.Dense(
-            backbone.vocabulary_size, dtype=backbone.dtype_policy, name="lm_head")
+            backbone.vocabulary_size, dtype=backbone.dtype_policy, name="lm_head"
+        )
 
         # === Functional model ===
         inputs = backbone.input
@@ -78,14 +82,20 @@ class SSMCausalLM(keras_hub.models.CausalLM):
         # === Config ===
         self.prefill_chunk_size = int(prefill_chunk_size)
 
-    def compile(self, optimizer="auto", loss="auto", *, weighted_metrics="auto",
-                sampler="top_k", **kwargs):
+    def compile(
+        self, optimizer="auto", loss="auto", *, weighted_metrics="auto", sampler="top_k", **kwargs
+    ):
         """`CausalLM.compile` with Adam(1e-3) for "auto" (keras-hub's 2e-5 is a
         fine-tuning rate; these models train from scratch)."""
         if optimizer == "auto":
             optimizer = keras.optimizers.Adam(1e-3)
-        super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics,
-                        sampler=sampler, **kwargs)
+        super().compile(
+            optimizer=optimizer,
+            loss=loss,
+            weighted_metrics=weighted_metrics,
+            sampler=sampler,
+            **kwargs,
+        )
 
     # ----------------------------------------------------------------------------
     # the cache: every block's SSM state
@@ -134,11 +144,7 @@ class SSMCausalLM(keras_hub.models.CausalLM):
             return cache
 
         cache = self.backbone.get_initial_state(batch_size)
-        if keras.config.backend() == "torch":
-            for i in range(int(first), num_chunks):
-                cache = read_chunk(i, cache)
-            return cache
-        return ops.fori_loop(first, num_chunks, read_chunk, cache)
+        return ssm_backend.fori_loop(first, num_chunks, read_chunk, cache)
 
     def generate_step(self, inputs, stop_token_ids=None):
         """Generate for one batch: {"token_ids", "padding_mask"} → the same, filled in.
@@ -159,12 +165,23 @@ class SSMCausalLM(keras_hub.models.CausalLM):
             logits, hidden_states, cache = self.call_with_cache(tokens, cache)
             return ops.squeeze(logits, axis=1), ops.squeeze(hidden_states, axis=1), cache
 
-        token_ids = self.sampler(next=next, prompt=token_ids, cache=cache, index=index,
-                                 mask=padding_mask, stop_token_ids=stop_token_ids, model=self)
+        token_ids = self.sampler(
+            next=next,
+            prompt=token_ids,
+            cache=cache,
+            index=index,
+            mask=padding_mask,
+            stop_token_ids=stop_token_ids,
+            model=self,
+        )
         if stop_token_ids is not None:
             # Positions after the first new stop token are padding.
-            ends = ops.cast(_any_equal(token_ids, stop_token_ids,
-                                       ops.logical_not(ops.cast(padding_mask, "bool"))), "int32")
+            ends = ops.cast(
+                _any_equal(
+                    token_ids, stop_token_ids, ops.logical_not(ops.cast(padding_mask, "bool"))
+                ),
+                "int32",
+            )
             after = ops.cumsum(ends, axis=-1) - ends
             padding_mask = ops.logical_not(ops.cast(after, "bool"))
         else:

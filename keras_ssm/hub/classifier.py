@@ -47,8 +47,16 @@ class SSMSequenceClassifier(keras_hub.models.TextClassifier):
     backbone_cls = SSMBackbone
     preprocessor_cls = SSMSequenceClassifierPreprocessor
 
-    def __init__(self, backbone, num_classes, preprocessor=None, pooling="mean",
-                 activation=None, dropout=0.0, **kwargs):
+    def __init__(
+        self,
+        backbone,
+        num_classes,
+        preprocessor=None,
+        pooling="mean",
+        activation=None,
+        dropout=0.0,
+        **kwargs,
+    ):
         if pooling not in POOLINGS:
             raise ValueError(f"`pooling` must be one of {POOLINGS}, got {pooling!r}.")
         # === Layers ===
@@ -56,13 +64,16 @@ class SSMSequenceClassifier(keras_hub.models.TextClassifier):
         self.preprocessor = preprocessor
         if pooling == "mean":
             self.pooler = keras.layers.GlobalAveragePooling1D(
-                dtype=backbone.dtype_policy, name="pooler")
+                dtype=backbone.dtype_policy, name="pooler"
+            )
         else:
             self.pooler = LastPosition(dtype=backbone.dtype_policy, name="pooler")
         self.output_dropout = keras.layers.Dropout(
-            dropout, dtype=backbone.dtype_policy, name="output_dropout")
+            dropout, dtype=backbone.dtype_policy, name="output_dropout"
+        )
         self.output_dense = keras.layers.Dense(
-            num_classes, activation=activation, dtype=backbone.dtype_policy, name="logits")
+            num_classes, activation=activation, dtype=backbone.dtype_policy, name="logits"
+        )
 
         # === Functional model ===
         inputs = backbone.input

@@ -41,17 +41,32 @@ class SSMSequenceClassifierPreprocessor(SSMPreprocessor):
     ```
     """
 
-    def __init__(self, tokenizer=None, sequence_length=512, add_start_token=False,
-                 add_end_token=False, scale=1.0, offset=0.0, **kwargs):
-        super().__init__(tokenizer=tokenizer, sequence_length=sequence_length, scale=scale,
-                         offset=offset, **kwargs)
+    def __init__(
+        self,
+        tokenizer=None,
+        sequence_length=512,
+        add_start_token=False,
+        add_end_token=False,
+        scale=1.0,
+        offset=0.0,
+        **kwargs,
+    ):
+        super().__init__(
+            tokenizer=tokenizer,
+            sequence_length=sequence_length,
+            scale=scale,
+            offset=offset,
+            **kwargs,
+        )
         self.add_start_token = bool(add_start_token)
         self.add_end_token = bool(add_end_token)
 
     def special_token_values(self):
         """The tokenizer's start and end ids where `add_start_token` / `add_end_token`."""
-        return {"start_value": self.tokenizer.start_token_id if self.add_start_token else None,
-                "end_value": self.tokenizer.end_token_id if self.add_end_token else None}
+        return {
+            "start_value": self.tokenizer.start_token_id if self.add_start_token else None,
+            "end_value": self.tokenizer.end_token_id if self.add_end_token else None,
+        }
 
     def get_config(self):
         config = super().get_config()

@@ -15,21 +15,22 @@ _LAYER_KEYS = ("name", "dtype", "trainable", "version", "build_config")
 
 def _parts(model):
     """(encoder, blocks, final norm, pooling, head) of a `build_classifier`/`build_tagger` model."""
-    layers = [l for l in model.layers if not isinstance(l, keras.layers.InputLayer)]
-    blocks = [l for l in layers if isinstance(l, SSMBlock)]
-    unsupported = [l for l in layers if isinstance(l, (keras.layers.Masking, TakeLast))]
+    layers = [x for x in model.layers if not isinstance(x, keras.layers.InputLayer)]
+    blocks = [x for x in layers if isinstance(x, SSMBlock)]
+    unsupported = [x for x in layers if isinstance(x, (keras.layers.Masking, TakeLast))]
     if not blocks or unsupported or len(model.inputs) != 1:
         raise ValueError(
             "Expected a single-input model of keras_ssm.models.build_classifier or build_tagger "
             "(output_length=None, no mask_value); got one with layers "
-            f"{[type(l).__name__ for l in layers]}."
+            f"{[type(x).__name__ for x in layers]}."
         )
     first, last = layers.index(blocks[0]), layers.index(blocks[-1])
     encoder = layers[first - 1]
-    after = layers[last + 1:]
+    after = layers[last + 1 :]
     final_norm = None
-    if after and isinstance(after[0], (keras.layers.LayerNormalization,
-                                       keras.layers.BatchNormalization)):
+    if after and isinstance(
+        after[0], (keras.layers.LayerNormalization, keras.layers.BatchNormalization)
+    ):
         final_norm = after.pop(0)
     pooling = after.pop(0) if len(after) == 2 else None
     return encoder, blocks, final_norm, pooling, after[-1]
@@ -55,13 +56,21 @@ def backbone_from_model(model):
     backbone = SSMBackbone(
         vocabulary_size=encoder.input_dim if tokens else None,
         input_features=None if tokens else int(encoder.kernel.shape[0]),
-        hidden_dim=int(blocks[0].ssm.features), num_layers=len(blocks),
-        ssm={"class_name": block["ssm"]["class_name"], **ssm}, bidirectional=bidirectional,
-        norm=block["norm"], prenorm=block["prenorm"], activation=block["activation"],
-        dropout=block["dropout"], final_norm=final_norm is not None,
-        block_kwargs={"output_linear": block["output_linear"],
-                      "gelu_approximate": block["gelu_approximate"],
-                      "norm_kwargs": block["norm_kwargs"]})
+        hidden_dim=int(blocks[0].ssm.features),
+        num_layers=len(blocks),
+        ssm={"class_name": block["ssm"]["class_name"], **ssm},
+        bidirectional=bidirectional,
+        norm=block["norm"],
+        prenorm=block["prenorm"],
+        activation=block["activation"],
+        dropout=block["dropout"],
+        final_norm=final_norm is not None,
+        block_kwargs={
+            "output_linear": block["output_linear"],
+            "gelu_approximate": block["gelu_approximate"],
+            "norm_kwargs": block["norm_kwargs"],
+        },
+    )
     backbone.encoder.set_weights(encoder.get_weights())
     for target, source in zip(backbone.ssm_blocks, blocks):
         target.set_weights(source.get_weights())
@@ -90,8 +99,11 @@ def classifier_from_model(model, preprocessor=None):
     """
     backbone, pooling, head = backbone_from_model(model)
     task = SSMSequenceClassifier(
-        backbone, int(head.units), preprocessor=preprocessor,
-        pooling="last" if isinstance(pooling, LastPosition) else "mean")
+        backbone,
+        int(head.units),
+        preprocessor=preprocessor,
+        pooling="last" if isinstance(pooling, LastPosition) else "mean",
+    )
     task.output_dense.set_weights(head.get_weights())
     return task
 

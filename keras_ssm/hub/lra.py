@@ -12,14 +12,14 @@ import keras
 import keras_hub
 import numpy as np
 
-from keras_ssm.data import _cache
-from keras_ssm.data import lra as data_lra
-from keras_ssm.data import lra_files
-from keras_ssm.hub.sequences import tf
+from keras_ssm.data import _shared as _cache
+from keras_ssm.data.lra import archive as lra_files
+from keras_ssm.data.lra import reader as data_lra
+from keras_ssm.data.lra.encoding import BYTE_OFFSET
+from keras_ssm.data.lra.encoding import EOS_ID
 from keras_ssm.hub.tokenizer import SSMByteTokenizer
+from keras_ssm.ops import backend as ssm_backend
 
-BYTE_OFFSET = data_lra.BYTE_OFFSET
-EOS_ID = data_lra.EOS_ID
 # The input names of keras_ssm.models.build_retrieval_classifier.
 PAIR_KEYS = ("document_1", "document_2")
 TASKS = ("text", "retrieval")
@@ -68,8 +68,11 @@ class LRABytePreprocessor(keras_hub.models.Preprocessor):
         self.sequence_length = int(sequence_length)
         # The packer's end id is <eos> - offset, so that the shift below maps it to <eos>.
         self.packer = keras_hub.layers.StartEndPacker(
-            sequence_length=self.sequence_length, end_value=EOS_ID - BYTE_OFFSET, pad_value=0,
-            return_padding_mask=True)
+            sequence_length=self.sequence_length,
+            end_value=EOS_ID - BYTE_OFFSET,
+            pad_value=0,
+            return_padding_mask=True,
+        )
 
     def encode(self, texts):
         """(token ids (n, L) int32, padding mask (n, L) bool) of a batch of texts.
@@ -85,8 +88,8 @@ class LRABytePreprocessor(keras_hub.models.Preprocessor):
         ```
         """
         token_ids, padding_mask = self.packer(self.tokenizer(texts))
-        if tf is not None and isinstance(token_ids, tf.Tensor):
-            token_ids = tf.where(padding_mask, token_ids + BYTE_OFFSET, 0)
+        if ssm_backend.is_tf_tensor(token_ids):
+            token_ids = ssm_backend.tf_where(padding_mask, token_ids + BYTE_OFFSET, 0)
         else:
             mask = keras.ops.convert_to_numpy(padding_mask)
             token_ids = keras.ops.convert_to_numpy(token_ids)
@@ -131,10 +134,11 @@ def encode_into(out, texts, preprocessor, batch_size=512):
     if len(out) != len(texts) or out.shape[1] != preprocessor.sequence_length:
         raise ValueError(
             f"`out` must have shape ({len(texts)}, {preprocessor.sequence_length}) for "
-            f"{len(texts)} texts, got {tuple(out.shape)}.")
+            f"{len(texts)} texts, got {tuple(out.shape)}."
+        )
     for start in range(0, len(texts), batch_size):
-        batch = list(texts[start:start + batch_size])
-        out[start:start + len(batch)] = np.asarray(preprocessor.encode(batch)[0])
+        batch = list(texts[start : start + batch_size])
+        out[start : start + len(batch)] = np.asarray(preprocessor.encode(batch)[0])
     return out
 
 
@@ -144,8 +148,11 @@ def _retrieval_rows(path):
     for line_number, fields in lra_files._tsv_lines(path):
         if len(fields) != 5:
             raise _cache.malformed_line(
-                path, line_number, "expected 5 tab-separated fields (label, id1, id2, text1, "
-                f"text2), got {len(fields)}")
+                path,
+                line_number,
+                "expected 5 tab-separated fields (label, id1, id2, text1, "
+                f"text2), got {len(fields)}",
+            )
         labels.append(lra_files._parse_label(path, line_number, fields[0], 2))
         docs1.append(fields[3])
         docs2.append(fields[4])
@@ -185,8 +192,10 @@ def load(task, data_dir=None, split="train", cache_dir=None, verbose=1):
     ```
     """
     if task not in TASKS:
-        raise ValueError(f"task={task!r}: keras_ssm.hub.lra.load reads {TASKS}; the other "
-                         "LRA tasks have no text (keras_ssm.data.lra.load).")
+        raise ValueError(
+            f"task={task!r}: keras_ssm.hub.lra.load reads {TASKS}; the other "
+            "LRA tasks have no text (keras_ssm.data.lra.load)."
+        )
     if split not in data_lra.SPLITS:
         raise ValueError(f"split={split!r} is not valid; use one of {data_lra.SPLITS}.")
     seq_len = data_lra.TASK_INFO[task]["seq_len"]
@@ -199,8 +208,11 @@ def load(task, data_dir=None, split="train", cache_dir=None, verbose=1):
         raise ValueError("task='retrieval' needs data_dir= (the extracted lra_release folder).")
     root = data_lra.find_lra_root(data_dir)
     name = {"train": "train", "val": "eval", "test": "test"}[split]
-    path = _cache.require_path(root / "tsv_data" / f"new_aan_pairs.{name}.tsv", "file",
-                               "Download and extract lra_release.gz (docs/data.md).")
+    path = _cache.require_path(
+        root / "tsv_data" / f"new_aan_pairs.{name}.tsv",
+        "file",
+        "Download and extract lra_release.gz (docs/data.md).",
+    )
 
     def build(allocate):
         docs1, docs2, labels = _retrieval_rows(path)
@@ -212,5 +224,6 @@ def load(task, data_dir=None, split="train", cache_dir=None, verbose=1):
 
     cache_dir = _cache.resolve_cache_dir(root, cache_dir)
     docs1, docs2, labels = _cache.load_or_build(
-        cache_dir, f"retrieval-{split}-{CACHE_VERSION}", ("docs1", "docs2", "labels"), build)
+        cache_dir, f"retrieval-{split}-{CACHE_VERSION}", ("docs1", "docs2", "labels"), build
+    )
     return (docs1, docs2), labels

@@ -54,7 +54,9 @@ class SSMPreprocessor(keras_hub.models.Preprocessor):
             self.packer = keras_hub.layers.StartEndPacker(
                 sequence_length=self.sequence_length,
                 pad_value=getattr(self.tokenizer, "pad_token_id", None) or 0,
-                return_padding_mask=True, **self.special_token_values())
+                return_padding_mask=True,
+                **self.special_token_values(),
+            )
         self.built = True
 
     def backbone_inputs(self, x):
@@ -80,6 +82,5 @@ class SSMPreprocessor(keras_hub.models.Preprocessor):
 
     def get_config(self):
         config = super().get_config()
-        config.update(sequence_length=self.sequence_length, scale=self.scale,
-                      offset=self.offset)
+        config.update(sequence_length=self.sequence_length, scale=self.scale, offset=self.offset)
         return config

@@ -2,19 +2,13 @@
 
 keras-hub maps a preprocessor over a `tf.data` pipeline (tf tensors) when TensorFlow is
 installed, and over numpy batches otherwise (or when called directly), so these helpers
-take either and return the same kind.
+take either and return the same kind (tf tensors stay in TensorFlow through
+`keras_ssm.ops.backend`).
 """
 
 import numpy as np
 
-try:  # keras-hub imports TensorFlow too when it is installed (its tf.data workflow).
-    import tensorflow as tf
-except ImportError:
-    tf = None
-
-
-def _is_tf(x):
-    return tf is not None and isinstance(x, (tf.Tensor, tf.Variable))
+from keras_ssm.ops import backend as ssm_backend
 
 
 def feature_sequence(x, scale=1.0, offset=0.0):
@@ -28,18 +22,8 @@ def feature_sequence(x, scale=1.0, offset=0.0):
         (features, padding_mask int32 (batch, length)), tf tensors for tf inputs,
         numpy arrays otherwise.
     """
-    if _is_tf(x):
-        x = tf.cast(x, "float32")
-        rank = x.shape.rank
-        shape = tf.shape(x)
-        if rank == 2:
-            x = x[:, :, None]
-        elif rank == 4:
-            x = tf.reshape(x, [shape[0], shape[1] * shape[2], shape[3]])
-        elif rank != 3:
-            raise ValueError(f"Feature inputs must have rank 2, 3 or 4, got shape {x.shape}.")
-        x = x * scale + offset
-        return x, tf.ones(tf.shape(x)[:2], "int32")
+    if ssm_backend.is_tf_tensor(x):
+        return ssm_backend.tf_feature_sequence(x, scale, offset)
     x = np.asarray(x, dtype="float32")
     if x.ndim == 2:
         x = x[:, :, None]

@@ -52,9 +52,11 @@ class SSMTokenTagger(keras_hub.models.Task):
         self.backbone = backbone
         self.preprocessor = preprocessor
         self.output_dropout = keras.layers.Dropout(
-            dropout, dtype=backbone.dtype_policy, name="output_dropout")
+            dropout, dtype=backbone.dtype_policy, name="output_dropout"
+        )
         self.output_dense = keras.layers.Dense(
-            num_classes, dtype=backbone.dtype_policy, name="logits")
+            num_classes, dtype=backbone.dtype_policy, name="logits"
+        )
 
         # === Functional model ===
         inputs = backbone.input
@@ -75,8 +77,7 @@ class SSMTokenTagger(keras_hub.models.Task):
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         if weighted_metrics == "auto":
             weighted_metrics = [keras.metrics.SparseCategoricalAccuracy()]
-        super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics,
-                        **kwargs)
+        super().compile(optimizer=optimizer, loss=loss, weighted_metrics=weighted_metrics, **kwargs)
 
     def get_config(self):
         config = super().get_config()

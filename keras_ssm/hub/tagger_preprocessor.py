@@ -37,7 +37,8 @@ class SSMTokenTaggerPreprocessor(SSMPreprocessor):
         self.label_packer = None
         if self.tokenizer is not None:
             self.label_packer = keras_hub.layers.StartEndPacker(
-                sequence_length=self.sequence_length, pad_value=0)
+                sequence_length=self.sequence_length, pad_value=0
+            )
 
     def call(self, x, y=None, sample_weight=None):
         x = self.backbone_inputs(x)

@@ -29,11 +29,13 @@ class SSMByteTokenizer(keras_hub.tokenizers.ByteTokenizer):
     ```
     """
 
-    def __init__(self, lowercase=False, pad_token_id=0, start_token_id=2, end_token_id=3,
-                 **kwargs):
+    def __init__(self, lowercase=False, pad_token_id=0, start_token_id=2, end_token_id=3, **kwargs):
         super().__init__(lowercase=lowercase, **kwargs)
-        ids = {"pad_token_id": pad_token_id, "start_token_id": start_token_id,
-               "end_token_id": end_token_id}
+        ids = {
+            "pad_token_id": pad_token_id,
+            "start_token_id": start_token_id,
+            "end_token_id": end_token_id,
+        }
         for name, value in ids.items():
             if not 0 <= int(value) < 256:
                 raise ValueError(f"`{name}` must be a byte value in [0, 256), got {value!r}.")
@@ -58,6 +60,9 @@ class SSMByteTokenizer(keras_hub.tokenizers.ByteTokenizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(pad_token_id=self.pad_token_id, start_token_id=self.start_token_id,
-                      end_token_id=self.end_token_id)
+        config.update(
+            pad_token_id=self.pad_token_id,
+            start_token_id=self.start_token_id,
+            end_token_id=self.end_token_id,
+        )
         return config

@@ -35,14 +35,14 @@ from keras_ssm.initializers.hippo import s5_hippo_n_eigendecomposition
 from keras_ssm.initializers.sampling import dlr_ring_init
 from keras_ssm.initializers.sampling import log_uniform
 from keras_ssm.initializers.sampling import truncated_lecun_normal
+from keras_ssm.initializers.ssm_initializers import S5B
+from keras_ssm.initializers.ssm_initializers import S5C
 from keras_ssm.initializers.ssm_initializers import ComplexNormal
 from keras_ssm.initializers.ssm_initializers import DLRPhase
 from keras_ssm.initializers.ssm_initializers import DLRRadius
 from keras_ssm.initializers.ssm_initializers import DSSLambdaImag
 from keras_ssm.initializers.ssm_initializers import DSSLambdaLogNegReal
 from keras_ssm.initializers.ssm_initializers import LogUniform
-from keras_ssm.initializers.ssm_initializers import S5B
-from keras_ssm.initializers.ssm_initializers import S5C
 from keras_ssm.initializers.ssm_initializers import S5LambdaImag
 from keras_ssm.initializers.ssm_initializers import S5LambdaReal
 

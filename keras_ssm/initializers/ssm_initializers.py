@@ -10,16 +10,16 @@ import math
 import keras
 import numpy as np
 
+from keras_ssm.initializers._checks import _check_option
+from keras_ssm.initializers._checks import _check_positive_int
+from keras_ssm.initializers._checks import _check_range
+from keras_ssm.initializers._checks import _check_seed
 from keras_ssm.initializers.hippo import dss_lin_eigenvalues
 from keras_ssm.initializers.hippo import dss_skew_hippo_eigenvalues
 from keras_ssm.initializers.hippo import s5_block_diagonal_init
 from keras_ssm.initializers.sampling import dlr_ring_init
 from keras_ssm.initializers.sampling import log_uniform
 from keras_ssm.initializers.sampling import truncated_lecun_normal
-from keras_ssm.initializers._checks import _check_option
-from keras_ssm.initializers._checks import _check_positive_int
-from keras_ssm.initializers._checks import _check_range
-from keras_ssm.initializers._checks import _check_seed
 
 __all__ = [
     "LogUniform",
@@ -47,13 +47,10 @@ class _NumpyInitializer(keras.initializers.Initializer):
             shape = tuple(int(d) for d in shape)
         except TypeError as e:
             raise ValueError(
-                f"{type(self).__name__}: `shape` must be a tuple of ints, "
-                f"got {shape!r}."
+                f"{type(self).__name__}: `shape` must be a tuple of ints, got {shape!r}."
             ) from e
         if any(d < 0 for d in shape):
-            raise ValueError(
-                f"{type(self).__name__}: `shape` must be non-negative, got {shape}."
-            )
+            raise ValueError(f"{type(self).__name__}: `shape` must be non-negative, got {shape}.")
         dtype = keras.backend.standardize_dtype(dtype or keras.config.floatx())
         if not keras.backend.is_float_dtype(dtype):
             raise ValueError(
@@ -63,8 +60,7 @@ class _NumpyInitializer(keras.initializers.Initializer):
         values = np.asarray(self._values(shape), dtype=np.float64)
         if values.shape != shape:  # internal consistency guard
             raise ValueError(
-                f"{type(self).__name__} produced shape {values.shape}, "
-                f"expected {shape}."
+                f"{type(self).__name__} produced shape {values.shape}, expected {shape}."
             )
         return keras.ops.convert_to_tensor(values.astype(np.float32), dtype=dtype)
 
@@ -73,8 +69,7 @@ class _NumpyInitializer(keras.initializers.Initializer):
 
     def _shape_error(self, expected, shape):
         return ValueError(
-            f"{type(self).__name__} initializes arrays of shape {expected}; "
-            f"got shape {shape}."
+            f"{type(self).__name__} initializes arrays of shape {expected}; got shape {shape}."
         )
 
     def _check_rank(self, shape, rank, expected):
@@ -129,8 +124,7 @@ class LogUniform(_SeededInitializer):
         return np.log(dt) if self.log else dt
 
     def get_config(self):
-        return {"minval": self.minval, "maxval": self.maxval, "log": self.log,
-                "seed": self.seed}
+        return {"minval": self.minval, "maxval": self.maxval, "log": self.log, "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
@@ -158,8 +152,7 @@ class DLRRadius(_SeededInitializer):
 
     def _values(self, shape):
         self._check_rank(shape, 1, "(N,)")
-        p, _ = dlr_ring_init(self._rng(), max(shape[0], 1), self.dt_min,
-                             self.dt_max)
+        p, _ = dlr_ring_init(self._rng(), max(shape[0], 1), self.dt_min, self.dt_max)
         return p[: shape[0]]
 
     def get_config(self):
@@ -434,8 +427,7 @@ class S5C(_S5SeededInitializer):
 
     OPTIONS = ("trunc_standard_normal", "lecun_normal", "complex_normal")
 
-    def __init__(self, blocks=1, conj_sym=True, kind="trunc_standard_normal",
-                 seed=None):
+    def __init__(self, blocks=1, conj_sym=True, kind="trunc_standard_normal", seed=None):
         super().__init__(blocks, conj_sym, seed)
         self.kind = _check_option("kind", kind, self.OPTIONS)
 

@@ -4,9 +4,11 @@
 masking, streaming, dtype handling, weight tags); `system_access` its views of the
 system outside a call (convolution kernel, `step`, `discrete_system`); `bidirectional`
 its backward system (lag, delayed kernel, readout); `chunked_recurrence` the recurrence
-fused by chunks; `parameters` the seeds, weight roles and argument checks;
-`complex_pairs` the (re, im) arithmetic; `dss`, `dlr`, `s5` one paper each; `block` the
-`SSMBlock` around any of them.
+fused by chunks; `parameters` the seeds, weight roles and argument checks (the (re, im)
+arithmetic is `keras_ssm.ops.common`'s); `dss`, `dlr`, `s5` one paper each; `block` the
+`SSMBlock` around any of them; `families` the registry in which each layer family declares
+its short name, optimizer roles and default SSM learning rate (blocks, builders,
+optimizers and the hub look layers up there).
 """
 
 from keras_ssm.layers.base import DiagonalSSMLayer

@@ -29,22 +29,19 @@ from keras import ops
 from keras_ssm import config as ssm_config
 from keras_ssm import ops as ssm_ops
 from keras_ssm.layers import chunked_recurrence
+from keras_ssm.layers import families
 from keras_ssm.layers.bidirectional import BackwardDirection
-from keras_ssm.layers.complex_pairs import cdiv  # noqa: F401  (re-exported)
-from keras_ssm.layers.complex_pairs import cexp  # noqa: F401
-from keras_ssm.layers.complex_pairs import cexpm1  # noqa: F401
-from keras_ssm.layers.complex_pairs import cmul
-from keras_ssm.layers.parameters import MAIN_GROUP
-from keras_ssm.layers.parameters import SEED_MODULUS
-from keras_ssm.layers.parameters import SSM_GROUP
 from keras_ssm.layers.parameters import WEIGHT_ROLES
 from keras_ssm.layers.parameters import check_choice
+from keras_ssm.layers.parameters import check_config_version
 from keras_ssm.layers.parameters import check_implementation
+from keras_ssm.layers.parameters import check_step_scale
 from keras_ssm.layers.parameters import derived_seed
 from keras_ssm.layers.parameters import draw_default_seed
 from keras_ssm.layers.parameters import inputs_spec
 from keras_ssm.layers.parameters import role_from_name
 from keras_ssm.layers.system_access import SystemAccess
+from keras_ssm.ops.common import cmul
 
 # Recurrence mode holds B·L·H·N states in memory up to this many; above, per-channel
 # layers fuse the scan and its readout by chunks and recompute states in the backward
@@ -126,14 +123,22 @@ class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
     # future inputs: the backward output at t is read from the backward state at t+1).
     backward_lag = 0
     # The roles (`WEIGHT_ROLES`) of the weights the paper trains as its SSM group (own
-    # learning rate, no weight decay): DSS Λ, Δ, W; DLR Λ, W; S5 overrides (Λ, Δ, B̃).
-    ssm_group_roles = ("eigenvalues", "step", "output")
+    # learning rate, no weight decay): each family declares its own (see `families`);
+    # a class that declares none trains every weight with the model.
+    ssm_group_roles = ()
     # get_config()["version"] when the class changed what a saved config computes
     # (None: never changed, no version key). 2: DSS and DLR's backward_lag 1.
     config_version = None
 
-    def __init__(self, state_size=64, bidirectional=False, mode="auto", seed=None,
-                 implementation=None, **kwargs):
+    def __init__(
+        self,
+        state_size=64,
+        bidirectional=False,
+        mode="auto",
+        seed=None,
+        implementation=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not isinstance(state_size, (int, np.integer)) or state_size <= 0:
             raise ValueError(f"`state_size` must be a positive int, got {state_size!r}.")
@@ -191,9 +196,7 @@ class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
         From `seed`, or when it is None from the seed drawn at construction
         (`draw_default_seed`, which follows `keras.utils.set_random_seed`).
         """
-        if self.seed is not None:
-            return derived_seed(self.seed, index)
-        return derived_seed(self._default_seed, index) % SEED_MODULUS
+        return derived_seed(self._default_seed if self.seed is None else self.seed, index)
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -203,7 +206,9 @@ class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
                 f"got shape {input_shape}."
             )
         if input_shape[-1] is None:
-            raise ValueError(f"{type(self).__name__} needs a known number of features, got {input_shape}.")
+            raise ValueError(
+                f"{type(self).__name__} needs a known number of features, got {input_shape}."
+            )
         self.features = int(input_shape[-1])
         self.input_spec = inputs_spec(self.features)
         self._build_ssm(self.features)
@@ -212,8 +217,15 @@ class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def compute_output_spec(self, inputs, mask=None, initial_state=None, return_state=False,
-                            step_scale=1.0, training=None):
+    def compute_output_spec(
+        self,
+        inputs,
+        mask=None,
+        initial_state=None,
+        return_state=False,
+        step_scale=1.0,
+        training=None,
+    ):
         """The outputs' KerasTensor, and `(outputs, state)` with `return_state=True`.
 
         The state is the pair `get_initial_state` gives: (batch, *state) float32.
@@ -237,7 +249,10 @@ class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
         """
         self._require_built()
         shape = (batch_size,) + self._state_shape()
-        return (keras.KerasTensor(shape, dtype="float32"), keras.KerasTensor(shape, dtype="float32"))
+        return (
+            keras.KerasTensor(shape, dtype="float32"),
+            keras.KerasTensor(shape, dtype="float32"),
+        )
 
     def compute_mask(self, inputs, mask=None):
         return mask
@@ -264,25 +279,7 @@ class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
     @classmethod
     def _check_config_version(cls, version, config):
         """Refuse configs that would load into a layer computing something else."""
-        current = cls.config_version or 1
-        if not isinstance(version, int) or not 1 <= version <= current:
-            raise ValueError(
-                f"This {cls.__name__} config has version {version!r}, but this keras-ssm "
-                f"reads versions 1 to {current}: it was saved by a newer keras-ssm. "
-                f"Upgrade keras-ssm to load it."
-            )
-        if cls.backward_lag == 1 and version < 2 and config.get("bidirectional"):
-            raise ValueError(
-                f"This bidirectional {cls.__name__} config has no 'version' (version 1): it "
-                f"was saved by a keras-ssm whose backward kernel included lag 0. Since "
-                f"config version 2, DSS and DLR follow their authors' code: the backward "
-                f"kernel covers strictly future inputs (lags -1..-L; lag 0 is counted only "
-                f"by the forward kernel and D), so the saved weights would compute a "
-                f"different function and are not loaded silently. To proceed, either load "
-                f"the model with the keras-ssm release that saved it, or rebuild the model "
-                f"in code and retrain it (optionally starting from the old weights with "
-                f"`model.load_weights(path)`, which accepts the .keras file)."
-            )
+        check_config_version(cls, version, config)
 
     def add_float32_weight(self, name, shape, initializer, trainable=True, role=None):
         """A float32 variable whatever the dtype policy (never autocast), tagged for the optimizer.
@@ -294,19 +291,21 @@ class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
                 None reads it from the weight's name (lambda_*, log_dt, log_step, b, c, w,
                 d, each optionally *_backward).
 
-        The variable carries `ssm_role` and `ssm_group`: "ssm" when the role is in
-        the class's `ssm_group_roles` (the parameters its paper trains at their own
-        rate without weight decay), else "main".
+        The variable carries `ssm_role`, `ssm_group` ("ssm" when the role is in the
+        class's `ssm_group_roles`, the parameters its paper trains at their own rate
+        without weight decay, else "main") and `ssm_family` (`families.tag_weight`).
         """
         role = role_from_name(name) if role is None else role
         check_choice("role", role, WEIGHT_ROLES)
         variable = self.add_weight(
-            name=name, shape=shape, initializer=initializer, dtype="float32",
-            trainable=trainable, autocast=False,
+            name=name,
+            shape=shape,
+            initializer=initializer,
+            dtype="float32",
+            trainable=trainable,
+            autocast=False,
         )
-        variable.ssm_role = role
-        variable.ssm_group = SSM_GROUP if role in self.ssm_group_roles else MAIN_GROUP
-        return variable
+        return families.tag_weight(variable, self, role)
 
     # ----------------------------------------------------------------------------
     # the system
@@ -330,26 +329,7 @@ class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
         return (self._dense_states(),)
 
     def _check_step_scale(self, step_scale):
-        if isinstance(step_scale, (int, float, np.floating, np.integer)):
-            step_scale = float(step_scale)
-            if not self.has_step and step_scale != 1.0:
-                raise ValueError(
-                    f"{type(self).__name__} has no discretization step Δ, so `step_scale` "
-                    f"must be 1.0, got {step_scale}."
-                )
-            if step_scale <= 0:
-                raise ValueError(f"`step_scale` must be positive, got {step_scale}.")
-            return step_scale
-        if not self.has_step:
-            raise ValueError(
-                f"{type(self).__name__} has no discretization step Δ; `step_scale` cannot be given."
-            )
-        shape = tuple(step_scale.shape)
-        if len(shape) != 2:
-            raise ValueError(
-                f"`step_scale` must be a float or a (batch, length) tensor, got shape {shape}."
-            )
-        return ops.cast(step_scale, "float32")
+        return check_step_scale(self, step_scale)
 
     # ----------------------------------------------------------------------------
     # forward computation
@@ -412,8 +392,15 @@ class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
                 f"chunk by chunk (`initial_state` / `return_state`)."
             )
 
-    def call(self, inputs, mask=None, initial_state=None, return_state=False, step_scale=1.0,
-             training=None):
+    def call(
+        self,
+        inputs,
+        mask=None,
+        initial_state=None,
+        return_state=False,
+        step_scale=1.0,
+        training=None,
+    ):
         with self._implementation_scope():
             return self._call(inputs, mask, initial_state, return_state, step_scale)
 
@@ -448,7 +435,8 @@ class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
             kb = None
             if self.bidirectional:
                 kb = self._delay_backward_kernel(
-                    self._kernel_from_system(system, self._readout("backward"), length))
+                    self._kernel_from_system(system, self._readout("backward"), length)
+                )
             y = ssm_ops.causal_conv(u, kernel, backward_kernel=kb)
             state = None
         elif chunked_recurrence.applies(self, u, per_step, FUSED_RECURRENCE_STATES):

@@ -11,8 +11,6 @@ Mixed into `keras_ssm.layers.DiagonalSSMLayer`.
 
 from keras import ops
 
-from keras_ssm import ops as ssm_ops
-
 
 class BackwardDirection:
     """The backward direction of `DiagonalSSMLayer`: its delayed kernel, its readout,

@@ -25,82 +25,69 @@ the block streams chunk by chunk like its SSM.
 import keras
 from keras import ops
 
-from keras_ssm.layers.base import DiagonalSSMLayer
+from keras_ssm.layers import families
+from keras_ssm.layers.base import inputs_spec
 from keras_ssm.layers.parameters import check_choice
 from keras_ssm.layers.parameters import derived_seed
-from keras_ssm.layers.base import inputs_spec
+from keras_ssm.ops import backend as ssm_backend
 
 NORMS = ("layer", "batch", None)
 ACTIVATIONS = ("gelu", "glu", "full_glu", "half_glu1", "half_glu2")
 _S5_ACTIVATIONS = ("full_glu", "half_glu1", "half_glu2")
-# Short names accepted for `ssm`, mapped to class names in keras_ssm.layers.
-SSM_NAMES = {"dss": "DSS", "dlr": "DLR", "s5": "S5"}
-
-
-def resolve_ssm_class(name):
-    """The SSM layer class for a short name ("dss", "dlr", "s5") or a class name.
-
-    Args:
-        name: str, case-insensitive.
-
-    Returns:
-        The layer class from `keras_ssm.layers`.
-
-    Raises:
-        ValueError: an unknown name (the message lists the valid ones).
-    """
-    from keras_ssm import layers
-
-    key = SSM_NAMES.get(str(name).lower(), name)
-    cls = getattr(layers, key, None)
-    if cls is None or not (isinstance(cls, type) and issubclass(cls, DiagonalSSMLayer)):
-        available = sorted(k for k, v in SSM_NAMES.items() if hasattr(layers, v))
-        raise ValueError(f"Unknown SSM {name!r}; use one of {available} or a layer instance.")
-    return cls
 
 
 def make_ssm(ssm, **defaults):
-    """A fresh SSM layer from a name, a config dict, or a layer instance.
+    """A fresh SSM layer from a family name, a config dict, or a layer instance.
+
+    Any registered family (`keras_ssm.layers.families`) is accepted, by its short name
+    or class name.
 
     Args:
-        ssm: a `DiagonalSSMLayer` (returned as is), a short name ("dlr", "dss", "s5"),
-            a dict {"class_name": "dlr", **constructor_kwargs}, or a dict produced by
-            `keras.saving.serialize_keras_object`.
+        ssm: a layer of a registered family (returned as is), a family name ("dlr",
+            "dss", "s5", ...), a dict {"class_name": "dlr", **constructor_kwargs}, or a
+            dict produced by `keras.saving.serialize_keras_object`.
         **defaults: constructor arguments used where the config does not set them.
 
     Returns:
-        A `DiagonalSSMLayer`.
+        The layer.
+
+    Raises:
+        ValueError: an unknown family name (the message lists the valid ones), or a
+            layer that belongs to no registered family.
 
     Example:
 
     ```python
+    from keras_ssm.layers.block import make_ssm
     make_ssm({"class_name": "dlr", "state_size": 64})
     ```
     """
     if isinstance(ssm, keras.layers.Layer):
-        if not isinstance(ssm, DiagonalSSMLayer):
+        if families.name_of(ssm) is None:
             raise ValueError(
-                f"`ssm` must be a keras_ssm SSM layer (DSS, DLR, S5), got {type(ssm).__name__}."
+                f"`ssm` must be an SSM layer of a registered family {list(families.names())}, "
+                f"got a {type(ssm).__name__}; register its class with "
+                "keras_ssm.layers.families.register."
             )
         return ssm
     if isinstance(ssm, str):
-        return resolve_ssm_class(ssm)(**defaults)
+        return families.layer_class(ssm)(**defaults)
     if isinstance(ssm, dict):
         if "class_name" not in ssm:
             raise ValueError(
-                f"An `ssm` dict needs a 'class_name' key ('dlr', 'dss' or 's5'), got {ssm!r}."
+                f"An `ssm` dict needs a 'class_name' key (one of {list(families.names())}), "
+                f"got {ssm!r}."
             )
         if "config" in ssm and isinstance(ssm["config"], dict):
             # A full Keras serialization (from get_config of a block).
-            import keras_ssm.layers  # noqa: F401  (registers the classes)
-
             layer = keras.saving.deserialize_keras_object(ssm)
             return make_ssm(layer)
         kwargs = dict(ssm)
-        cls = resolve_ssm_class(kwargs.pop("class_name"))
+        cls = families.layer_class(kwargs.pop("class_name"))
         return cls(**{**defaults, **kwargs})
     raise ValueError(
-        f"`ssm` must be a layer, a name ('dlr', 'dss', 's5') or a config dict, got {ssm!r}."
+        f"`ssm` must be a layer, a family name (one of {list(families.names())}) or a config "
+        f"dict, got {ssm!r}."
     )
 
 
@@ -115,20 +102,14 @@ class MaskedBatchNormalization(keras.layers.BatchNormalization):
     """
 
     def _moments(self, inputs, mask):
-        if mask is None or not self.synchronized or keras.config.backend() != "tensorflow":
-            return super()._moments(inputs, mask)
-        import tensorflow as tf
-
-        context = tf.distribute.get_replica_context()
-        if context is None or tf.distribute.get_strategy().num_replicas_in_sync == 1:
+        if mask is None or not self.synchronized or ssm_backend.replicas_in_sync() == 1:
             return super()._moments(inputs, mask)
         weights = ops.cast(ops.expand_dims(mask, -1), inputs.dtype)
         axes = self._reduction_axes
         count = ops.sum(ops.broadcast_to(weights, ops.shape(inputs)), axes)
         total = ops.sum(inputs * weights, axes)
         squares = ops.sum(ops.square(inputs) * weights, axes)
-        count, total, squares = (context.all_reduce(tf.distribute.ReduceOp.SUM, t)
-                                 for t in (count, total, squares))
+        count, total, squares = ssm_backend.replica_sum(count, total, squares)
         mean = total / (count + keras.config.epsilon())
         variance = ops.maximum(squares / (count + keras.config.epsilon()) - ops.square(mean), 0.0)
         return mean, variance
@@ -143,9 +124,10 @@ class SSMBlock(keras.layers.Layer):
     GLU) and of S5 (GELU, full/half GLU with a tanh-approximate GELU).
 
     Args:
-        ssm: the SSM layer: an instance of DSS/DLR/S5, a short name ("dlr", "dss",
-            "s5") or a dict {"class_name": "dlr", **kwargs}; a name or dict builds a
-            new layer with this block's dtype policy.
+        ssm: the SSM layer: an instance of a registered family (DSS, DLR, S5, ...;
+            see `keras_ssm.layers.families`), a family name ("dlr", "dss", "s5") or a
+            dict {"class_name": "dlr", **kwargs}; a name or dict builds a new layer
+            with this block's dtype policy.
         norm: "layer" (LayerNormalization over features), "batch" (BatchNormalization
             with statistics over batch and time) or None.
         prenorm: bool, pre-norm (True) or post-norm (False) residual.
@@ -187,9 +169,19 @@ class SSMBlock(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, ssm="dlr", norm="layer", prenorm=True, activation="gelu", dropout=0.0,
-                 output_linear=True, gelu_approximate=None, norm_kwargs=None, seed=None,
-                 **kwargs):
+    def __init__(
+        self,
+        ssm="dlr",
+        norm="layer",
+        prenorm=True,
+        activation="gelu",
+        dropout=0.0,
+        output_linear=True,
+        gelu_approximate=None,
+        norm_kwargs=None,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         check_choice("norm", norm, NORMS)
         check_choice("activation", activation, ACTIVATIONS)
@@ -211,9 +203,11 @@ class SSMBlock(keras.layers.Layer):
         self.input_spec = inputs_spec()
         self.norm_layer = self._make_norm()
         self.inner_dropout = keras.layers.SpatialDropout1D(
-            self.dropout, seed=self._seed_for(0), dtype=self.dtype_policy, name="inner_dropout")
+            self.dropout, seed=self._seed_for(0), dtype=self.dtype_policy, name="inner_dropout"
+        )
         self.residual_dropout = keras.layers.SpatialDropout1D(
-            self.dropout, seed=self._seed_for(1), dtype=self.dtype_policy, name="residual_dropout")
+            self.dropout, seed=self._seed_for(1), dtype=self.dtype_policy, name="residual_dropout"
+        )
         self.output_dense = None
         self.gate_dense = None
 
@@ -236,11 +230,16 @@ class SSMBlock(keras.layers.Layer):
             bias = "zeros"
         else:
             # torch.nn.Linear defaults: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both.
-            limit = fan_in ** -0.5
+            limit = fan_in**-0.5
             kernel = keras.initializers.RandomUniform(-limit, limit, seed=self._seed_for(index))
             bias = keras.initializers.RandomUniform(-limit, limit, seed=self._seed_for(index + 1))
-        return keras.layers.Dense(units, kernel_initializer=kernel, bias_initializer=bias,
-                                  dtype=self.dtype_policy, name=name)
+        return keras.layers.Dense(
+            units,
+            kernel_initializer=kernel,
+            bias_initializer=bias,
+            dtype=self.dtype_policy,
+            name=name,
+        )
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -270,13 +269,21 @@ class SSMBlock(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def compute_output_spec(self, inputs, mask=None, training=None, initial_state=None,
-                            return_state=False, step_scale=1.0):
+    def compute_output_spec(
+        self,
+        inputs,
+        mask=None,
+        training=None,
+        initial_state=None,
+        return_state=False,
+        step_scale=1.0,
+    ):
         """The outputs' KerasTensor, and `(outputs, state)` with `return_state=True`."""
         outputs = keras.KerasTensor(tuple(inputs.shape), dtype=self.compute_dtype)
         if initial_state is not None or return_state:
             _, state = self.ssm.compute_output_spec(
-                inputs, initial_state=initial_state, return_state=True)
+                inputs, initial_state=initial_state, return_state=True
+            )
             if return_state:
                 return outputs, state
         return outputs
@@ -314,8 +321,15 @@ class SSMBlock(keras.layers.Layer):
             return g * gate
         return s * gate  # half_glu2: the gate multiplies the raw SSM output
 
-    def call(self, inputs, mask=None, training=None, initial_state=None, return_state=False,
-             step_scale=1.0):
+    def call(
+        self,
+        inputs,
+        mask=None,
+        training=None,
+        initial_state=None,
+        return_state=False,
+        step_scale=1.0,
+    ):
         x = inputs
         u = self._normalize(x, mask, training) if self.prenorm else x
         ssm_kwargs = {}
@@ -357,8 +371,13 @@ class SSMBlock(keras.layers.Layer):
             y_t, state = block.step(x[:, t], state)   # (2, 4)
         ```
         """
-        y, state = self(inputs_t[:, None, :], initial_state=state, return_state=True,
-                        step_scale=step_scale, training=False)
+        y, state = self(
+            inputs_t[:, None, :],
+            initial_state=state,
+            return_state=True,
+            step_scale=step_scale,
+            training=False,
+        )
         return y[:, 0], state
 
     # ----------------------------------------------------------------------------

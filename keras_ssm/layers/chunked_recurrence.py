@@ -9,10 +9,11 @@ B = 2, L = 4096, H = N = 64, while the inputs and outputs are only B·L·H. Here
 into chunks; each chunk computes its b ⊙ u, its states (from the previous chunk's last
 state) and its readout, and keeps only the readout and the last state. In the backward
 pass each chunk's states are computed again from the saved chunk-initial state (as
-mamba's selective scan recomputes its states), with the backend's own rematerialization:
-``jax.checkpoint`` under a ``lax.scan`` over chunks, ``torch.utils.checkpoint``, and
-``tf.recompute_grad``. Peak memory is O(B·L·H + B·chunk·H·N) instead of O(B·L·H·N);
-the price is one more forward scan per chunk in the backward pass.
+mamba's selective scan recomputes its states), with the backend's own rematerialization
+(`keras_ssm.ops.backend.remat`: ``jax.checkpoint`` under a ``lax.scan`` over chunks,
+``torch.utils.checkpoint``, ``tf.recompute_grad``). Peak memory is
+O(B·L·H + B·chunk·H·N) instead of O(B·L·H·N); the price is one more forward scan per
+chunk in the backward pass.
 
 Example:
 
@@ -27,10 +28,10 @@ y, last = scan_readout(u, a, b, c, chunk=16)                          # (2, 50, 
 ```
 """
 
-import keras
 from keras import ops
 
 from keras_ssm import ops as ssm_ops
+from keras_ssm.ops import backend as ssm_backend
 
 # States held at once per chunk (each of re, im): 2^22 float32 = 16 MiB.
 CHUNK_STATES = 1 << 22
@@ -48,47 +49,16 @@ def _block(reverse):
     def block(u, h_re, h_im, a_re, a_im, b_re, b_im, c_re, c_im):
         v = u[..., None]
         x, last = ssm_ops.linear_recurrence(
-            (a_re, a_im), (v * b_re, v * b_im), reverse=reverse,
-            initial_state=(h_re, h_im), return_final_state=True)
+            (a_re, a_im),
+            (v * b_re, v * b_im),
+            reverse=reverse,
+            initial_state=(h_re, h_im),
+            return_final_state=True,
+        )
         y = ops.sum(x[0] * c_re - x[1] * c_im, axis=-1)
         return y, last[0], last[1]
 
     return block
-
-
-def _remat(fn):
-    """`fn` whose intermediate values are recomputed in the backward pass."""
-    backend = keras.config.backend()
-    if backend == "jax":
-        import jax
-
-        return jax.checkpoint(fn)
-    if backend == "torch":
-        import torch.utils.checkpoint
-
-        return lambda *args: torch.utils.checkpoint.checkpoint(fn, *args, use_reentrant=False)
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.recompute_grad(fn)
-    return fn
-
-
-def _jax_scan_chunks(block, u, h0, params, chunk, reverse):
-    """Full chunks under one `lax.scan` (compiles one chunk, not L / chunk of them)."""
-    import jax
-    import jax.numpy as jnp
-
-    batch, length, features = u.shape
-    count = length // chunk
-    blocks = jnp.moveaxis(u[:, : count * chunk].reshape(batch, count, chunk, features), 1, 0)
-
-    def body(carry, u_blk):
-        y, h_re, h_im = block(u_blk, carry[0], carry[1], *params)
-        return (h_re, h_im), y
-
-    last, ys = jax.lax.scan(body, h0, blocks, reverse=reverse)
-    return jnp.moveaxis(ys, 0, 1).reshape(batch, count * chunk, features), last
 
 
 def scan_readout(u, a, b, c, *, reverse=False, initial_state=None, chunk=None):
@@ -114,28 +84,19 @@ def scan_readout(u, a, b, c, *, reverse=False, initial_state=None, chunk=None):
         zeros = ops.zeros_like(u[:, 0, :])[..., None] * ops.zeros((states,), "float32")
         initial_state = (zeros, zeros)
     params = (a[0], a[1], b[0], b[1], c[0], c[1])
-    block = _remat(_block(reverse))
+    block = ssm_backend.remat(_block(reverse))
     count, rest = divmod(length, chunk)
     h = tuple(initial_state)
-    if keras.config.backend() == "jax" and count > 1:
-        if reverse and rest:
-            y_tail, h_re, h_im = block(u[:, count * chunk:], *h, *params)
-            h = (h_re, h_im)
-        y_main, h = _jax_scan_chunks(block, u, h, params, chunk, reverse)
-        if not reverse and rest:
-            y_tail, h_re, h_im = block(u[:, count * chunk:], *h, *params)
-            h = (h_re, h_im)
-        y = ops.concatenate([y_main, y_tail], axis=1) if rest else y_main
-        return y, h
-    bounds = [(s, min(s + chunk, length)) for s in range(0, length, chunk)]
-    ys = [None] * len(bounds)
-    order = reversed(range(len(bounds))) if reverse else range(len(bounds))
-    for i in order:
-        start, stop = bounds[i]
-        ys[i], h_re, h_im = block(u[:, start:stop], *h, *params)
-        h = (h_re, h_im)
+    y_main = y_tail = None
+    if reverse and rest:  # the steps after the full chunks come first
+        y_tail, *h = block(u[:, count * chunk :], *h, *params)
+    if count:
+        y_main, h = ssm_backend.scan_chunks(block, u, tuple(h), params, chunk, reverse)
+    if not reverse and rest:
+        y_tail, *h = block(u[:, count * chunk :], *h, *params)
+    ys = [y for y in (y_main, y_tail) if y is not None]
     y = ys[0] if len(ys) == 1 else ops.concatenate(ys, axis=1)
-    return y, h
+    return y, tuple(h)
 
 
 def applies(layer, u, per_step, max_states):
@@ -154,8 +115,7 @@ def layer_call(layer, u, system, initial_state):
     a = layer._broadcast_a(system.a)
     if initial_state is not None:
         initial_state = tuple(ops.cast(s, "float32") for s in initial_state)
-    y, state = scan_readout(u, a, system.b, layer._readout("forward"),
-                            initial_state=initial_state)
+    y, state = scan_readout(u, a, system.b, layer._readout("forward"), initial_state=initial_state)
     if layer.bidirectional:
         yb, _ = scan_readout(u, a, system.b, layer._readout("backward"), reverse=True)
         lag = layer.backward_lag

@@ -4,12 +4,14 @@ import keras
 from keras import ops
 
 from keras_ssm import initializers
+from keras_ssm.layers import families
 from keras_ssm.layers.base import DiagonalSSMLayer
 from keras_ssm.layers.base import DiagonalSystem
-from keras_ssm.layers.base import cexp
 from keras_ssm.layers.parameters import check_step_range
+from keras_ssm.ops.common import cexp
 
 
+@families.register("dlr", ssm_lr=1e-4)
 @keras.saving.register_keras_serializable(package="keras_ssm")
 class DLR(DiagonalSSMLayer):
     """Diagonal linear RNN: x_k = λ ⊙ x_{k-1} + u_k, y_k = Re(w · x_k) + D u_k.
@@ -62,26 +64,44 @@ class DLR(DiagonalSSMLayer):
     has_step = False
     backward_lag = 1
     config_version = 2
+    # DLR trains Λ (radius, phase) and W at the SSM rate without weight decay; D with the model.
+    ssm_group_roles = ("eigenvalues", "output")
 
-    def __init__(self, state_size=64, bidirectional=False, mode="auto", dt_min=1e-4,
-                 dt_max=0.1, seed=None, **kwargs):
-        super().__init__(state_size=state_size, bidirectional=bidirectional, mode=mode,
-                         seed=seed, **kwargs)
+    def __init__(
+        self,
+        state_size=64,
+        bidirectional=False,
+        mode="auto",
+        dt_min=1e-4,
+        dt_max=0.1,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            state_size=state_size, bidirectional=bidirectional, mode=mode, seed=seed, **kwargs
+        )
         self.dt_min, self.dt_max = check_step_range(dt_min, dt_max)
 
     def _build_ssm(self, features):
         n = self.state_size
         self.lambda_radius = self.add_float32_weight(
-            "lambda_radius", (n,), initializers.DLRRadius(self.dt_min, self.dt_max, seed=self._seed_for(0)))
+            "lambda_radius",
+            (n,),
+            initializers.DLRRadius(self.dt_min, self.dt_max, seed=self._seed_for(0)),
+        )
         self.lambda_phase = self.add_float32_weight("lambda_phase", (n,), initializers.DLRPhase())
         self.w = self.add_float32_weight(
-            "w", (features, n, 2), initializers.ComplexNormal(1.0 / n, seed=self._seed_for(1)))
+            "w", (features, n, 2), initializers.ComplexNormal(1.0 / n, seed=self._seed_for(1))
+        )
         if self.bidirectional:
             self.w_backward = self.add_float32_weight(
-                "w_backward", (features, n, 2),
-                initializers.ComplexNormal(1.0 / n, seed=self._seed_for(2)))
+                "w_backward",
+                (features, n, 2),
+                initializers.ComplexNormal(1.0 / n, seed=self._seed_for(2)),
+            )
         self.d = self.add_float32_weight(
-            "d", (features,), keras.initializers.RandomNormal(stddev=1.0, seed=self._seed_for(3)))
+            "d", (features,), keras.initializers.RandomNormal(stddev=1.0, seed=self._seed_for(3))
+        )
 
     def _log_lambda(self):
         """log λ = -p² + iθ, a pair of (N,) tensors."""

@@ -6,13 +6,14 @@ from keras import ops
 
 from keras_ssm import initializers
 from keras_ssm import ops as ssm_ops
+from keras_ssm.layers import families
 from keras_ssm.layers.base import DiagonalSSMLayer
 from keras_ssm.layers.base import DiagonalSystem
-from keras_ssm.layers.base import cexp
-from keras_ssm.layers.base import cexpm1
-from keras_ssm.layers.base import cmul
 from keras_ssm.layers.parameters import check_choice
 from keras_ssm.layers.parameters import check_step_range
+from keras_ssm.ops.common import cexp
+from keras_ssm.ops.common import cexpm1
+from keras_ssm.ops.common import cmul
 
 VARIANTS = ("exp", "softmax")
 LAMBDA_INITS = initializers.DSSLambdaImag.OPTIONS
@@ -75,6 +76,7 @@ class SoftmaxSystem(DiagonalSystem):
         self.length = length
 
 
+@families.register("dss", ssm_lr=1e-3)
 @keras.saving.register_keras_serializable(package="keras_ssm")
 class DSS(DiagonalSSMLayer):
     """Diagonal state space: K_k = Re Σ_n W_n (e^{Δλ_n} - 1)/λ_n e^{kΔλ_n}, y = K ∗ u + D u.
@@ -167,11 +169,24 @@ class DSS(DiagonalSSMLayer):
 
     backward_lag = 1
     config_version = 2
+    # DSS trains Λ, Δ (log_dt) and W at the SSM rate without weight decay; D with the model.
+    ssm_group_roles = ("eigenvalues", "step", "output")
 
-    def __init__(self, state_size=64, variant="exp", bidirectional=False, mode="auto",
-                 dt_min=1e-3, dt_max=0.1, lambda_init="hippo_skew", seed=None, **kwargs):
-        super().__init__(state_size=state_size, bidirectional=bidirectional, mode=mode,
-                         seed=seed, **kwargs)
+    def __init__(
+        self,
+        state_size=64,
+        variant="exp",
+        bidirectional=False,
+        mode="auto",
+        dt_min=1e-3,
+        dt_max=0.1,
+        lambda_init="hippo_skew",
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            state_size=state_size, bidirectional=bidirectional, mode=mode, seed=seed, **kwargs
+        )
         self.variant = check_choice("variant", variant, VARIANTS)
         self.lambda_init = check_choice("lambda_init", lambda_init, LAMBDA_INITS)
         self.dt_min, self.dt_max = check_step_range(dt_min, dt_max)
@@ -181,23 +196,31 @@ class DSS(DiagonalSSMLayer):
         imag = initializers.DSSLambdaImag(self.lambda_init, seed=self._seed_for(0))
         if self.variant == "exp":
             self.lambda_log_neg_re = self.add_float32_weight(
-                "lambda_log_neg_re", (n,), initializers.DSSLambdaLogNegReal())
+                "lambda_log_neg_re", (n,), initializers.DSSLambdaLogNegReal()
+            )
             self.lambda_imag = self.add_float32_weight("lambda_imag", (n,), imag)
         else:
             self.lambda_re = self.add_float32_weight(
-                "lambda_re", (n,), keras.initializers.Constant(-0.5))
+                "lambda_re", (n,), keras.initializers.Constant(-0.5)
+            )
             self.lambda_im = self.add_float32_weight("lambda_im", (n,), imag)
         self.log_dt = self.add_float32_weight(
-            "log_dt", (features,),
-            initializers.LogUniform(self.dt_min, self.dt_max, log=True, seed=self._seed_for(4)))
+            "log_dt",
+            (features,),
+            initializers.LogUniform(self.dt_min, self.dt_max, log=True, seed=self._seed_for(4)),
+        )
         self.w = self.add_float32_weight(
-            "w", (features, n, 2), initializers.ComplexNormal(1.0, seed=self._seed_for(1)))
+            "w", (features, n, 2), initializers.ComplexNormal(1.0, seed=self._seed_for(1))
+        )
         if self.bidirectional:
             self.w_backward = self.add_float32_weight(
-                "w_backward", (features, n, 2),
-                initializers.ComplexNormal(1.0, seed=self._seed_for(2)))
+                "w_backward",
+                (features, n, 2),
+                initializers.ComplexNormal(1.0, seed=self._seed_for(2)),
+            )
         self.d = self.add_float32_weight(
-            "d", (features,), keras.initializers.RandomNormal(stddev=1.0, seed=self._seed_for(3)))
+            "d", (features,), keras.initializers.RandomNormal(stddev=1.0, seed=self._seed_for(3))
+        )
 
     # ----------------------------------------------------------------------------
     # the system
@@ -257,11 +280,19 @@ class DSS(DiagonalSSMLayer):
         total = cexpm1((n * z_neg[0], n * z_neg[1]))  # e^{n Z⁻} - 1
         b_unshifted = cmul(cexpm1(z_neg), _reciprocal_eps(cmul(total, lam)))
         # The max shift e^{-(n-1)Z} (magnitude <= 1) on rows with Re λ > 0.
-        shift = cexp((ops.where(positive, -(n - 1) * z[0], 0.0),
-                      ops.where(positive, -(n - 1) * z[1], 0.0)))
+        shift = cexp(
+            (ops.where(positive, -(n - 1) * z[0], 0.0), ops.where(positive, -(n - 1) * z[1], 0.0))
+        )
         b = cmul(b_unshifted, shift)
-        return SoftmaxSystem(a=a, b=b, log_a=z, z_neg=z_neg, b_unshifted=b_unshifted,
-                             reversed_rows=positive, length=length)
+        return SoftmaxSystem(
+            a=a,
+            b=b,
+            log_a=z,
+            z_neg=z_neg,
+            b_unshifted=b_unshifted,
+            reversed_rows=positive,
+            length=length,
+        )
 
     def _readout(self, direction):
         w = self.w if direction == "forward" else self.w_backward
@@ -312,14 +343,31 @@ class DSS(DiagonalSSMLayer):
     # ----------------------------------------------------------------------------
     # masking with a length-dependent kernel
 
-    def call(self, inputs, mask=None, initial_state=None, return_state=False, step_scale=1.0,
-             training=None):
-        if (self.variant == "softmax" and mask is not None and initial_state is None
-                and not return_state):
+    def call(
+        self,
+        inputs,
+        mask=None,
+        initial_state=None,
+        return_state=False,
+        step_scale=1.0,
+        training=None,
+    ):
+        if (
+            self.variant == "softmax"
+            and mask is not None
+            and initial_state is None
+            and not return_state
+        ):
             with self._implementation_scope():
                 return self._call_softmax_masked(inputs, mask, step_scale)
-        return super().call(inputs, mask=mask, initial_state=initial_state,
-                            return_state=return_state, step_scale=step_scale, training=training)
+        return super().call(
+            inputs,
+            mask=mask,
+            initial_state=initial_state,
+            return_state=return_state,
+            step_scale=step_scale,
+            training=training,
+        )
 
     def _call_softmax_masked(self, inputs, mask, step_scale):
         """DSS_SOFTMAX on a padded batch: each sequence normalized over its valid length.
@@ -361,14 +409,19 @@ class DSS(DiagonalSSMLayer):
         if one_at_a_time is None:
             one_at_a_time = u.shape[0] is None
         if one_at_a_time:
-            return ops.map(lambda args: self._per_sequence_convolution(
-                args[0][None], args[1][None], step_scale, one_at_a_time=False)[0], (u, lengths))
+            return ops.map(
+                lambda args: self._per_sequence_convolution(
+                    args[0][None], args[1][None], step_scale, one_at_a_time=False
+                )[0],
+                (u, lengths),
+            )
         system = self._discretize(step_scale, lengths[:, None, None])
         kernel = self._kernel_from_system(system, self._readout("forward"), length)
         kb = None
         if self.bidirectional:
             kb = self._delay_backward_kernel(
-                self._kernel_from_system(system, self._readout("backward"), length))
+                self._kernel_from_system(system, self._readout("backward"), length)
+            )
         return _batched_causal_conv(u, kernel, kb)
 
     def get_config(self):

@@ -3,6 +3,7 @@
 import random as python_random
 
 import keras
+import numpy as np
 
 from keras_ssm.ops import registry
 
@@ -11,13 +12,23 @@ SEED_MODULUS = 2**31 - 1
 
 
 def derived_seed(seed, index, stride=1009):
-    """The seed of a layer's `index`-th initializer (or dropout): seed · stride + index.
+    """The seed of a part's `index`-th initializer (or dropout): (seed · stride + index) mod M.
 
-    One rule for every layer that seeds several parts from its own `seed` (None stays
-    None: the part draws its own). Distinct strides keep the seeds of nested layers
-    (an `SSMBlock` and its SSM layer) apart.
+    One rule for everything that seeds several parts from its own `seed` (None stays
+    None: the part draws its own), with M = `SEED_MODULUS` so that nested derivations
+    stay int32 seeds. Each user has its own stride, which keeps the seeds of nested
+    parts apart: 1009 an SSM layer's initializers, 7919 an `SSMBlock`'s dropouts and
+    Dense layers, 101 the blocks of a model trunk (`keras_ssm.models.trunk`).
+
+    Example:
+
+    ```python
+    from keras_ssm.layers.parameters import derived_seed
+    derived_seed(3, 2)        # 3029
+    derived_seed(None, 2)     # None
+    ```
     """
-    return None if seed is None else int(seed) * stride + index
+    return None if seed is None else (int(seed) * stride + index) % SEED_MODULUS
 
 
 # The role of each weight of an SSM layer in its system. `add_float32_weight` tags the
@@ -146,3 +157,71 @@ def check_step_range(dt_min, dt_max):
     if not (0 < dt_min <= dt_max):
         raise ValueError(f"Need 0 < dt_min <= dt_max, got dt_min={dt_min}, dt_max={dt_max}.")
     return float(dt_min), float(dt_max)
+
+
+def check_config_version(cls, version, config):
+    """Refuse a saved config that would load into a layer computing something else.
+
+    Args:
+        cls: the layer class (its `config_version`, `backward_lag` and name are read).
+        version: the config's "version" (1 when absent).
+        config: the rest of the config (its "bidirectional").
+
+    Raises:
+        ValueError: a version newer than this keras-ssm reads, or a bidirectional
+            DSS/DLR config saved before their authors' backward convention (version 2).
+    """
+    current = cls.config_version or 1
+    if not isinstance(version, int) or not 1 <= version <= current:
+        raise ValueError(
+            f"This {cls.__name__} config has version {version!r}, but this keras-ssm "
+            f"reads versions 1 to {current}: it was saved by a newer keras-ssm. "
+            f"Upgrade keras-ssm to load it."
+        )
+    if cls.backward_lag == 1 and version < 2 and config.get("bidirectional"):
+        raise ValueError(
+            f"This bidirectional {cls.__name__} config has no 'version' (version 1): it "
+            f"was saved by a keras-ssm whose backward kernel included lag 0. Since "
+            f"config version 2, DSS and DLR follow their authors' code: the backward "
+            f"kernel covers strictly future inputs (lags -1..-L; lag 0 is counted only "
+            f"by the forward kernel and D), so the saved weights would compute a "
+            f"different function and are not loaded silently. To proceed, either load "
+            f"the model with the keras-ssm release that saved it, or rebuild the model "
+            f"in code and retrain it (optionally starting from the old weights with "
+            f"`model.load_weights(path)`, which accepts the .keras file)."
+        )
+
+
+def check_step_scale(layer, step_scale):
+    """A call's `step_scale`, checked: a positive float, or a (batch, length) float32 tensor.
+
+    Args:
+        layer: the SSM layer (its `has_step` and name are read).
+        step_scale: a number, or a (batch, length) tensor of per-step factors.
+
+    Returns:
+        A python float, or the tensor cast to float32.
+
+    Raises:
+        ValueError: a step scale for a layer without Δ, a non-positive number, or a
+            tensor of another rank.
+    """
+    name = type(layer).__name__
+    if isinstance(step_scale, (int, float, np.floating, np.integer)):
+        step_scale = float(step_scale)
+        if not layer.has_step and step_scale != 1.0:
+            raise ValueError(
+                f"{name} has no discretization step Δ, so `step_scale` must be 1.0, "
+                f"got {step_scale}."
+            )
+        if step_scale <= 0:
+            raise ValueError(f"`step_scale` must be positive, got {step_scale}.")
+        return step_scale
+    if not layer.has_step:
+        raise ValueError(f"{name} has no discretization step Δ; `step_scale` cannot be given.")
+    shape = tuple(step_scale.shape)
+    if len(shape) != 2:
+        raise ValueError(
+            f"`step_scale` must be a float or a (batch, length) tensor, got shape {shape}."
+        )
+    return keras.ops.cast(step_scale, "float32")

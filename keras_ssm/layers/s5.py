@@ -5,13 +5,14 @@ import numpy as np
 from keras import ops
 
 from keras_ssm import initializers
+from keras_ssm.layers import families
 from keras_ssm.layers.base import DiagonalSSMLayer
 from keras_ssm.layers.base import DiagonalSystem
-from keras_ssm.layers.base import cdiv
-from keras_ssm.layers.base import cexp
-from keras_ssm.layers.base import cexpm1
 from keras_ssm.layers.parameters import check_choice
 from keras_ssm.layers.parameters import check_step_range
+from keras_ssm.ops.common import cdiv
+from keras_ssm.ops.common import cexp
+from keras_ssm.ops.common import cexpm1
 
 DISCRETIZATIONS = ("zoh", "bilinear")
 C_INITS = initializers.S5C.OPTIONS
@@ -19,6 +20,7 @@ C_INITS = initializers.S5C.OPTIONS
 MAX_REAL_PART = -1e-4
 
 
+@families.register("s5", ssm_lr=1e-3)
 @keras.saving.register_keras_serializable(package="keras_ssm")
 class S5(DiagonalSSMLayer):
     """S5: one multi-input multi-output diagonal SSM, x_k = Λ̄ x_{k-1} + B̄ u_k.
@@ -110,11 +112,24 @@ class S5(DiagonalSSMLayer):
     # S5 trains Λ, B̃ and Δ at the SSM rate without weight decay; C and D with the model.
     ssm_group_roles = ("eigenvalues", "step", "input")
 
-    def __init__(self, state_size=64, blocks=1, conj_sym=True, discretization="zoh",
-                 c_init="trunc_standard_normal", bidirectional=False, dt_min=1e-3,
-                 dt_max=0.1, clip_eigs=False, mode="auto", seed=None, **kwargs):
-        super().__init__(state_size=state_size, bidirectional=bidirectional, mode=mode,
-                         seed=seed, **kwargs)
+    def __init__(
+        self,
+        state_size=64,
+        blocks=1,
+        conj_sym=True,
+        discretization="zoh",
+        c_init="trunc_standard_normal",
+        bidirectional=False,
+        dt_min=1e-3,
+        dt_max=0.1,
+        clip_eigs=False,
+        mode="auto",
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            state_size=state_size, bidirectional=bidirectional, mode=mode, seed=seed, **kwargs
+        )
         if isinstance(blocks, bool) or not isinstance(blocks, (int, np.integer)) or blocks <= 0:
             raise ValueError(f"`blocks` must be a positive int, got {blocks!r}.")
         blocks = int(blocks)
@@ -144,28 +159,42 @@ class S5(DiagonalSSMLayer):
         p = self._dense_states()
         structure = dict(blocks=self.blocks, conj_sym=self.conj_sym)
         self.lambda_re = self.add_float32_weight(
-            "lambda_re", (p,), initializers.S5LambdaReal(**structure), role="eigenvalues")
+            "lambda_re", (p,), initializers.S5LambdaReal(**structure), role="eigenvalues"
+        )
         self.lambda_im = self.add_float32_weight(
-            "lambda_im", (p,), initializers.S5LambdaImag(**structure), role="eigenvalues")
+            "lambda_im", (p,), initializers.S5LambdaImag(**structure), role="eigenvalues"
+        )
         self.b = self.add_float32_weight(
-            "b", (p, features, 2), initializers.S5B(**structure, seed=self._seed_for(0)),
-            role="input")
+            "b",
+            (p, features, 2),
+            initializers.S5B(**structure, seed=self._seed_for(0)),
+            role="input",
+        )
         self.c = self.add_float32_weight(
-            "c", (features, p, 2),
+            "c",
+            (features, p, 2),
             initializers.S5C(**structure, kind=self.c_init, seed=self._seed_for(1)),
-            role="output")
+            role="output",
+        )
         if self.bidirectional:
             self.c_backward = self.add_float32_weight(
-                "c_backward", (features, p, 2),
+                "c_backward",
+                (features, p, 2),
                 initializers.S5C(**structure, kind=self.c_init, seed=self._seed_for(2)),
-                role="output")
+                role="output",
+            )
         self.d = self.add_float32_weight(
-            "d", (features,), keras.initializers.RandomNormal(stddev=1.0, seed=self._seed_for(3)),
-            role="feedthrough")
+            "d",
+            (features,),
+            keras.initializers.RandomNormal(stddev=1.0, seed=self._seed_for(3)),
+            role="feedthrough",
+        )
         self.log_step = self.add_float32_weight(
-            "log_step", (p,),
+            "log_step",
+            (p,),
             initializers.LogUniform(self.dt_min, self.dt_max, log=True, seed=self._seed_for(4)),
-            role="step")
+            role="step",
+        )
 
     def _lambda(self):
         """Λ as a (P,) pair; with clip_eigs, Re Λ = min(lambda_re, -1e-4)."""

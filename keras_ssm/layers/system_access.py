@@ -7,7 +7,7 @@ Mixed into `keras_ssm.layers.DiagonalSSMLayer`.
 import numpy as np
 from keras import ops
 
-from keras_ssm.layers.complex_pairs import cmul
+from keras_ssm.ops.common import cmul
 
 
 class SystemAccess:
@@ -35,7 +35,9 @@ class SystemAccess:
             K: (features, length) float32 tensor.
         """
         if not self.supports_convolution:
-            raise ValueError(f"{type(self).__name__} has no convolution kernel; use discrete_system().")
+            raise ValueError(
+                f"{type(self).__name__} has no convolution kernel; use discrete_system()."
+            )
         self._check_direction(direction)
         step_scale = self._check_step_scale(step_scale)
         if not isinstance(step_scale, float):
@@ -136,7 +138,10 @@ class SystemAccess:
         if not isinstance(step_scale, float):
             raise ValueError("discrete_system() takes a float `step_scale`.")
         system = self._discretize(step_scale, length)
-        to_c = lambda p: ops.convert_to_numpy(p[0]).astype(np.float64) + 1j * ops.convert_to_numpy(p[1]).astype(np.float64)
+        to_c = lambda p: (
+            ops.convert_to_numpy(p[0]).astype(np.float64)
+            + 1j * ops.convert_to_numpy(p[1]).astype(np.float64)
+        )
         a = to_c(self._broadcast_a(system.a))
         b = to_c(system.b)
         c = to_c(self._readout(direction))

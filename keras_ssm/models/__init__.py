@@ -2,7 +2,8 @@
 
 - `build_classifier` / `SequenceClassifier`, `build_tagger` / `SequenceTagger`,
   `build_retrieval_classifier`: the paper architectures as ordinary functional
-  `keras.Model`s (encoder → `SSMBlock`s → final norm → head).
+  `keras.Model`s (encoder → `SSMBlock`s → final norm → head); the part before the
+  head is `trunk.Trunk`, shared with `keras_ssm.hub.SSMBackbone`.
 - `StreamingModel`, `stream`: run a causal per-position model chunk by chunk or step by
   step with every SSM state carried (bounded memory on unbounded streams).
 - `distribution_scope`: data-parallel training on JAX (`keras.distribution`) or
@@ -11,8 +12,7 @@
 - `TakeLast`, `LastPosition`: the heads' layers (imported eagerly: they register with
   Keras serialization); the rest is imported on first use.
 
-The DLR paper's attention baseline moved to ``examples/attention_baseline.py``
-(`build_attention_tagger` here is deprecated).
+The DLR paper's attention baseline is an example model: ``examples/attention_baseline.py``.
 """
 
 import importlib
@@ -50,34 +50,4 @@ def __getattr__(name):
         value = getattr(importlib.import_module(f"keras_ssm.models.{_LAZY[name]}"), name)
         globals()[name] = value
         return value
-    # Deprecated: the attention baseline is an example model, in examples/attention_baseline.py.
-    if name == "build_attention_tagger":
-        import warnings
-
-        warnings.warn(
-            "keras_ssm.models.build_attention_tagger is deprecated: the attention baseline "
-            "moved to examples/attention_baseline.py (build_attention_tagger there).",
-            DeprecationWarning, stacklevel=2)
-        return _example_attention_baseline().build_attention_tagger
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _example_attention_baseline():
-    """examples/attention_baseline.py of a source checkout, imported by path."""
-    import importlib.util
-    import pathlib
-    import sys
-
-    name = "attention_baseline"
-    if name in sys.modules:
-        return sys.modules[name]
-    path = pathlib.Path(__file__).resolve().parents[2] / "examples" / f"{name}.py"
-    if not path.is_file():
-        raise ImportError(
-            f"build_attention_tagger moved to examples/{name}.py, which is not beside this "
-            "installation; copy it from the keras-ssm repository.")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module

@@ -1,7 +1,8 @@
 """Model builders for the paper architectures; each returns an ordinary functional `keras.Model`.
 
-Every model is: an encoder (token Embedding, or Dense from input features) → a stack of
-`SSMBlock`s → an optional final norm (pre-norm models, the DSS/DLR convention) → a head:
+Every model is the trunk (`keras_ssm.models.trunk`: an encoder, token Embedding or Dense
+from input features → a stack of `SSMBlock`s → an optional final norm, for pre-norm
+models, the DSS/DLR convention) → a head:
 
 - `build_classifier`: masked mean or last-position pooling → Dense(classes);
 - `build_tagger`: per position (optionally the last ℓ_out positions) → Dense(d_out);
@@ -13,141 +14,36 @@ Heads return logits (no softmax): compile with `from_logits=True` losses.
 
 import keras
 
-from keras_ssm.layers.block import SSMBlock
-from keras_ssm.layers.block import MaskedBatchNormalization
 from keras_ssm.models.heads import LastPosition
 from keras_ssm.models.heads import TakeLast
+from keras_ssm.models.trunk import Trunk
 
 POOLINGS = ("mean", "last")
 
-
-def ssm_block_config(ssm, ssm_kwargs, bidirectional, seed):
-    """The SSM config of one block: a dict {"class_name": ..., **kwargs} for `SSMBlock`.
-
-    Args:
-        ssm: a layer name ("dlr", "dss", "s5") or a dict {"class_name": ..., **kwargs}.
-        ssm_kwargs: dict or None, constructor arguments added to the config.
-        bidirectional: bool, or None to leave the config's own choice.
-        seed: int or None, the layer's seed where the config sets none.
-
-    Returns:
-        A new dict (one layer is built from it per block).
-
-    Example:
-
-    ```python
-    from keras_ssm.models.builders import ssm_block_config
-    ssm_block_config("dlr", {"state_size": 8}, True, 3)
-    # {'class_name': 'dlr', 'state_size': 8, 'bidirectional': True, 'seed': 3}
-    ```
-    """
-    kwargs = dict(ssm_kwargs or {})
-    if isinstance(ssm, str):
-        config = {"class_name": ssm}
-    elif isinstance(ssm, dict) and "class_name" in ssm and "config" not in ssm:
-        config = dict(ssm)
-    else:
-        raise ValueError(
-            f"`ssm` must be a name ('dlr', 'dss', 's5') or a dict {{'class_name': ..., **kwargs}} "
-            f"(one new layer is built per block), got {ssm!r}."
-        )
-    config.update(kwargs)
-    if bidirectional is not None:
-        config["bidirectional"] = bool(bidirectional)
-    if seed is not None and config.get("seed") is None:
-        config["seed"] = seed
-    return config
+# The builders' arguments that describe the trunk (`keras_ssm.models.trunk.Trunk`).
+_TRUNK_ARGUMENTS = (
+    "vocab_size",
+    "input_features",
+    "hidden_size",
+    "num_layers",
+    "ssm",
+    "ssm_kwargs",
+    "bidirectional",
+    "norm",
+    "prenorm",
+    "activation",
+    "dropout",
+    "final_norm",
+    "mask_zero",
+    "block_kwargs",
+    "seed",
+    "name",
+)
 
 
-def check_trunk_args(vocab_size, input_features, num_layers, vocab_name="vocab_size"):
-    """Check a model trunk's inputs: exactly one of a vocabulary and input features, >= 1 block.
-
-    Args:
-        vocab_size: int or None, the vocabulary of token inputs (an Embedding encoder).
-        input_features: int or None, the features of real inputs (a Dense encoder).
-        num_layers: int, the number of SSM blocks.
-        vocab_name: the vocabulary argument's name in the caller's signature (errors name it).
-
-    Raises:
-        ValueError: naming the arguments and what to give.
-
-    Example:
-
-    ```python
-    from keras_ssm.models.builders import check_trunk_args
-    check_trunk_args(None, 3, 2)       # fine: real inputs with 3 features, 2 blocks
-    # check_trunk_args(256, 3, 2) raises: give exactly one of `vocab_size` or `input_features`
-    ```
-    """
-    if (vocab_size is None) == (input_features is None):
-        raise ValueError(
-            f"Give exactly one of `{vocab_name}` (token inputs, an Embedding encoder) or "
-            f"`input_features` (real inputs, a Dense encoder); got {vocab_name}={vocab_size!r}, "
-            f"input_features={input_features!r}."
-        )
-    if int(num_layers) < 1:
-        raise ValueError(f"`num_layers` must be >= 1, got {num_layers!r}.")
-
-
-class _Encoder:
-    """The shared trunk: encoder, SSM blocks and final norm (layers created once)."""
-
-    def __init__(self, *, vocab_size, input_features, hidden_size, num_layers, ssm, ssm_kwargs,
-                 bidirectional, norm, prenorm, activation, dropout, final_norm, mask_zero,
-                 block_kwargs, seed, name):
-        check_trunk_args(vocab_size, input_features, num_layers)
-        self.vocab_size = vocab_size
-        self.input_features = input_features
-        seed_at = (lambda i: None) if seed is None else (lambda i: int(seed) + 101 * i)
-        if vocab_size is not None:
-            self.encoder = keras.layers.Embedding(
-                int(vocab_size), hidden_size, mask_zero=mask_zero,
-                embeddings_initializer=keras.initializers.RandomNormal(stddev=1.0, seed=seed_at(0)),
-                name=f"{name}_embedding")
-        else:
-            self.encoder = keras.layers.Dense(
-                hidden_size, kernel_initializer=keras.initializers.GlorotUniform(seed=seed_at(0)),
-                name=f"{name}_encoder")
-        self.blocks = [
-            SSMBlock(
-                ssm_block_config(ssm, ssm_kwargs, bidirectional, seed_at(i + 1)),
-                norm=norm, prenorm=prenorm, activation=activation, dropout=dropout,
-                seed=seed_at(i + 1), name=f"{name}_block_{i}", **dict(block_kwargs or {}))
-            for i in range(int(num_layers))
-        ]
-        if final_norm is None:
-            final_norm = prenorm and norm is not None
-        self.final_norm = None
-        if final_norm:
-            kwargs = dict((block_kwargs or {}).get("norm_kwargs") or {})
-            if norm == "batch":
-                kwargs = {"epsilon": 1e-5, "momentum": 0.9, **kwargs}
-                self.final_norm = MaskedBatchNormalization(name=f"{name}_final_norm", **kwargs)
-            else:
-                kwargs = {"epsilon": 1e-5, **kwargs}
-                self.final_norm = keras.layers.LayerNormalization(name=f"{name}_final_norm", **kwargs)
-
-    ARGUMENTS = ("vocab_size", "input_features", "hidden_size", "num_layers", "ssm",
-                 "ssm_kwargs", "bidirectional", "norm", "prenorm", "activation", "dropout",
-                 "final_norm", "mask_zero", "block_kwargs", "seed", "name")
-
-    @classmethod
-    def from_arguments(cls, arguments):
-        """The trunk of a builder, from its arguments (`locals()` at its first line)."""
-        return cls(**{key: arguments[key] for key in cls.ARGUMENTS})
-
-    def input(self, sequence_length, name):
-        if self.vocab_size is not None:
-            return keras.Input((sequence_length,), dtype="int32", name=name)
-        return keras.Input((sequence_length, int(self.input_features)), name=name)
-
-    def __call__(self, inputs):
-        x = self.encoder(inputs)
-        for block in self.blocks:
-            x = block(x)
-        if self.final_norm is not None:
-            x = self.final_norm(x)
-        return x
+def _trunk(arguments):
+    """The trunk of a builder, from its arguments (`locals()` at its first line)."""
+    return Trunk(**{key: arguments[key] for key in _TRUNK_ARGUMENTS})
 
 
 def _encoded_inputs(trunk, sequence_length, mask_value, name):
@@ -168,11 +64,29 @@ def _pool(x, pooling, name):
     raise ValueError(f"`pooling` must be one of {POOLINGS}, got {pooling!r}.")
 
 
-def build_classifier(num_classes, *, vocab_size=None, input_features=None, sequence_length=None,
-                     hidden_size=128, num_layers=4, ssm="dlr", ssm_kwargs=None, bidirectional=False,
-                     norm="layer", prenorm=True, activation="gelu", dropout=0.0, final_norm=None,
-                     pooling="mean", mask_zero=False, mask_value=None, block_kwargs=None, seed=None,
-                     name="sequence_classifier"):
+def build_classifier(
+    num_classes,
+    *,
+    vocab_size=None,
+    input_features=None,
+    sequence_length=None,
+    hidden_size=128,
+    num_layers=4,
+    ssm="dlr",
+    ssm_kwargs=None,
+    bidirectional=False,
+    norm="layer",
+    prenorm=True,
+    activation="gelu",
+    dropout=0.0,
+    final_norm=None,
+    pooling="mean",
+    mask_zero=False,
+    mask_value=None,
+    block_kwargs=None,
+    seed=None,
+    name="sequence_classifier",
+):
     """A sequence classifier: encoder → SSM blocks → (final norm) → pooling → Dense(classes).
 
     Args:
@@ -183,8 +97,9 @@ def build_classifier(num_classes, *, vocab_size=None, input_features=None, seque
         sequence_length: int or None (any length).
         hidden_size: int, H, the model width.
         num_layers: int, the number of `SSMBlock`s.
-        ssm: "dlr", "dss", "s5", or a dict {"class_name": ..., **kwargs}; one new layer
-            per block (seeded `seed + 101 * (i + 1)` when `seed` is set).
+        ssm: a layer family name ("dlr", "dss", "s5", ...; `keras_ssm.layers.families`)
+            or a dict {"class_name": ..., **kwargs}; one new layer per block (seeded by
+            the trunk's rule, `keras_ssm.models.trunk.trunk_seed`, when `seed` is set).
         ssm_kwargs: dict of SSM constructor arguments (state_size, mode, ...).
         bidirectional: bool, passed to every SSM (False = causal).
         norm, prenorm, activation, dropout: `SSMBlock` arguments.
@@ -210,18 +125,35 @@ def build_classifier(num_classes, *, vocab_size=None, input_features=None, seque
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     ```
     """
-    inputs, x = _encoded_inputs(_Encoder.from_arguments(locals()), sequence_length, mask_value,
-                                name)
+    inputs, x = _encoded_inputs(_trunk(locals()), sequence_length, mask_value, name)
     x = _pool(x, pooling, f"{name}_pool")
     outputs = keras.layers.Dense(num_classes, name=f"{name}_head")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_tagger(output_features, *, vocab_size=None, input_features=None, sequence_length=None,
-                 output_length=None, hidden_size=128, num_layers=4, ssm="dlr", ssm_kwargs=None,
-                 bidirectional=False, norm="layer", prenorm=True, activation="gelu", dropout=0.0,
-                 final_norm=None, mask_zero=False, mask_value=None, block_kwargs=None, seed=None,
-                 name="sequence_tagger"):
+def build_tagger(
+    output_features,
+    *,
+    vocab_size=None,
+    input_features=None,
+    sequence_length=None,
+    output_length=None,
+    hidden_size=128,
+    num_layers=4,
+    ssm="dlr",
+    ssm_kwargs=None,
+    bidirectional=False,
+    norm="layer",
+    prenorm=True,
+    activation="gelu",
+    dropout=0.0,
+    final_norm=None,
+    mask_zero=False,
+    mask_value=None,
+    block_kwargs=None,
+    seed=None,
+    name="sequence_tagger",
+):
     """A per-position model: encoder → SSM blocks → (final norm) → Dense(output_features).
 
     The DSS/DLR decoder with `mode=last`: with `output_length=ℓ_out` only the last ℓ_out
@@ -244,19 +176,34 @@ def build_tagger(output_features, *, vocab_size=None, input_features=None, seque
                                           hidden_size=32, num_layers=2)
     ```
     """
-    inputs, x = _encoded_inputs(_Encoder.from_arguments(locals()), sequence_length, mask_value,
-                                name)
+    inputs, x = _encoded_inputs(_trunk(locals()), sequence_length, mask_value, name)
     if output_length is not None:
         x = TakeLast(output_length, name=f"{name}_take_last")(x)
     outputs = keras.layers.Dense(output_features, name=f"{name}_head")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_retrieval_classifier(num_classes=2, *, vocab_size=None, input_features=None,
-                               sequence_length=None, hidden_size=128, num_layers=4, ssm="dlr",
-                               ssm_kwargs=None, bidirectional=False, norm="layer", prenorm=True,
-                               activation="gelu", dropout=0.0, final_norm=None, mask_zero=True,
-                               block_kwargs=None, seed=None, name="retrieval_classifier"):
+def build_retrieval_classifier(
+    num_classes=2,
+    *,
+    vocab_size=None,
+    input_features=None,
+    sequence_length=None,
+    hidden_size=128,
+    num_layers=4,
+    ssm="dlr",
+    ssm_kwargs=None,
+    bidirectional=False,
+    norm="layer",
+    prenorm=True,
+    activation="gelu",
+    dropout=0.0,
+    final_norm=None,
+    mask_zero=True,
+    block_kwargs=None,
+    seed=None,
+    name="retrieval_classifier",
+):
     """The LRA Retrieval dual encoder: a shared encoder and the [e1, e2, e1−e2, e1⊙e2] head.
 
     Both documents go through the same layers (shared weights); each is mean-pooled over
@@ -281,7 +228,7 @@ def build_retrieval_classifier(num_classes=2, *, vocab_size=None, input_features
     logits = model([tokens_1, tokens_2])   # (2, 2)
     ```
     """
-    trunk = _Encoder.from_arguments(locals())
+    trunk = _trunk(locals())
     first = trunk.input(sequence_length, "document_1")
     second = trunk.input(sequence_length, "document_2")
     pool = keras.layers.GlobalAveragePooling1D(name=f"{name}_pool")

@@ -29,7 +29,7 @@ then means one device) are accepted.
 
 import contextlib
 
-import keras
+from keras_ssm.ops import backend as ssm_backend
 
 KINDS = ("auto", "none", "data_parallel", "mirrored", "tpu")
 
@@ -67,25 +67,6 @@ class DistributionScope:
         return f"DistributionScope(kind={self.kind!r}, num_replicas={self.num_replicas})"
 
 
-def _jax_data_parallel(devices):
-    devices = devices or keras.distribution.list_devices()
-    distribution = keras.distribution.DataParallel(devices=devices)
-    return DistributionScope("data_parallel", len(devices), distribution=distribution)
-
-
-def _tf_strategy(kind, devices):
-    import tensorflow as tf
-
-    if kind == "tpu":
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-        strategy = tf.distribute.TPUStrategy(resolver)
-    else:
-        strategy = tf.distribute.MirroredStrategy(devices=devices)
-    return DistributionScope(kind, strategy.num_replicas_in_sync, strategy=strategy)
-
-
 def distribution_scope(kind="auto", devices=None):
     """A context manager for multi-device data-parallel training on the current backend.
 
@@ -117,32 +98,7 @@ def distribution_scope(kind="auto", devices=None):
     """
     if kind not in KINDS:
         raise ValueError(f"`kind` must be one of {KINDS}, got {kind!r}.")
-    backend = keras.config.backend()
     if kind == "none":
         return DistributionScope("none")
-    if backend == "jax":
-        if kind == "mirrored":
-            raise ValueError("kind='mirrored' is TensorFlow's strategy; on JAX use "
-                             "kind='data_parallel'.")
-        if kind == "auto":
-            all_devices = devices or keras.distribution.list_devices()
-            if len(all_devices) < 2:
-                return DistributionScope("none")
-        return _jax_data_parallel(devices)
-    if backend == "tensorflow":
-        if kind == "auto":
-            import tensorflow as tf
-
-            accelerators = tf.config.list_logical_devices("GPU")
-            if devices is None and len(accelerators) < 2:
-                return DistributionScope("none")
-            kind = "mirrored"
-        if kind == "data_parallel":
-            kind = "mirrored"
-        return _tf_strategy(kind, devices)
-    if kind == "auto":
-        return DistributionScope("none")
-    raise ValueError(
-        f"kind={kind!r} is not supported on the {backend} backend; use the JAX or "
-        "TensorFlow backend for multi-device training, or kind='none'."
-    )
+    setup = ssm_backend.data_parallel(kind, devices)
+    return DistributionScope("none") if setup is None else DistributionScope(**setup)

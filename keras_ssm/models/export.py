@@ -10,9 +10,8 @@ can trace. The exported model computes the same function.
 import contextlib
 import importlib.util
 
-import keras
-
 from keras_ssm import config
+from keras_ssm.ops import backend as ssm_backend
 from keras_ssm.ops import registry
 
 FORMATS = ("tf_saved_model", "onnx", "openvino", "litert", "torch")
@@ -48,7 +47,7 @@ def missing_requirements(format, backend=None):
     Raises:
         ValueError: an unknown format, or one Keras cannot export on this backend.
     """
-    backend = backend or keras.config.backend()
+    backend = backend or ssm_backend.name()
     if format not in FORMATS:
         raise ValueError(f"`format` must be one of {FORMATS}, got {format!r}.")
     needed = _REQUIREMENTS.get((backend, format))
@@ -100,12 +99,11 @@ def export_model(model, path, format="tf_saved_model", verbose=False, **kwargs):
     model = keras_ssm.models.build_classifier(2, vocab_size=100, hidden_size=8,
                                               num_layers=1, sequence_length=16)
     keras_ssm.models.export_model(model, "served_model")        # TF or JAX backend
-    import tensorflow as tf
-    reloaded = tf.saved_model.load("served_model")
-    logits = reloaded.serve(np.ones((1, 16), "int32"))
+    # then, wherever TensorFlow runs (keras-ssm not needed):
+    #   logits = tf.saved_model.load("served_model").serve(np.ones((1, 16), "int32"))
     ```
     """
-    backend = keras.config.backend()
+    backend = ssm_backend.name()
     missing = missing_requirements(format, backend)
     if missing:
         raise ImportError(

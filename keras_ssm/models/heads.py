@@ -65,13 +65,13 @@ class TakeLast(keras.layers.Layer):
         self.supports_masking = True
 
     def call(self, inputs):
-        return inputs[:, -self.positions:]
+        return inputs[:, -self.positions :]
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.positions) + tuple(input_shape[2:])
 
     def compute_mask(self, inputs, mask=None):
-        return None if mask is None else mask[:, -self.positions:]
+        return None if mask is None else mask[:, -self.positions :]
 
     def get_config(self):
         config = super().get_config()

@@ -1,4 +1,4 @@
-"""Streaming inference for whole models: run a causal model chunk by chunk, carrying every SSM state.
+"""Streaming inference for whole models: a causal model run chunk by chunk, every SSM state carried.
 
 `StreamingModel(model)` walks the functional graph of `model` in order. Every `SSMBlock`
 or SSM layer is called with `initial_state=` its carried state and `return_state=True`;
@@ -18,8 +18,9 @@ mode (BatchNorm uses its moving statistics, which is per position).
 
 import keras
 
-from keras_ssm.layers.base import DiagonalSSMLayer
+from keras_ssm.layers import families
 from keras_ssm.layers.block import SSMBlock
+from keras_ssm.ops import backend as ssm_backend
 
 # Layers that act on each position separately (at inference).
 PER_POSITION_LAYERS = (
@@ -52,7 +53,7 @@ PER_POSITION_LAYERS = (
 
 
 def _is_stateful(layer):
-    return isinstance(layer, (SSMBlock, DiagonalSSMLayer))
+    return isinstance(layer, SSMBlock) or families.name_of(layer) is not None
 
 
 def _ssm_of(layer):
@@ -94,8 +95,10 @@ class StreamingModel:
                 f"got {type(model).__name__}."
             )
         if len(model.inputs) != 1:
-            raise ValueError(f"StreamingModel needs a single-input model; this one has "
-                             f"{len(model.inputs)} inputs.")
+            raise ValueError(
+                f"StreamingModel needs a single-input model; this one has "
+                f"{len(model.inputs)} inputs."
+            )
         if jit_compile not in ("auto", True, False):
             raise ValueError(f"`jit_compile` must be 'auto', True or False, got {jit_compile!r}.")
         allowed = PER_POSITION_LAYERS + tuple(per_position_layers)
@@ -125,8 +128,9 @@ class StreamingModel:
                 )
         if not self.stateful_layers:
             raise ValueError("The model has no SSM layer to stream.")
-        backend = keras.config.backend()
-        self.jit_compile = (backend in ("jax", "tensorflow")) if jit_compile == "auto" else jit_compile
+        if jit_compile == "auto":
+            jit_compile = ssm_backend.compiles_by_default()
+        self.jit_compile = jit_compile
         self._compiled = {}
         self.states = None
 
@@ -145,6 +149,7 @@ class StreamingModel:
 
         def operation_fn(layer):
             if _is_stateful(layer):
+
                 def call(*args, **kwargs):
                     i = index[id(layer)]
                     if new_states[i] is not None:
@@ -154,15 +159,23 @@ class StreamingModel:
                         )
                     kwargs.pop("training", None)
                     extra = {} if step_scale == 1.0 else {"step_scale": step_scale}
-                    y, state = layer(*args, initial_state=states[i], return_state=True,
-                                     training=False, **extra, **kwargs)
+                    y, state = layer(
+                        *args,
+                        initial_state=states[i],
+                        return_state=True,
+                        training=False,
+                        **extra,
+                        **kwargs,
+                    )
                     new_states[i] = tuple(state)
                     return y
+
                 return call
 
             def call(*args, **kwargs):
                 kwargs["training"] = False
                 return layer(*args, **kwargs)
+
             return call
 
         outputs = self.model._run_through_graph([chunk], operation_fn=operation_fn)
@@ -173,33 +186,11 @@ class StreamingModel:
         key = float(step_scale)
         if key in self._compiled:
             return self._compiled[key]
-        backend = keras.config.backend()
-        if self.jit_compile and backend == "jax":
-            import jax
-
-            variables = list(self.model.variables)
-
-            def pure(values, states, chunk):
-                with keras.StatelessScope(state_mapping=list(zip(variables, values))):
-                    return self._run(chunk, states, key)
-
-            jitted = jax.jit(pure)
-
-            def fn(chunk, states):
-                return jitted([v.value for v in variables], states, chunk)
-        elif self.jit_compile and backend == "tensorflow":
-            import tensorflow as tf
-
-            fn = tf.function(lambda chunk, states: self._run(chunk, states, key))
-        elif backend == "torch":
-            import torch
-
-            def fn(chunk, states):
-                with torch.no_grad():
-                    return self._run(chunk, states, key)
-        else:
-            def fn(chunk, states):
-                return self._run(chunk, states, key)
+        fn = ssm_backend.inference_function(
+            lambda chunk, states: self._run(chunk, states, key),
+            self.model.variables,
+            self.jit_compile,
+        )
         self._compiled[key] = fn
         return fn
 

@@ -1,12 +1,25 @@
-"""Argument checking and complex-pair helpers shared by every implementation.
+"""Canonical arguments, (real, imag) pairs and the complex arithmetic of keras-ssm.
 
-Complex values travel as ``(real, imag)`` tuples of real tensors. The public ops
-validate shapes here, once, so that each implementation can assume canonical inputs:
+Complex values travel as ``(real, imag)`` tuples of real tensors. This module holds
 
-- for ``linear_recurrence``: ``a`` and ``b`` are both real tensors or both pairs,
-  float32 (or float64); ``a`` has the shape of ``b`` (per step) or ``b.shape[2:]``
-  (time-invariant); ``initial_state`` is None or of shape ``(batch, *state)`` and of
-  the same kind.
+- the pair helpers (`is_pair`, `map_pair`, `as_pair`, `pair_shape`, ...) and THE complex
+  arithmetic on pairs (`cmul`, `cadd`, `conj`, `cexp`, `cexpm1`, `cdiv`), used by the ops,
+  their backend paths and the layers alike;
+- the argument checks of the public ops, run once, so that each implementation can
+  assume canonical inputs: for ``linear_recurrence``, ``a`` and ``b`` are both real
+  tensors or both pairs, float32 (or float64); ``a`` has the shape of ``b`` (per step)
+  or ``b.shape[2:]`` (time-invariant); ``initial_state`` is None or of shape
+  ``(batch, *state)`` and of the same kind;
+- the helpers of symbolic calls (`any_symbolic`, `unlinked`, `spec_like`), with which
+  each public op records its `keras.Operation` on `KerasTensor` inputs.
+
+Example:
+
+```python
+from keras_ssm.ops.common import cmul
+x = (keras.ops.ones((3,)), keras.ops.ones((3,)))          # 1 + i
+re, im = cmul(x, x)                                       # (1 + i)^2 = 2i: re 0, im 2
+```
 """
 
 import keras
@@ -23,7 +36,9 @@ def is_pair(x):
 def _static_shape(x, name):
     shape = getattr(x, "shape", None)
     if shape is None:
-        raise ValueError(f"`{name}` must be a tensor or a (real, imag) pair of tensors, got {type(x).__name__}.")
+        raise ValueError(
+            f"`{name}` must be a tensor or a (real, imag) pair of tensors, got {type(x).__name__}."
+        )
     return tuple(shape)
 
 
@@ -31,7 +46,9 @@ def pair_shape(x, name):
     """Static shape of a tensor or of a (real, imag) pair (whose parts must agree)."""
     if is_pair(x):
         if len(x) != 2:
-            raise ValueError(f"`{name}` as a complex value must be a (real, imag) pair, got {len(x)} items.")
+            raise ValueError(
+                f"`{name}` as a complex value must be a (real, imag) pair, got {len(x)} items."
+            )
         re_shape = _static_shape(x[0], f"{name}[0]")
         im_shape = _static_shape(x[1], f"{name}[1]")
         if re_shape != im_shape:
@@ -48,11 +65,12 @@ def pair_dtype(x):
     return keras.backend.standardize_dtype(part.dtype)
 
 
-def map_pair(fn, x):
-    """Apply `fn` to each part of a pair (or to a plain tensor)."""
+def map_pair(fn, x, *rest):
+    """`fn` applied part by part: (fn(x[0], *r[0]), fn(x[1], *r[1])) for a pair `x`
+    (and `rest` pairs alike), fn(x, *rest) for a plain tensor."""
     if is_pair(x):
-        return (fn(x[0]), fn(x[1]))
-    return fn(x)
+        return tuple(fn(*parts) for parts in zip(x, *rest))
+    return fn(x, *rest)
 
 
 def as_pair(x):
@@ -60,6 +78,60 @@ def as_pair(x):
     if is_pair(x):
         return tuple(x)
     return (x, ops.zeros_like(x))
+
+
+# --------------------------------------------------------------------------------------
+# complex arithmetic on pairs; a plain (real) tensor counts as a real number
+
+
+def cmul(x, y):
+    """x * y: (xr + i xi)(yr + i yi) on pairs; real x real stays a real tensor."""
+    if not is_pair(x) and not is_pair(y):
+        return x * y
+    if not is_pair(x):
+        return (x * y[0], x * y[1])
+    if not is_pair(y):
+        return (x[0] * y, x[1] * y)
+    return (x[0] * y[0] - x[1] * y[1], x[0] * y[1] + x[1] * y[0])
+
+
+def cadd(x, y):
+    """x + y, part by part (both pairs, or both real)."""
+    if is_pair(x):
+        return (x[0] + y[0], x[1] + y[1])
+    return x + y
+
+
+def conj(x):
+    """The complex conjugate (re, -im) of a pair; a real tensor is its own."""
+    return (x[0], -x[1]) if is_pair(x) else x
+
+
+def cexp(z):
+    """exp of a complex pair."""
+    mag = ops.exp(z[0])
+    return (mag * ops.cos(z[1]), mag * ops.sin(z[1]))
+
+
+def cexpm1(z):
+    """exp(z) - 1 of a complex pair, accurate for small |z|.
+
+    Re = e^x cos y - 1 = expm1(x) cos y - 2 sin²(y/2), Im = e^x sin y.
+    """
+    x, y = z
+    half_sin = ops.sin(0.5 * y)
+    return (ops.expm1(x) * ops.cos(y) - 2.0 * half_sin * half_sin, ops.exp(x) * ops.sin(y))
+
+
+def cdiv(x, y, eps=0.0):
+    """x / y for a pair `y` (x a pair or real); with eps > 0, 1/y = conj(y) / (|y|^2 + eps)."""
+    den = y[0] * y[0] + y[1] * y[1] + eps
+    inv = (y[0] / den, -y[1] / den)
+    return cmul(x, inv)
+
+
+# --------------------------------------------------------------------------------------
+# arguments
 
 
 def compute_dtype_for(dtype):
@@ -97,7 +169,9 @@ def prepare_recurrence(a, b, initial_state):
     complex_mode = is_pair(a) or is_pair(b) or is_pair(initial_state)
     out_dtype = pair_dtype(b)
     if not keras.backend.is_float_dtype(out_dtype):
-        raise ValueError(f"`b` must be a floating-point tensor (or pair of them), got dtype {out_dtype}.")
+        raise ValueError(
+            f"`b` must be a floating-point tensor (or pair of them), got dtype {out_dtype}."
+        )
     dtype = compute_dtype_for(out_dtype)
     cast = lambda x: ops.cast(x, dtype)
     if complex_mode:
@@ -127,3 +201,34 @@ def cast_result(result, dtype, return_final_state):
         h, last = result
         return map_pair(cast, h), map_pair(cast, last)
     return map_pair(cast, result)
+
+
+# --------------------------------------------------------------------------------------
+# symbolic calls
+
+
+def any_symbolic(*args):
+    """True when any argument (a tensor or a (real, imag) pair) is a KerasTensor.
+
+    A plain loop rather than `keras.tree.flatten`: eager calls pay about a microsecond.
+    """
+    for x in args:
+        parts = x if isinstance(x, (tuple, list)) else (x,)
+        for part in parts:
+            if isinstance(part, keras.KerasTensor):
+                return True
+    return False
+
+
+def unlinked(x):
+    """A KerasTensor (or pair) like `x` without graph history, for argument checks."""
+    if x is None:
+        return None
+    return map_pair(lambda t: keras.KerasTensor(tuple(t.shape), dtype=t.dtype), x)
+
+
+def spec_like(pair, shape, dtype):
+    """KerasTensor(s) of `shape` and `dtype`: a pair when `pair` is true."""
+    if pair:
+        return (keras.KerasTensor(shape, dtype=dtype), keras.KerasTensor(shape, dtype=dtype))
+    return keras.KerasTensor(shape, dtype=dtype)

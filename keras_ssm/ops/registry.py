@@ -1,9 +1,16 @@
 """The op registry: named implementations of each hot op, and how one is chosen.
 
 Every op has a ``reference`` implementation written with ``keras.ops`` alone (correct
-on every backend) and fast paths registered by the backend modules
-(``keras_ssm/ops/{jax,tensorflow,torch}.py``), which are imported lazily, the first time
-an op runs, so that running on JAX never imports torch or TensorFlow.
+on every backend, in ``keras_ssm/ops/reference/``) and fast paths registered by the
+backend packages (``keras_ssm/ops/{jax,tensorflow,torch}/``, one module per op family),
+which are imported lazily, the first time an op runs, so that running on JAX never
+imports torch or TensorFlow.
+
+`OP_MODULES` names each op's family module: ``reference/<module>.py`` defines the
+function named after the op (registered here as ``"reference"``), and
+``<backend>/<module>.py``, where a backend has one, registers that backend's paths when
+its package is imported. A new op is one entry there plus those modules and its public
+module ``keras_ssm/ops/<op>.py``.
 
 An implementation is registered with:
 
@@ -27,15 +34,23 @@ def my_scan(a, b, *, reverse=False, initial_state=None, return_final_state=False
 
 import dataclasses
 import importlib
-from typing import Callable, Optional
+import pkgutil
+from collections.abc import Callable
 
 import keras
 
 from keras_ssm import config
-from keras_ssm.ops import reference
-from keras_ssm.ops import vandermonde
+from keras_ssm.ops.reference import vandermonde_factorized
 
-OPS = ("linear_recurrence", "causal_conv", "vandermonde_kernel")
+# Each op and its family module, by that name in ops/reference/ and in ops/<backend>/.
+OP_MODULES = {
+    "linear_recurrence": "recurrence",
+    "causal_conv": "convolution",
+    "vandermonde_kernel": "vandermonde",
+}
+OPS = tuple(OP_MODULES)
+# The automatic choice ranks the reference implementations last.
+REFERENCE_PRIORITY = -1.0
 
 _BACKEND_MODULES = {
     "jax": "keras_ssm.ops.jax",
@@ -43,7 +58,7 @@ _BACKEND_MODULES = {
     "torch": "keras_ssm.ops.torch",
 }
 
-# The implementations each backend module registers (beside `reference`). A module is
+# The implementations each backend package registers (beside `reference`). A package is
 # imported only on its own backend, so this is how naming another backend's path gives
 # a clear error; tests check it against the registrations of the running backend.
 BACKEND_IMPLEMENTATIONS = {
@@ -69,9 +84,9 @@ class Implementation:
     op: str
     name: str
     fn: Callable
-    backends: Optional[tuple] = None
-    supports: Optional[Callable] = None
-    priority: Optional[Callable] = None
+    backends: tuple | None = None
+    supports: Callable | None = None
+    priority: Callable | None = None
 
     def runs_on(self, backend):
         return self.backends is None or backend in self.backends
@@ -126,15 +141,40 @@ def register(op, name, *, backends=None, supports=None, priority=None):
     return decorator
 
 
-# The ground truth of every op. Registered here, so that reference.py does not import
+def _lowest(*args, **kwargs):
+    return REFERENCE_PRIORITY
+
+
+# The ground truth of every op. Registered here, so that ops/reference/ does not import
 # the registry: the imports run one way, ops -> registry -> (reference, config).
-for _op in OPS:
-    register(_op, "reference", priority=reference._lowest)(getattr(reference, _op))
-del _op
+for _op, _module in OP_MODULES.items():
+    _reference = importlib.import_module(f"keras_ssm.ops.reference.{_module}")
+    register(_op, "reference", priority=_lowest)(getattr(_reference, _op))
+del _op, _module, _reference
 
 # Fast paths written with keras.ops alone run on every backend and live beside it.
-register("vandermonde_kernel", "factorized", supports=vandermonde.supports,
-         priority=vandermonde.priority)(vandermonde.vandermonde_kernel)
+register(
+    "vandermonde_kernel",
+    "factorized",
+    supports=vandermonde_factorized.supports,
+    priority=vandermonde_factorized.priority,
+)(vandermonde_factorized.vandermonde_kernel)
+
+
+def import_op_modules(package, path):
+    """Import the family modules (`OP_MODULES`) that the backend package has.
+
+    Each backend package calls this from its ``__init__.py``, so that importing the
+    package registers all its paths and a new op's module needs no other edit.
+
+    Args:
+        package: the package's name (its ``__name__``).
+        path: the package's ``__path__``.
+    """
+    present = {info.name for info in pkgutil.iter_modules(path)}
+    for module in OP_MODULES.values():
+        if module in present:
+            importlib.import_module(f"{package}.{module}")
 
 
 def _ensure_backend_loaded():
@@ -150,9 +190,7 @@ def _ensure_backend_loaded():
 
 def _available(op):
     backend = _ensure_backend_loaded()
-    return {
-        name: impl for name, impl in _registry[op].items() if impl.runs_on(backend)
-    }
+    return {name: impl for name, impl in _registry[op].items() if impl.runs_on(backend)}
 
 
 def implementations(op):
