@@ -3,6 +3,8 @@
 ```bash
 # Train (S5 blocks, bytes in, next byte out), write the loss curve, samples and a preset:
 KERAS_BACKEND=jax python -m examples.causal_lm train --output runs/causal_lm --rounds 10
+# The same with Mamba blocks (keras_ssm.hub.MambaCausalLM, x + Mamba(RMSNorm(x))):
+KERAS_BACKEND=jax python -m examples.causal_lm train --model mamba --output runs/causal_lm_mamba
 # Generation speed and memory at prompt lengths 128 .. 65,536: the SSM carrying its state,
 # the same model recomputing the whole prefix per token, and a keras-hub Transformer
 # (Llama blocks, RoPE) of about the same size with its key/value cache:
@@ -15,7 +17,9 @@ The corpus is every `*.py` file of the running Python's standard library (outsid
 validation set), present on every machine with Python. Training windows are random
 `--seq-len`-character slices, fed as strings through `SSMCausalLMPreprocessor` (start
 byte, text, end byte; labels shifted by one). The loss is in nats per byte; bits per
-byte = loss / ln 2.
+byte = loss / ln 2. `--model s5` (default) is an `SSMCausalLM` of S5 blocks; `--model
+mamba` a `MambaCausalLM` of the same width and depth (N = 16, its head tied to the byte
+embedding), trained with its paper's groups (A_log and D without weight decay).
 
 `train` writes to `--output`: `history.json` (training and validation loss per round),
 `loss.png`, `samples.md` (top-k generations), `preset/` (`save_to_preset`, loaded back
@@ -44,6 +48,8 @@ import numpy as np
 DEFAULT_LENGTHS = (128, 512, 2048, 8192, 32768, 65536)
 METHODS = ("ssm_state", "ssm_recompute", "transformer_kv_cache")
 MODEL = dict(hidden_dim=128, num_layers=4, ssm="s5", state_size=64, blocks=4)
+MAMBA_MODEL = dict(hidden_dim=128, num_layers=4, ssm="mamba", state_size=16)
+MODELS = {"s5": MODEL, "mamba": MAMBA_MODEL}
 
 
 # ----------------------------------------------------------------------------
@@ -75,6 +81,16 @@ def windows(text, count, length, rng):
 def build_ssm_lm(seq_len, model=MODEL, seed=0):
     import keras_ssm.hub as hub
 
+    preprocessor = hub.SSMCausalLMPreprocessor(hub.SSMByteTokenizer(), sequence_length=seq_len)
+    if model["ssm"] == "mamba":
+        backbone = hub.MambaBackbone(
+            vocabulary_size=256,
+            hidden_dim=model["hidden_dim"],
+            num_layers=model["num_layers"],
+            state_size=model["state_size"],
+            seed=seed,
+        )
+        return hub.MambaCausalLM(backbone, preprocessor=preprocessor, prefill_chunk_size=1024)
     backbone = hub.SSMBackbone(
         vocabulary_size=256,
         hidden_dim=model["hidden_dim"],
@@ -86,7 +102,6 @@ def build_ssm_lm(seq_len, model=MODEL, seed=0):
         activation="half_glu1",
         seed=seed,
     )
-    preprocessor = hub.SSMCausalLMPreprocessor(hub.SSMByteTokenizer(), sequence_length=seq_len)
     return hub.SSMCausalLM(backbone, preprocessor=preprocessor, prefill_chunk_size=1024)
 
 
@@ -123,7 +138,7 @@ def train(args):
     import keras
     import keras_hub
 
-    import keras_ssm.hub as hub
+    import keras_ssm.hub  # noqa: F401  (registers the tasks that from_preset reads back)
 
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
@@ -133,7 +148,7 @@ def train(args):
     validation = windows(
         validation_text, args.validation_windows, args.seq_len, np.random.default_rng(12345)
     )
-    lm = build_ssm_lm(args.seq_len, seed=args.seed)
+    lm = build_ssm_lm(args.seq_len, model=MODELS[args.model], seed=args.seed)
     total_steps = args.rounds * args.steps_per_round
     optimizer = lm.backbone.ssm_optimizer(
         lr=args.lr,
@@ -168,7 +183,7 @@ def train(args):
             flush=True,
         )
     (output / "history.json").write_text(json.dumps(history, indent=1))
-    plot_history(history, output / "loss.png")
+    plot_history(history, output / "loss.png", args.model)
 
     # Samples: top-k (k = 5) and greedy, from prompts that open Python code.
     prompts = ["import ", "def __init__(self, ", "class ", "    for i in range("]
@@ -184,7 +199,7 @@ def train(args):
 
     # The trained checkpoint as a keras-hub preset, loaded back from the local folder.
     lm.save_to_preset(str(output / "preset"))
-    loaded = hub.SSMCausalLM.from_preset(str(output / "preset"))
+    loaded = keras_hub.models.CausalLM.from_preset(str(output / "preset"))
     loaded.compile(sampler="greedy")
     same = loaded.generate(prompts, max_length=args.sample_length) == greedy
     results = {
@@ -193,7 +208,7 @@ def train(args):
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(),
         "parameters": parameters,
-        "model": MODEL,
+        "model": MODELS[args.model],
         "seq_len": args.seq_len,
         "batch_size": args.batch_size,
         "steps": total_steps,
@@ -206,7 +221,7 @@ def train(args):
     print(json.dumps(results, indent=1))
 
 
-def plot_history(history, path):
+def plot_history(history, path, model="s5"):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -222,7 +237,8 @@ def plot_history(history, path):
     )
     ax.set_xlabel("step")
     ax.set_ylabel("bits per byte")
-    ax.set_title("S5 byte-level LM on the Python standard library")
+    name = {"s5": "S5", "mamba": "Mamba"}[model]
+    ax.set_title(f"{name} byte-level LM on the Python standard library")
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -253,7 +269,7 @@ def bench_one(args):
     if args.preset:
         lm = SSMCausalLM.from_preset(args.preset)
     else:
-        lm = build_ssm_lm(256)
+        lm = build_ssm_lm(256, model=MODELS[args.model])
     lm.preprocessor = None
     lm.compile(sampler="greedy")
     parameters = int(sum(np.prod(v.shape) for v in lm.trainable_variables))
@@ -406,6 +422,7 @@ def bench(args):
             ]
             if args.preset:
                 command += ["--preset", args.preset]
+            command += ["--model", args.model]
             start = time.time()
             proc = subprocess.run(command, capture_output=True, text=True)
             lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
@@ -464,12 +481,15 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     t = commands.add_parser("train", help="train, plot, sample, save a preset")
     t.add_argument("--output", required=True)
+    t.add_argument("--model", choices=sorted(MODELS), default="s5")
     t.add_argument("--seq-len", type=int, default=256)
     t.add_argument("--batch-size", type=int, default=16)
     t.add_argument("--rounds", type=int, default=10, help="evaluations of the validation loss")
     t.add_argument("--steps-per-round", type=int, default=50)
     t.add_argument("--lr", type=float, default=4e-3)
-    t.add_argument("--ssm-lr", type=float, default=1e-3)
+    t.add_argument(
+        "--ssm-lr", type=float, default=None, help="the SSM group's rate (default: the family's)"
+    )
     t.add_argument("--weight-decay", type=float, default=0.01)
     t.add_argument("--validation-windows", type=int, default=128)
     t.add_argument("--sample-length", type=int, default=160)
@@ -477,6 +497,7 @@ def main(argv=None):
     b = commands.add_parser("bench", help="generation speed and memory against prompt length")
     b.add_argument("--output", required=True)
     b.add_argument("--preset", default=None, help="a trained SSMCausalLM preset (else untrained)")
+    b.add_argument("--model", choices=sorted(MODELS), default="s5", help="without --preset")
     b.add_argument(
         "--lengths", type=lambda s: [int(v) for v in s.split(",")], default=list(DEFAULT_LENGTHS)
     )
@@ -497,6 +518,7 @@ def main(argv=None):
     o.add_argument("--repeats", type=int, default=3)
     o.add_argument("--recompute-budget", type=float, default=60.0)
     o.add_argument("--preset", default=None)
+    o.add_argument("--model", choices=sorted(MODELS), default="s5")
     args = parser.parse_args(argv)
     {"train": train, "bench": bench, "bench-one": bench_one}[args.command](args)
 

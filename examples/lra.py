@@ -12,7 +12,13 @@ python -m examples.lra --task pathfinder --model dlr --preset small --data-dir /
 # ListOps without the archive: generate it first (LRA's generator, keras_ssm.data.lra.listops)
 python -m examples.lra --task listops --generate --data-dir runs/listops_generated \
     --model s5 --preset paper --output runs/lra_listops_generated_s5
+# Pathfinder without the archive: tools/generate_pathfinder.py, then the CPU preset
+python -m examples.lra --task pathfinder --model s5 --preset cpu \
+    --data-dir runs/pathfinder_generated --output runs/lra_pathfinder_generated_s5_cpu
 ```
+
+Presets: `paper` (the papers' settings), `small` (a smoke test), `cpu` (S5 on ListOps and
+Pathfinder only: 4 layers, H 64, meant to learn on a 2-core CPU in hours; not yet seen to).
 
 Models (`keras_ssm.models` builders; settings in `examples/presets.py`):
 
@@ -24,6 +30,8 @@ Models (`keras_ssm.models` builders; settings in `examples/presets.py`):
   Λ, W (log Δ at its own rate where the config sets one), AdamW for the rest,
   ReduceLROnPlateau (factor 0.2) on val accuracy.
 - `dlr`: not in the papers: DSS's settings with DLR's N = 1024 and Λ/W rate 1e-4.
+- `s4d`, `lru`: the S4 repository's LRA configs with S4D-LegS, and the LRU paper's Table 9
+  settings (spec s4d_lru.md A8, B6): see `examples/presets_s4d_lru.py`.
 
 Text encodings (`--tokenizer`): with keras-hub installed (`pip install "keras-ssm[hub]"`),
 Text and Retrieval read the raw reviews and documents and encode them with keras-hub's
@@ -174,7 +182,7 @@ def sequence_length(task, settings):
 
 
 def generation_settings(args):
-    """The `keras_ssm.data.lra.listops_release.release_settings` of `--generate`, or None without it."""
+    """`listops_release.release_settings` for `--generate`, or None without it."""
     if not args.generate:
         return None
     return listops_release.release_settings(
@@ -260,7 +268,7 @@ def build_model(task, model_name, settings, seed=None):
 
     Args:
         task: one of `TASKS`.
-        model_name: "s5", "dss" or "dlr".
+        model_name: a layer family ("s5", "dss", "dlr", "s4d", "lru").
         settings: a resolved settings dict.
         seed: int or None.
 
@@ -313,7 +321,7 @@ def build_model(task, model_name, settings, seed=None):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description="Train S5/DSS/DLR on a Long Range Arena task (docs/data.md for the data)."
+        description="Train an SSM on a Long Range Arena task (docs/data.md for the data)."
     )
     parser.add_argument("--task", choices=TASKS, default="listops")
     parser.add_argument("--model", choices=MODELS, default="s5")
@@ -404,6 +412,11 @@ def parse_args(argv=None):
 
 def resolve(args):
     """The run's settings: the preset's for (model, task), then the command line."""
+    if args.task not in PRESETS[args.preset].get(args.model, {}):
+        raise SystemExit(
+            f"--preset {args.preset} has no settings for --model {args.model} --task "
+            f"{args.task}; use --preset paper or small (cpu: s5 on listops and pathfinder)."
+        )
     return run_settings.resolve_settings(
         PRESETS[args.preset][args.model][args.task],
         args,
@@ -481,6 +494,11 @@ def main(argv=None):
         notes.append(
             "DLR has no LRA setting in its paper: DSS's settings with DLR's SSM "
             "(examples/presets.py)."
+        )
+    if model_name == "lru":
+        notes.append(
+            "The LRU paper does not list its base learning rates: the lr is our choice "
+            "(examples/presets.py); the SSM rate is lr times the paper's LR factor."
         )
     encoding = text_encoding(task, args.tokenizer)
     if encoding is not None:

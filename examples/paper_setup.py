@@ -19,18 +19,23 @@ _SSM_KWARGS = {
     "s5": ("state_size", "blocks", "c_init", "clip_eigs", "dt_min", "dt_max"),
     "dss": ("state_size", "variant", "lambda_init", "dt_min", "dt_max"),
     "dlr": ("state_size", "dt_min", "dt_max"),
+    "s4d": ("state_size", "init", "dt_min", "dt_max", "discretization"),
+    "lru": ("state_size", "r_min", "r_max", "max_phase"),
 }
+# The families whose code has no final norm after the blocks (S5's, and the LRU's, which
+# is built on it).
+_NO_FINAL_NORM = ("s5", "lru")
 
 
 def ssm_model_kwargs(model_name, settings, seed=None):
     """The `keras_ssm.models` builder arguments of a preset (LRA, Speech Commands).
 
     Encoder → `num_layers` `SSMBlock`s of `model_name` (norm, pre/post-norm, activation,
-    dropout, BatchNorm momentum from the settings) → a final norm for pre-norm DSS/DLR
-    models (their backbone), none for S5 (its code has none).
+    dropout, BatchNorm momentum from the settings) → a final norm for pre-norm DSS/DLR/S4D
+    models (their backbone), none for S5 and the LRU (their code has none).
 
     Args:
-        model_name: "s5", "dss" or "dlr".
+        model_name: "s5", "dss", "dlr", "s4d" or "lru".
         settings: a preset dict (see `examples/presets.py`).
         seed: int or None.
 
@@ -58,7 +63,7 @@ def ssm_model_kwargs(model_name, settings, seed=None):
         prenorm=s["prenorm"],
         activation=s["activation"],
         dropout=s["dropout"],
-        final_norm=False if model_name == "s5" else None,
+        final_norm=False if model_name in _NO_FINAL_NORM else None,
         block_kwargs={"norm_kwargs": {"momentum": s["norm_momentum"]}},
         seed=seed,
     )
@@ -79,9 +84,13 @@ def paper_optimizer_groups(model_name, settings):
     - DSS (spec dss_dlr.md A.6, D.2): Λ and W at ssm_lr, log Δ at `log_dt_lr` (None:
       ssm_lr), no decay.
     - DLR: Λ (radius, phase) and W at ssm_lr, no decay.
+    - S4D (spec s4d_lru.md A7, A8): A, B and Δ at ssm_lr, no decay; `dt_global=True`
+      trains Δ at the main rate, still without decay (the S4 configs' "dt global").
+    - LRU (spec s4d_lru.md B5): ν, θ, γ and B at ssm_lr (the base rate times the paper's
+      "LR factor"), no decay.
 
     Args:
-        model_name: "s5", "dss" or "dlr".
+        model_name: "s5", "dss", "dlr", "s4d" or "lru".
         settings: a preset dict.
 
     Returns:
@@ -117,11 +126,17 @@ def paper_optimizer_groups(model_name, settings):
         return [(kernel, ssm_lr, 0.0), (("step",), log_dt_lr, 0.0)]
     if model_name == "dlr":
         return [(("eigenvalues", "output"), ssm_lr, 0.0)]
+    if model_name == "s4d":
+        if s.get("dt_global"):
+            return [(("eigenvalues", "input"), ssm_lr, 0.0), (("step",), s["lr"], 0.0)]
+        return [(("eigenvalues", "step", "input"), ssm_lr, 0.0)]
+    if model_name == "lru":
+        return [(("eigenvalues", "input"), ssm_lr, 0.0)]
     raise ValueError(f"`model_name` must be one of {SSM_MODELS}, got {model_name!r}.")
 
 
 def _ssm_layers(layer):
-    """Every DSS/DLR/S5 layer inside `layer` (nested models and SSMBlocks included)."""
+    """Every diagonal SSM layer inside `layer` (nested models and SSMBlocks included)."""
     from keras_ssm.layers import SSMBlock
     from keras_ssm.layers.base import DiagonalSSMLayer
 
@@ -148,7 +163,7 @@ def paper_optimizer(model, model_name, settings, steps_per_epoch):
 
     Args:
         model: the built model.
-        model_name: "s5", "dss" or "dlr".
+        model_name: "s5", "dss", "dlr", "s4d" or "lru".
         settings: a preset dict.
         steps_per_epoch: int, optimizer steps per epoch.
 
@@ -184,7 +199,7 @@ def paper_optimizer(model, model_name, settings, steps_per_epoch):
 
     roles_present = {getattr(v, "ssm_role", None) for v in model.trainable_variables}
     if not roles_present - {None}:
-        raise ValueError("The model has no DSS/DLR/S5 layer.")
+        raise ValueError("The model has no SSM layer (DSS, DLR, S5, S4D, LRU).")
     groups = []
     for index, (roles, value, weight_decay) in enumerate(paper_optimizer_groups(model_name, s)):
         if roles_present & set(roles):
@@ -225,8 +240,8 @@ def with_step_scale(model, step_scale=1.0, sequence_length=None):
     later weight changes show in both) and calling every `SSMBlock` with
     `step_scale=step_scale` (`call_function`). With `sequence_length` the new inputs have
     that length: a 16 kHz model evaluated zero-shot on 8 kHz audio is
-    `with_step_scale(model, 2.0, 8000)` (S5 paper B2; DSS the same). DLR has no Δ: use
-    step_scale 1.0 (a naive evaluation at the new length).
+    `with_step_scale(model, 2.0, 8000)` (S5 paper B2; DSS and S4D the same). DLR and the
+    LRU have no Δ: use step_scale 1.0 (a naive evaluation at the new length).
 
     Args:
         model: a functional model whose SSMBlocks are called directly in its graph (the
@@ -253,7 +268,7 @@ def with_step_scale(model, step_scale=1.0, sequence_length=None):
     if stepless and float(step_scale) != 1.0:
         raise ValueError(
             f"`step_scale` must be 1.0 for a model with SSM layers without a step Δ "
-            f"({', '.join(stepless)}: DLR); evaluate it naively at the new length."
+            f"({', '.join(stepless)}: DLR or LRU); evaluate it naively at the new length."
         )
     input_tensors = None
     if sequence_length is not None:
@@ -369,7 +384,7 @@ def fit_paper_classifier(
     Args:
         build: callable() -> an uncompiled keras.Model returning logits.
         loaded: {"train": (inputs, labels), "val": (inputs, labels)}.
-        model_name: "s5", "dss" or "dlr" (selects the optimizer groups).
+        model_name: "s5", "dss", "dlr", "s4d" or "lru" (selects the optimizer groups).
         settings: resolved preset (batch_size, epochs, steps_per_epoch, drop_remainder, ...).
         output_dir: the run folder (from `prepare_output_dir`).
         seed: the shuffling seed.

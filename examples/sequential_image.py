@@ -18,15 +18,18 @@ test split, evaluated once at the end with the weights of the best validation ep
 
 Models:
 
-- `s5`, `dss`, `dlr`: `keras_ssm.models.build_classifier` (a linear encoder, SSM blocks,
-  mean pooling), trained with the papers' optimizer groups (`paper_setup.paper_optimizer`).
+- `s5`, `dss`, `dlr`, `s4d`, `lru` (every layer family): `keras_ssm.models.build_classifier`
+  (a linear encoder, SSM blocks, mean pooling), trained with the papers' optimizer groups
+  (`paper_setup.paper_optimizer`).
 - `gru`, `lstm`, `transformer`: plain Keras layers (`examples/baselines.py`) at the S5
   preset's depth, with the width that matches the S5 model's parameter count (or
   `--hidden-size`), trained with AdamW and the same warmup + cosine schedule.
 
 Presets (`examples/presets.py`, `IMAGE_PRESETS`): `paper`, S5's pixel-level settings (paper
-Table 11; Fashion-MNIST takes MNIST's, DSS/DLR their LRA Image settings); `cpu`, a model and
-schedule that train well on a 2-core CPU; `small`, a tiny model for tests.
+Table 11; Fashion-MNIST takes MNIST's, DSS/DLR/S4D their LRA Image settings, the LRU its
+paper's sCIFAR settings); `cpu`, a model and schedule that train well on a 2-core CPU (S4D
+and the LRU at S5's depth, width and rates, with their papers' blocks); `small`, a tiny
+model for tests.
 
 Data: Fashion-MNIST from `/usr/share/datasets/fashion-mnist` (Debian's
 `dataset-fashion-mnist`), `--data-dir`, or `keras.datasets` (downloads once); MNIST and
@@ -123,7 +126,7 @@ def build_ssm_model(task, model_name, settings, seed=None):
 
     Args:
         task: one of `TASKS`.
-        model_name: "s5", "dss" or "dlr".
+        model_name: a layer family ("s5", "dss", "dlr", "s4d", "lru").
         settings: resolved settings.
         seed: int or None.
 

@@ -6,7 +6,13 @@ KERAS_BACKEND=jax python -m examples.speech_commands --classes 35 --model s5 --p
     --data-dir /data/speech_commands_v0.02 --output runs/sc35_s5
 python -m examples.speech_commands --classes 10 --model dss --preset paper \
     --data-dir /data/speech_commands_v0.02 --output runs/sc10_dss --distribution data_parallel
+# without the download: the words spoken by espeak-ng (make data-speech), a CPU preset
+python -m examples.speech_commands --model s5 --preset cpu \
+    --data-dir runs/speech_commands_generated --output runs/sc35_generated_s5_cpu
 ```
+
+Presets: `paper`, `small` (a smoke test), `cpu` (S5, DSS, DLR: 4 bidirectional layers, H 32,
+meant for a 2-core CPU; not yet seen to learn, examples/results/generated_trials.md).
 
 Data (`keras_ssm.data.speech`): one-second clips, the official validation and test
 lists, 35 words (`--classes 35`, S4/S5's SC35) or the 10 command words on the same lists
@@ -23,6 +29,9 @@ Models (settings in `examples/presets.py`, same for both class counts):
   unidirectional, pre-norm BatchNorm, GELU, dropout 0.1, lr 0.01, ReduceLROnPlateau (0.2,
   patience 20), 200 epochs, batch 20.
 - `dlr`: not in the papers: DSS's settings with DLR's N = 1024 and Λ/W rate 1e-4.
+- `s4d`, `lru`: no SC script in our sources: S5's SC35 depth, width, batch and epochs with
+  their own blocks and SSM rates (`examples/presets_s4d_lru.py`); S4D's 8 kHz run is
+  zero-shot as S5's, the LRU's naive as DLR's.
 
 After training, the checkpoint with the best 16 kHz val accuracy is evaluated on the test
 set at 16 kHz and on the same clips at 8 kHz (every second sample). S5 and DSS run the 8 kHz
@@ -64,8 +73,8 @@ def eval_8khz_description(model_name):
     """How the 8 kHz number was obtained (written to results.json)."""
     if STEP_SCALE_8K[model_name] == 1.0:
         return (
-            "naive: DLR has no discretization step, so the 16 kHz model runs unchanged on "
-            "the 8 kHz clips (no zero-shot rescaling is possible)"
+            f"naive: {model_name.upper()} has no discretization step, so the 16 kHz model "
+            "runs unchanged on the 8 kHz clips (no zero-shot rescaling is possible)"
         )
     return (
         "zero-shot: the 16 kHz weights with every SSM step multiplied by "
@@ -91,7 +100,7 @@ def build_model(model_name, settings, num_classes, seed=None, sequence_length=RA
     """The classifier of `model_name`: Dense encoder of the waveform → SSM blocks → mean pool.
 
     Args:
-        model_name: "s5", "dss" or "dlr".
+        model_name: a layer family ("s5", "dss", "dlr", "s4d", "lru").
         settings: a resolved settings dict.
         num_classes: 35 or 10.
         seed: int or None.
@@ -137,6 +146,11 @@ def parse_args(argv=None):
 
 def resolve(args):
     """The run's settings: the preset's for the model, then the command line."""
+    if args.model not in PRESETS[args.preset]:
+        raise SystemExit(
+            f"--preset {args.preset} has no settings for --model {args.model}; use --preset "
+            f"paper or small (cpu: {', '.join(sorted(PRESETS['cpu']))})."
+        )
     return run_settings.resolve_settings(
         PRESETS[args.preset][args.model],
         args,

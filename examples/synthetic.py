@@ -15,7 +15,13 @@ in the same backbone, spec C.0: Dense encoder → blocks → the last ℓ_out po
 - `dlr`: DLR blocks (`keras_ssm.layers.DLR`);
 - `dss`: DSS_EXP blocks with Λ init "lin" (the DLR paper's DSS-EXP baseline);
 - `s5`: S5 blocks (the S5 layer in the same DSS/DLR block, for comparison);
+- `s4d`: S4D blocks (S4D-Lin, ZOH), `lru`: LRU blocks (ring r ∈ [0, 1], phases in [0, 2π)),
+  in the same block, for comparison;
+- `mamba`: Mamba blocks, x + Mamba(RMSNorm(x)) as its authors' model (N = 16);
 - `attention`: softmax attention blocks (`attention_baseline.build_attention_tagger`).
+
+Tasks also include the Mamba paper's selective copying and induction heads (token inputs,
+an Embedding encoder, cross-entropy on the last ℓ_out positions; token accuracy).
 
 Training data is drawn fresh every epoch (`SyntheticSequence`), validation is a fixed set,
 and the reported metrics are measured after training on `eval_samples` freshly generated
@@ -43,7 +49,10 @@ scale as 1/L with `--seq-len`:
   with the listed exceptions (L = 512 runs, MIPS batch 4); ListOpsSubTrees and
   PathfinderSegmentation-128 per C.12/C.13. S5 has no synthetic-suite setting in its paper:
   its `paper` entry is the DSS-EXP-1 backbone (one block, H = 128, lr 1e-3) with P = 256,
-  J = 8 and S5's default step range [1e-3, 0.1].
+  J = 8 and S5's default step range [1e-3, 0.1]. Neither have S4D and the LRU: the same
+  backbone with N = 256 (S4D with its default step range [1e-3, 0.1]); in `demo` and
+  `small` S4D takes S5's step range (both default to [1e-3, 0.1]), the LRU its default
+  ring.
 
 Everything a run writes goes to `--output` (see `examples/__init__.py`); rerunning the same
 command resumes it, and a larger `--epochs` extends a finished run.
@@ -64,8 +73,11 @@ from examples import training
 from keras_ssm.data import synthetic
 
 MODELS = keras_ssm.layers.families.names() + ("attention",)
-CLASSIFICATION_TASKS = ("listops_subtrees", "pathfinder_segmentation")
+CLASSIFICATION_TASKS = ("listops_subtrees", "pathfinder_segmentation") + synthetic.MAMBA_TASKS
 IGNORE_INDEX = -100
+# The families whose `dt_min`, `dt_max` set their initial steps (DLR: its decays); the
+# LRU's ring keeps its defaults r ∈ [0, 1].
+STEP_RANGE_MODELS = ("dlr", "dss", "s5", "s4d")
 HELD_OUT_SEED_OFFSET = 1_000_003
 VALIDATION_SEED_OFFSET = 2_000_003
 
@@ -91,6 +103,10 @@ _COMMON = dict(
     block="residual",
 )
 
+# Mamba in its own block, x + Mamba(RMSNorm(x)) (no GELU or output Dense: the mixer has its
+# gate and projection), N = 16, A_log and D at the model's rate (no weight decay).
+_MAMBA = dict(state_size=16, ssm_lr=None, norm="rms", activation=None, prenorm=True)
+
 PRESETS = {
     "demo": _per_model(
         dict(
@@ -112,6 +128,9 @@ PRESETS = {
         ),
         dss=dict(dt_min=1.6e-3, dt_max=0.16),  # the paper's [1e-4, 1e-2] at L=4096, times 16
         s5=dict(state_size=64, blocks=4, dt_min=2.5e-3, dt_max=0.25),
+        s4d=dict(state_size=64, dt_min=2.5e-3, dt_max=0.25),  # S5's (the same default range)
+        lru=dict(state_size=64),
+        mamba=_MAMBA,
         attention=dict(lr=3e-3),
     ),
     "small": _per_model(
@@ -133,6 +152,9 @@ PRESETS = {
         ),
         dss=dict(dt_min=6.4e-3, dt_max=0.64),  # the paper's [1e-4, 1e-2] at L=4096, times 4096/64
         s5=dict(state_size=64, blocks=4, dt_min=1e-2, dt_max=1.0),
+        s4d=dict(state_size=64, dt_min=1e-2, dt_max=1.0),  # S5's (the same default range)
+        lru=dict(state_size=64),
+        mamba=_MAMBA,
         attention=dict(lr=3e-3),
     ),
     "paper": _per_model(
@@ -154,6 +176,9 @@ PRESETS = {
         ),
         dss=dict(dt_min=1e-4, dt_max=1e-2, lr=1e-3),
         s5=dict(state_size=256, blocks=8, dt_min=1e-3, dt_max=1e-1, lr=1e-3),
+        s4d=dict(state_size=256, dt_min=1e-3, dt_max=1e-1, lr=1e-3),
+        lru=dict(state_size=256, lr=1e-3),
+        mamba=dict(_MAMBA, num_layers=2, hidden_size=64, lr=1e-3),  # its paper's E.1 models
         attention=dict(lr=1e-3),
     ),
 }
@@ -172,6 +197,8 @@ def paper_exceptions(task, model, settings):
     - PathfinderSegmentation-128 (C.13): L = 16384, 5 layers, pre-norm, GLU, bidirectional,
       N = 1024, batch 16, 30 epochs, cosine with 3000 warmup steps; DLR lr 1e-4,
       DSS lr 1e-3.
+    - The Mamba paper's tasks (its App. E.1): selective copying at L = 4096, 400K steps of
+      batch 64, constant lr 1e-4; induction heads at L = 256, 25 × 8192 steps of batch 8.
 
     Args:
         task, model: names.
@@ -228,6 +255,12 @@ def paper_exceptions(task, model, settings):
         if model == "dss":
             s.update(dt_max=1e-2)
         train_samples = 80000
+    if task == "selective_copying":  # Mamba paper E.1: L 4096, 400K steps of 64, lr 1e-4
+        s.update(seq_len=4096, batch_size=64, lr=1e-4, epochs=40, schedule="constant")
+        train_samples = 10000 * 64
+    if task == "induction_heads":  # E.1: L 256, 25 "epochs" of 8192 steps of batch 8
+        s.update(seq_len=256, batch_size=8, epochs=25, schedule="constant")
+        train_samples = 8192 * 8
     s["steps_per_epoch"] = max(1, train_samples // s["batch_size"])
     return s
 
@@ -376,12 +409,14 @@ def build_model(task_info, model_name, settings, seed=None):
         hidden_size=s["hidden_size"],
         num_layers=s["num_layers"],
         bidirectional=info.task == "pathfinder_segmentation",
-        norm="layer",
+        norm=s.get("norm", "layer"),
         prenorm=s["prenorm"],
         seed=seed,
         name=f"{model_name}_{info.task}",
     )
-    if info.task == "listops_subtrees":
+    if info.vocab_size is not None:  # token inputs (the Mamba paper's tasks)
+        kwargs["vocab_size"] = info.vocab_size
+    elif info.task == "listops_subtrees":
         from keras_ssm.data.synthetic import listops_subtrees
 
         kwargs["vocab_size"] = len(listops_subtrees.VOCAB)
@@ -391,7 +426,9 @@ def build_model(task_info, model_name, settings, seed=None):
         return attention_baseline.build_attention_tagger(
             info.d_out, num_heads=4, positions=s["positions"], **kwargs
         )
-    ssm_kwargs = dict(state_size=s["state_size"], dt_min=s["dt_min"], dt_max=s["dt_max"])
+    ssm_kwargs = dict(state_size=s["state_size"])
+    if model_name in STEP_RANGE_MODELS:
+        ssm_kwargs.update(dt_min=s["dt_min"], dt_max=s["dt_max"])
     if model_name == "dss":
         ssm_kwargs.update(variant="exp", lambda_init="lin")
     if model_name == "s5":
@@ -492,7 +529,7 @@ def resolve(args):
     if task_default is not None:
         settings["seq_len"] = task_default
     settings = run_settings.resolve_settings(settings, args)
-    if args.preset != "paper" and args.model in ("dss", "s5"):
+    if args.preset != "paper" and args.model in ("dss", "s5", "s4d"):
         # Δ·L stays what the preset chose for its own length.
         ratio = preset_length / settings["seq_len"]
         settings.update(dt_min=settings["dt_min"] * ratio, dt_max=settings["dt_max"] * ratio)

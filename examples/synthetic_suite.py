@@ -1,4 +1,4 @@
-"""Run the DLR paper's atomic synthetic tasks for DLR, DSS, S5 and attention; tabulate.
+"""Run the DLR paper's atomic synthetic tasks for every SSM family and attention; tabulate.
 
 ```bash
 KERAS_BACKEND=jax python -m examples.synthetic_suite --seq-len 64 --output examples/results
@@ -54,7 +54,7 @@ def parse_args(argv=None):
         "--models",
         type=lambda t: _names(t, synthetic.MODELS, "model"),
         default=list(synthetic.MODELS),
-        help="comma-separated models (default: dlr,dss,s5,attention)",
+        help="comma-separated models (default: every SSM family and attention)",
     )
     parser.add_argument("--seq-len", type=int, default=64)
     parser.add_argument("--preset", choices=sorted(synthetic.PRESETS), default="small")
@@ -233,7 +233,11 @@ def main(argv=None):
             + ("" if m == "attention" else f", N={s['state_size']}")
             + f", lr {s['lr']:g}"
             + ("" if s["ssm_lr"] is None or m == "attention" else f" (SSM {s['ssm_lr']:g})")
-            + ("" if m in ("dlr", "attention") else f", Δ ∈ [{s['dt_min']:g}, {s['dt_max']:g}]")
+            + (
+                ""
+                if m in ("dlr", "lru", "attention")
+                else f", Δ ∈ [{s['dt_min']:g}, {s['dt_max']:g}]"
+            )
             + f", {s['epochs']}×{s['steps_per_epoch']} steps of batch {s['batch_size']}"
             for m, s in settings.items()
         )

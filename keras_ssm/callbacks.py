@@ -50,7 +50,9 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
 
     At the end of every epoch it saves the weights and optimizer state (as Keras) and
     the seed-generator states (`rng_state.npz`); on `fit` start it restores all of them
-    and the epoch, and tells `data` (a `ResumableBatches`) which epoch runs.
+    and the epoch, and tells `data` (a `ResumableBatches`) which epoch runs. It adds to
+    Keras' callback through the public callback hooks only (`on_train_begin`,
+    `on_epoch_end`), with `save_random_state` / `restore_random_state` for the rest.
 
     Args:
         backup_dir: str, a directory used by this run only.
@@ -79,16 +81,29 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self.data = data
         self._rng_path = os.path.join(backup_dir, "rng_state.npz")
 
-    def _save_model(self):
-        super()._save_model()
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)  # weights, optimizer state and epoch (Keras)
+        self.restore_random_state()
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)  # weights, optimizer state and epoch (Keras)
+        self.save_random_state()
+
+    def save_random_state(self):
+        """Write the model's seed-generator states to `backup_dir/rng_state.npz`."""
+        os.makedirs(self.backup_dir, exist_ok=True)
         states = _seed_generator_states(self.model)
         arrays = {f"state_{i}": keras.ops.convert_to_numpy(v.value) for i, v in enumerate(states)}
         temporary = self._rng_path + ".tmp.npz"
         np.savez(temporary, **arrays)
         os.replace(temporary, self._rng_path)
 
-    def _load_model(self):
-        super()._load_model()
+    def restore_random_state(self):
+        """Set the model's seed-generator states from the backup, if there is one.
+
+        Raises:
+            ValueError: the backup holds the states of a different model.
+        """
         if not os.path.exists(self._rng_path):
             return
         saved = np.load(self._rng_path)

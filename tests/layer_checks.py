@@ -1,4 +1,4 @@
-"""Shared checks for the diagonal SSM layers (DSS, DLR, S5), like Keras' run_layer_test.
+"""Shared checks for the diagonal SSM layers (DSS, DLR, S5, S4D, LRU), as run_layer_test.
 
 Every expected value is computed in numpy from `layer.discrete_system()` with a plain
 loop over time (`simulate`), never by the code under test. A layer test module calls
@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 
 BACKEND = keras.config.backend()
-ALL_BACKENDS = ("jax", "tensorflow", "torch")
 
 
 def to_numpy(x):
@@ -47,9 +46,10 @@ def simulate(system, u, step_scales=None):
     return np.stack(ys, axis=1)
 
 
-# The first lag the backward system of each layer sees, as its authors' code: DSS and
-# DLR strictly future inputs (lags -1..-L), S5 the current step too (lag 0).
-BACKWARD_LAG = {"DSS": 1, "DLR": 1, "S5": 0}
+# The first lag the backward system of each layer sees, as its authors' code: DSS, DLR
+# and S4D strictly future inputs (lags -1..-L), S5 the current step too (lag 0); the LRU
+# paper leaves it open and keras-ssm chose S5's (lag 0).
+BACKWARD_LAG = {"DSS": 1, "DLR": 1, "S5": 0, "S4D": 1, "LRU": 0}
 
 
 def backward_part(layer, u, step_scale=1.0):
@@ -216,11 +216,16 @@ def check_masking(layer, u, lengths, atol=2e-4, reference=None):
 
 
 def check_mask_propagates(layer_factory, features=3, length=12):
-    """Embedding(mask_zero=True) -> layer: the mask reaches the layer and passes through."""
+    """Embedding(mask_zero=True) -> layer: the layer takes the mask and passes it on
+    (Keras gives a layer's outputs the mask of its `compute_mask`)."""
     tokens = keras.Input((length,), dtype="int32")
-    x = keras.layers.Embedding(10, features, mask_zero=True)(tokens)
-    y = layer_factory()(x)
-    assert getattr(y, "_keras_mask", None) is not None, "mask did not pass through the layer"
+    embedding = keras.layers.Embedding(10, features, mask_zero=True)
+    x = embedding(tokens)
+    layer = layer_factory()
+    layer(x)
+    assert layer.supports_masking, "the layer does not take the mask"
+    mask = layer.compute_mask(x, embedding.compute_mask(tokens))
+    assert mask is not None, "mask did not pass through the layer"
 
 
 # ----------------------------------------------------------------------------------------
@@ -434,8 +439,16 @@ def check_implementation_errors(make_layer):
         make_layer(implementation={op: elsewhere})
 
 
+# The backend that loads the .keras files saved in this backend's run: over the three runs
+# of the suite every backend saves once and loads once (one subprocess a check, not two).
+NEXT_BACKEND = {"jax": "tensorflow", "tensorflow": "torch", "torch": "jax"}
+
+
 def check_save_load_other_backends(layer, u, tmp_path, backends=None):
-    """A .keras file saved here loads on the other backends with identical outputs."""
+    """A .keras file saved here loads on another backend with identical outputs.
+
+    `backends`: where to load it; default the next backend (`NEXT_BACKEND`), so that
+    the suite's three runs (jax, tensorflow, torch) cover every backend both ways."""
     inputs = keras.Input(u.shape[1:])
     model = keras.Model(inputs, layer(inputs))
     path = os.path.join(str(tmp_path), "model.keras")
@@ -451,7 +464,7 @@ def check_save_load_other_backends(layer, u, tmp_path, backends=None):
         np.save(sys.argv[3], keras.ops.convert_to_numpy(model(u)))
         """
     )
-    for backend in backends or [b for b in ALL_BACKENDS if b != BACKEND]:
+    for backend in backends or [NEXT_BACKEND[BACKEND]]:
         out = os.path.join(str(tmp_path), f"y_{backend}.npy")
         env = dict(os.environ, KERAS_BACKEND=backend, CUDA_VISIBLE_DEVICES="")
         proc = subprocess.run(
@@ -557,3 +570,43 @@ def check_bidirectional_masking(layer, u, expected_output, lengths):
                 atol=1e-5,
                 what=f"sequence {i}, left={left}",
             )
+
+
+# ----------------------------------------------------------------------------------------
+# packed documents (segment_ids)
+
+
+def packed_batch(u):
+    """Documents packed in rows of u: (segment_ids, [(row, start, end, valid_end)]) and a mask.
+
+    Row 0 holds three documents, the last one ending in one padded (masked) step with
+    the document's own id; row 1 two documents with arbitrary ids. Needs batch >= 2,
+    length >= 6.
+    """
+    length = u.shape[1]
+    cut1, cut2, cut3 = max(1, length * 5 // 12), max(2, length * 9 // 12), length * 7 // 12
+    ids = np.zeros(u.shape[:2], "int32")
+    ids[0, cut1:cut2], ids[0, cut2:] = 1, 2
+    ids[1, :cut3], ids[1, cut3:] = 4, 9
+    mask = np.ones(u.shape[:2], bool)
+    mask[0, -1] = False
+    documents = [(0, 0, cut1, cut1), (0, cut1, cut2, cut2), (0, cut2, length, length - 1)]
+    documents += [(1, 0, cut3, cut3), (1, cut3, length, length)]
+    return ids, mask, documents
+
+
+def check_packing(layer, u, atol=2e-4, reference=None):
+    """Each document of a packed row gives exactly its outputs alone (masking too).
+
+    `reference(u_doc)` computes a (1, n, H) document alone independently (else the layer
+    called on it); the padded step of `packed_batch` holds garbage.
+    """
+    ids, mask, documents = packed_batch(u)
+    garbage = np.where(mask[..., None], u, np.float32(100.0))
+    y = to_numpy(layer(garbage, mask=mask, segment_ids=ids))
+    reference = reference or (lambda x: to_numpy(layer(x)))
+    for row, start, end, valid_end in documents:
+        alone = np.asarray(reference(u[row : row + 1, start:valid_end]))[0]
+        assert_close(
+            y[row, start:valid_end], alone, atol=atol, what=f"packed document {row}:{start}-{end}"
+        )

@@ -85,6 +85,7 @@ def run_layer_test(
         layer, u, mask_lengths or [length, max(1, length // 2 + 1)], atol=atol, reference=reference
     )
     lc.check_mask_propagates(lambda: make_layer(), features=input_shape[2], length=length)
+    lc.check_packing(layer, u, atol=atol, reference=reference)
     check_training_vs_inference(layer, u, training_changes_output)
     if streaming:
         # Two equal chunks: one more shape to trace (JAX compiles per shape).

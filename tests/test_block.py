@@ -232,10 +232,12 @@ def test_masking_padded_equals_unpadded(norm):
 def test_mask_passes_through():
     lc.check_mask_propagates(lambda: SSMBlock(SSMS["dlr"]), features=4)
     tokens = keras.Input((6,), dtype="int32")
-    x = keras.layers.Embedding(10, 4, mask_zero=True)(tokens)
-    for _ in range(2):
-        x = SSMBlock("dlr", norm="batch")(x)
-    assert getattr(x, "_keras_mask", None) is not None
+    embedding = keras.layers.Embedding(10, 4, mask_zero=True)
+    x, mask = embedding(tokens), embedding.compute_mask(tokens)
+    for _ in range(2):  # through a stack of blocks
+        block = SSMBlock("dlr", norm="batch")
+        x, mask = block(x), block.compute_mask(x, mask)
+        assert mask is not None
 
 
 @pytest.mark.parametrize("kind,norm", [("dlr", "layer"), ("s5", "batch"), ("dss", "batch")])

@@ -378,6 +378,82 @@ def test_paper_presets_match_the_papers_scripts(task):
     assert "log_dt_lr" not in dlr and "variant" not in dlr
 
 
+# Spec s4d_lru.md A8 (the S4 configs): task -> (H, N, prenorm, dropout, lr, batch, epochs,
+# warmup epochs = 10% of the steps, dt_min, Δ at the main rate).
+S4D_TABLE = {
+    "listops": (256, 4, False, 0.0, 0.01, 32, 40, 4, 1e-3, True),
+    "text": (256, 4, True, 0.0, 0.01, 16, 32, 3.2, 1e-3, True),
+    "retrieval": (256, 4, True, 0.0, 0.01, 64, 20, 2, 1e-3, True),
+    "image": (512, 64, False, 0.1, 0.01, 50, 200, 20, 1e-3, False),
+    "pathfinder": (256, 64, True, 0.0, 0.004, 64, 200, 20, 1e-3, False),
+    "pathx": (256, 64, True, 0.0, 0.001, 16, 50, 5, 1e-4, False),
+}
+# B6 (LRU Table 9, Table 8, §3.4): task -> (H, N, batch, LR factor, dropout, r_min, r_max,
+# max phase, bidirectional, iterations, training-set size).
+LRU_TABLE = {
+    "image": (512, 384, 50, 0.25, 0.1, 0.9, 0.999, 2 * np.pi, False, 180_000, 45_000),
+    "listops": (128, 256, 32, 0.5, 0.0, 0.0, 0.99, 2 * np.pi, False, 80_000, 96_000),
+    "text": (256, 192, 32, 0.1, 0.1, 0.5, 0.9, 2 * np.pi, False, 50_000, 25_000),
+    "retrieval": (128, 256, 64, 0.5, 0.1, 0.5, 0.9, 2 * np.pi, False, 100_000, 147_086),
+    "pathfinder": (192, 256, 64, 0.25, 0.0, 0.9, 0.999, 2 * np.pi, True, 500_000, 160_000),
+    "pathx": (128, 256, 32, 0.25, 0.0, 0.999, 0.9999, np.pi / 10, True, 250_000, 160_000),
+}
+
+
+def test_s4d_and_lru_paper_presets_match_the_spec():
+    for task, row in S4D_TABLE.items():
+        s = presets.LRA_PRESETS["paper"]["s4d"][task]
+        keys = ("hidden_size", "state_size", "prenorm", "dropout", "lr", "batch_size", "epochs")
+        keys += ("warmup_epochs", "dt_min", "dt_global")
+        assert tuple(s[k] for k in keys) == row, task
+        assert (s["num_layers"], s["init"], s["bidirectional"], s["norm"]) == (
+            6,
+            "legs",
+            True,
+            "batch",
+        )
+        assert (s["ssm_lr"], s["weight_decay"], s["dt_max"], s["activation"]) == (
+            1e-3,
+            0.05,
+            0.1,
+            "glu",
+        )
+    for task, (
+        h,
+        n,
+        batch,
+        factor,
+        dropout,
+        r_min,
+        r_max,
+        phase,
+        bi,
+        steps,
+        size,
+    ) in LRU_TABLE.items():
+        s = presets.LRA_PRESETS["paper"]["lru"][task]
+        assert (s["hidden_size"], s["state_size"], s["batch_size"], s["dropout"]) == (
+            h,
+            n,
+            batch,
+            dropout,
+        ), task
+        assert (s["r_min"], s["r_max"], s["bidirectional"]) == (r_min, r_max, bi), task
+        assert s["max_phase"] == pytest.approx(phase) and s["ssm_lr"] == pytest.approx(
+            s["lr"] * factor
+        )
+        assert s["epochs"] == round(steps * batch / size), task
+        assert s["warmup_epochs"] == pytest.approx(0.1 * s["epochs"])
+        assert (s["num_layers"], s["weight_decay"], s["prenorm"], s["norm"]) == (
+            6,
+            0.05,
+            True,
+            "batch",
+        )
+        assert s["activation"] == ("half_glu1" if task == "pathx" else "full_glu")
+    assert presets.PAPER_LRA["s4d"]["pathx"] == 91.9 and presets.PAPER_LRA["lru"]["text"] == 89.4
+
+
 def _trainable_parameters(model):
     return int(sum(np.prod(v.shape) for v in model.trainable_weights))
 
@@ -523,6 +599,45 @@ GROUP_CASES = [
             "d": (LR, WD),
         },
     ),
+    # S4D (spec s4d_lru.md A7, A8): Δ, A, B at the SSM rate without decay; "dt global":
+    # Δ at the main rate, still without decay.
+    (
+        "s4d",
+        dict(dt_global=False),
+        {
+            "log_dt": (SSM_LR, 0),
+            "log_a_real": (SSM_LR, 0),
+            "a_imag": (SSM_LR, 0),
+            "b": (SSM_LR, 0),
+            "c": (LR, WD),
+            "d": (LR, WD),
+        },
+    ),
+    (
+        "s4d",
+        dict(dt_global=True),
+        {
+            "log_dt": (LR, 0),
+            "log_a_real": (SSM_LR, 0),
+            "a_imag": (SSM_LR, 0),
+            "b": (SSM_LR, 0),
+            "c": (LR, WD),
+            "d": (LR, WD),
+        },
+    ),
+    # LRU (B5): ν, θ, γ, B at the reduced rate without decay; C, D with the model.
+    (
+        "lru",
+        dict(),
+        {
+            "nu_log": (SSM_LR, 0),
+            "theta_log": (SSM_LR, 0),
+            "gamma_log": (SSM_LR, 0),
+            "b": (SSM_LR, 0),
+            "c": (LR, WD),
+            "d": (LR, WD),
+        },
+    ),
 ]
 
 
@@ -580,7 +695,8 @@ def test_cosine_schedule_per_step_with_linear_warmup():
                 1 + math.cos(math.pi * min(step - warmup, total - warmup) / (total - warmup))
             )
         for inner, base in ((main, 4e-3), (ssm, 1e-3)):
-            value = float(keras.ops.convert_to_numpy(inner._learning_rate(step)))
+            inner.iterations.assign(step)  # the schedule's value at `step`
+            value = float(keras.ops.convert_to_numpy(inner.learning_rate))
             # float32 schedule: absolute error ~ eps * base near the end of the cosine
             assert value == pytest.approx(base * factor, rel=1e-5, abs=1e-6 * base), (step, base)
 

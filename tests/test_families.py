@@ -1,9 +1,10 @@
 """keras_ssm.layers.families: the one registry of layer families; every consumer finds a new one.
 
 Expected facts come from the papers (DSS: Λ, Δ, W at 1e-3; DLR: Λ, W at 1e-4; S5: Λ, B̃,
-Δ at 1e-3), not from the registry. A throwaway family registered in a test must then
-build through SSMBlock, the builders, `ssm_optimizer(paper=...)` and `SSMBackbone`
-with no edit to their code: that is what "a new family is one module" means.
+Δ at 1e-3; S4D: A, B, Δ at 1e-3; LRU: ν, θ, γ, B at 1e-3), not from the registry. A
+throwaway family registered in a test must then build through SSMBlock, the builders,
+`ssm_optimizer(paper=...)` and `SSMBackbone` with no edit to their code: that is what "a new
+family is one module" means.
 """
 
 import keras
@@ -15,7 +16,10 @@ from keras_ssm import models
 from keras_ssm import optimizers
 from keras_ssm.layers import DLR
 from keras_ssm.layers import DSS
+from keras_ssm.layers import LRU
+from keras_ssm.layers import S4D
 from keras_ssm.layers import S5
+from keras_ssm.layers import Mamba
 from keras_ssm.layers import SSMBlock
 from keras_ssm.layers import families
 
@@ -24,6 +28,13 @@ PAPERS = {
     "dss": (DSS, 1e-3, {"eigenvalues", "step", "output"}),
     "dlr": (DLR, 1e-4, {"eigenvalues", "output"}),
     "s5": (S5, 1e-3, {"eigenvalues", "step", "input"}),
+    # S4D: the S4 code's Δ, A, B at 1e-3 without decay (spec s4d_lru.md A7); LRU: ν, θ, γ
+    # and B at the reduced rate without decay (B5), 0.004 × 0.25 on sCIFAR (B6).
+    "s4d": (S4D, 1e-3, {"eigenvalues", "step", "input"}),
+    "lru": (LRU, 1e-3, {"eigenvalues", "input"}),
+    # Mamba: A_log and D without weight decay, at the model's rate (mamba_simple.py's
+    # _no_weight_decay; spec mamba.md B4): no rate of their own.
+    "mamba": (Mamba, None, {"eigenvalues", "feedthrough"}),
 }
 
 
@@ -49,7 +60,7 @@ def test_lookup_is_case_insensitive_and_takes_the_class_name(spelling):
 
 
 def test_unknown_name_lists_the_valid_ones():
-    with pytest.raises(ValueError, match=r"Unknown SSM layer family 'lstm'.*'dlr', 'dss', 's5'"):
+    with pytest.raises(ValueError, match=r"Unknown SSM layer family 'lstm'.*'dlr', 'dss'.*'s5'"):
         families.layer_class("lstm")
     with pytest.raises(ValueError, match="`paper`"):
         families.default_ssm_lr("s4")

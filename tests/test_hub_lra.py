@@ -153,7 +153,7 @@ def test_classifier_with_lra_ids_round_trips_as_a_preset(tmp_path):
     classifier = SSMSequenceClassifier(
         backbone, 2, preprocessor=LRABytePreprocessor(sequence_length=16)
     )
-    classifier.fit(["a good film", b"bad \xff"], np.array([1, 0]), verbose=0)
+    classifier.fit([b"a good film", b"bad \xff"], np.array([1, 0]), verbose=0)
     expected = classifier.predict(["fine"], verbose=0)
     classifier.save_to_preset(str(tmp_path / "preset"))
     loaded = keras_hub.models.TextClassifier.from_preset(str(tmp_path / "preset"))

@@ -4,7 +4,9 @@ The backbone, the classifier and the causal LM build, fit a step, predict and ge
 under `mixed_bfloat16` and `mixed_float16` (both run on CPU with jax, tensorflow and
 torch), given as the `dtype` argument or as the global policy: their variables stay
 float32 (the SSMs' parameters always are), their outputs are in the compute dtype, and
-`mixed_float16` training goes through Keras' loss scaling.
+`mixed_float16` training goes through Keras' loss scaling. Under the `bfloat16` policy
+(keras-hub's precision test, `tests/test_hub_conformance.py`, which skips torch's CPU)
+the SSM parameters are the one weight kept float32, and the outputs are bfloat16.
 """
 
 import keras
@@ -51,8 +53,17 @@ def dtype_name(x):
     return keras.backend.standardize_dtype(x.dtype)
 
 
-@pytest.mark.parametrize("policy", POLICIES)
-@pytest.mark.parametrize("ssm", ["s5", "dlr", "dss"])
+# Every family under a mixed policy, S5 under both (the layers themselves run under both
+# policies in tests/test_precision.py).
+@pytest.mark.parametrize(
+    "policy,ssm",
+    [
+        ("mixed_bfloat16", "s5"),
+        ("mixed_float16", "s5"),
+        ("mixed_float16", "dlr"),
+        ("mixed_bfloat16", "dss"),
+    ],
+)
 def test_backbone_and_classifier(policy, ssm):
     model = backbone(policy, ssm=ssm, norm="batch")
     assert model.dtype_policy.name == policy
@@ -79,6 +90,18 @@ def test_backbone_and_classifier(policy, ssm):
     assert_float32_variables(classifier)
 
 
+def test_bfloat16_policy_keeps_float32_ssm_parameters_and_outputs_bfloat16():
+    model = backbone("bfloat16", ssm="dlr")
+    classifier = SSMSequenceClassifier(model, 2)
+    x = {"token_ids": np.ones((2, 8), "int32"), "padding_mask": np.ones((2, 8), "int32")}
+    assert dtype_name(model(x)) == "bfloat16"
+    assert dtype_name(classifier(x)) == "bfloat16"
+    ssm_weights = [v for v in classifier.weights if getattr(v, "ssm_role", None)]
+    assert ssm_weights and {v.dtype for v in ssm_weights} == {"float32"}
+    others = [v for v in classifier.weights if not getattr(v, "ssm_role", None)]
+    assert others and {v.dtype for v in others} == {"bfloat16"}
+
+
 @pytest.mark.parametrize("policy", POLICIES)
 def test_causal_lm_fits_predicts_generates(policy):
     lm = SSMCausalLM(
@@ -101,12 +124,13 @@ def test_causal_lm_fits_predicts_generates(policy):
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_global_policy(policy, global_policy):
+    """The global policy reaches every layer: then fit, predict and generate are those of
+    the `dtype=` argument (test_causal_lm_fits_predicts_generates)."""
     global_policy(policy)
     lm = SSMCausalLM(
         backbone(), preprocessor=SSMCausalLMPreprocessor(SSMByteTokenizer(), sequence_length=12)
     )
     assert lm.backbone.dtype_policy.name == policy
-    lm.fit(["import os"], epochs=1, verbose=0)
-    lm.compile(sampler="greedy")
-    assert lm.generate("imp", max_length=8).startswith("imp")
+    x = {"token_ids": np.ones((1, 8), "int32"), "padding_mask": np.ones((1, 8), "int32")}
+    assert dtype_name(lm(x)) == COMPUTE[policy]
     assert_float32_variables(lm)

@@ -73,6 +73,13 @@ def test_task_preset_round_trip(tmp_path):
     loaded = keras_hub.models.TextClassifier.from_preset(str(tmp_path))
     assert type(loaded) is SSMSequenceClassifier
     assert type(loaded.preprocessor.tokenizer) is SSMByteTokenizer
+    # keras-hub's base-class lookups of the preset's parts (the tokenizer needs its
+    # `backbone_cls`, the preprocessor to be a TextClassifierPreprocessor).
+    tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(str(tmp_path))
+    assert type(tokenizer) is SSMByteTokenizer
+    preprocessor = keras_hub.models.TextClassifierPreprocessor.from_preset(str(tmp_path))
+    assert type(preprocessor) is SSMSequenceClassifierPreprocessor
+    assert preprocessor.sequence_length == 16
     np.testing.assert_array_equal(loaded.predict(TEXTS, verbose=0), expected)
     # A new head: the backbone's weights, a fresh classifier for 5 classes.
     other = SSMSequenceClassifier.from_preset(str(tmp_path), num_classes=5)

@@ -130,7 +130,9 @@ def test_tagger_preprocessor_pads_labels_and_weights():
     np.testing.assert_array_equal(to_numpy(weights).astype(int), [[1, 1, 1, 0, 0], [1] * 5])
 
 
-def test_tagger_fit_evaluate_predict_and_preset(tmp_path):
+def test_tagger_fit_predict_and_preset(tmp_path):
+    # keras-hub's run_task_test (tests/test_hub_conformance.py) covers predict and fit over
+    # tf.data and split preprocessing; here a trained tagger's preset gives its outputs.
     backbone = SSMBackbone(
         vocabulary_size=256,
         hidden_dim=6,
@@ -144,9 +146,8 @@ def test_tagger_fit_evaluate_predict_and_preset(tmp_path):
     tagger = SSMTokenTagger(backbone, 2, preprocessor=preprocessor)
     texts = ["a1b2", "zz9", "q", "12ab"]
     labels = np.array([[0, 1, 0, 1], [0, 0, 1, 0], [0, 0, 0, 0], [1, 1, 0, 0]])
-    tagger.fit(texts, labels, batch_size=2, epochs=1, verbose=0)
-    loss, accuracy = tagger.evaluate(texts, labels, batch_size=2, verbose=0)
-    assert np.isfinite(loss) and 0.0 <= accuracy <= 1.0
+    history = tagger.fit(texts, labels, batch_size=2, epochs=1, verbose=0)
+    assert 0.0 <= history.history["sparse_categorical_accuracy"][0] <= 1.0
     logits = tagger.predict(texts, verbose=0)
     assert logits.shape == (4, 8, 2)
     tagger.save_to_preset(str(tmp_path))

@@ -303,6 +303,9 @@ CASES = {
         (3, 8, 3),
         True,
     ),
+    "S4DInit_inv": (lambda s: ki.S4DInit("inv", "a_imag"), (2, 4), (2, 4, 2), False),
+    "S4DInit_legs_b": (lambda s: ki.S4DInit("legs", "b"), (2, 4, 2), (2, 4), False),
+    "LRURing": (lambda s: ki.LRURing("gamma_log", 0.5, 0.9, seed=s), (8,), (8, 1), True),
 }
 
 

@@ -1,10 +1,11 @@
 """The layer contract (tests/layer_harness.py) on every layer in every mode.
 
-DSS (both variants) and DLR in convolution and recurrence mode, S5 (recurrence), each
-causal and bidirectional, and SSMBlock around each SSM; outputs compared with the
-numpy simulation of `discrete_system()` (layer_checks.expected_output). Seeds, the
-training step and the dtype policies are checked once per layer (bidirectional, in the
-recurrence); test_precision.py covers mixed precision in each mode at length 4096.
+DSS (both variants) and DLR in convolution and recurrence mode, S5 and the LRU
+(recurrence), each causal and bidirectional, S4D causal in the recurrence and bidirectional
+in the convolution, and SSMBlock around each SSM; outputs compared with the numpy
+simulation of `discrete_system()` (layer_checks.expected_output). Seeds, the training step
+and the dtype policies are checked once per layer (bidirectional, in the recurrence; S4D in
+the convolution); test_precision.py covers mixed precision in each mode at length 4096.
 
 The layer modules (test_dss.py, ...) keep what is particular to each layer: its
 initialization and kernel from the paper, the authors' bidirectional code, step_scale,
@@ -18,6 +19,8 @@ import layer_checks as lc
 import layer_harness
 from keras_ssm.layers import DLR
 from keras_ssm.layers import DSS
+from keras_ssm.layers import LRU
+from keras_ssm.layers import S4D
 from keras_ssm.layers import S5
 from keras_ssm.layers import SSMBlock
 
@@ -43,6 +46,12 @@ def ssm_cases():
             )
             cases.append(("dlr", DLR, dict(dt_min=1e-2, dt_max=0.5), mode, bidirectional))
         cases.append(("s5", S5, dict(dt_min=1e-2, dt_max=0.5), "recurrence", bidirectional))
+        # S4D's two modes are the base class's (DSS/DLR's) paths: its kernel checked
+        # bidirectional, its recurrence causal (streaming); test_s4d.py checks both modes
+        # bidirectional against the S4 code, test_properties.py that the modes agree.
+        s4d_mode = "convolution" if bidirectional else "recurrence"
+        cases.append(("s4d", S4D, dict(dt_min=1e-2, dt_max=0.5), s4d_mode, bidirectional))
+        cases.append(("lru", LRU, dict(r_min=0.5, r_max=0.95), "recurrence", bidirectional))
     return [
         pytest.param(*case, id=f"{case[0]}-{case[3]}-{'bi' if case[4] else 'causal'}")
         for case in cases
@@ -59,10 +68,10 @@ def test_ssm_layer_contract(name, cls, kwargs, mode, bidirectional, tmp_path):
     # mode="convolution" carries no state (streaming needs "auto" or "recurrence").
     streams = not bidirectional and name != "dss_softmax" and mode == "recurrence"
     # Seeds and the training loop do not depend on the mode or direction: checked once
-    # per layer, bidirectional (every weight) in the recurrence (which every layer has).
-    # Mixed precision too: test_precision.py checks it per mode, at length 4096, with a
-    # tighter tolerance.
-    once = mode == "recurrence" and bidirectional
+    # per layer, bidirectional (every weight) in the recurrence (which every layer has;
+    # S4D in its only bidirectional case, the kernel). Mixed precision too:
+    # test_precision.py checks it per mode, at length 4096, with a tighter tolerance.
+    once = bidirectional and (mode == "recurrence" or name == "s4d")
     layer_harness.run_layer_test(
         make_layer,
         SHAPE,

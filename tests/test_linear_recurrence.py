@@ -251,7 +251,14 @@ def test_medium_length(impl, a_mode, reverse, rng):
     assert_close(from_output(out[1]), expected_final, 1e-4)
 
 
-@pytest.mark.parametrize("impl", IMPLS)
+# A step-by-step loop has no blocks whose error could grow with L (test_medium_length
+# covers its code path): its 65,536 steps (100 s in TensorFlow's while loop) run with -m slow.
+LONG_IMPLS = [
+    pytest.param(impl, marks=pytest.mark.slow) if impl == "sequential" else impl for impl in IMPLS
+]
+
+
+@pytest.mark.parametrize("impl", LONG_IMPLS)
 def test_long_sequence(impl, rng):
     """L = 65,536 in float32: a long decaying complex recurrence (|a| in [0.9, 0.999])."""
     a, b, h0 = make_case(rng, "complex", "per_step", (2, 65536, 8), low=0.9, high=0.999)

@@ -5,7 +5,7 @@ here, independent of the module's tree code.
 """
 
 import os
-import subprocess
+import runpy
 import sys
 
 import numpy as np
@@ -296,32 +296,16 @@ def test_fixed_splits_too_few_templates(tmp_path):
     assert stats["train"] == 2
 
 
-def test_cli(tmp_path):
+def test_cli(tmp_path, monkeypatch, capsys):
+    """The command line as `python tools/build_listops_subtrees.py ...` runs it (in this
+    process: a subprocess would import numpy and keras_ssm once more)."""
     out = tmp_path / "listops"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "tools/build_listops_subtrees.py",
-            "--out",
-            str(out),
-            "--train",
-            "12",
-            "--val",
-            "2",
-            "--test",
-            "2",
-            "--setting",
-            "5,5,20,48,48",
-            "--workers",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "wrote" in result.stdout
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    argv = ["--out", str(out), "--train", "12", "--val", "2", "--test", "2"]
+    argv += ["--setting", "5,5,20,48,48", "--workers", "1"]
+    monkeypatch.setattr(sys, "argv", ["tools/build_listops_subtrees.py", *argv])
+    runpy.run_path(os.path.join(root, "tools", "build_listops_subtrees.py"), run_name="__main__")
+    assert "wrote" in capsys.readouterr().out
     check_splits(read_splits(out), SMALL, {"train": 12, "val": 2, "test": 2})
 
 

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.skipif(
 if keras.config.backend() == "torch":
     import torch
 
+    from keras_ssm.ops.torch import chunked_scan
     from keras_ssm.ops.torch import recurrence as torch_ops
 
 from recurrence_reference import as_numpy  # noqa: E402
@@ -40,8 +41,8 @@ def small_chunks(monkeypatch):
     With 6 values per step: 8 chunks per level, chunks of at least 2 steps. L = 100 ->
     8 chunks of 12 steps + 4 leftover steps; the 7 carries -> 3 chunks of 2 + 1.
     """
-    monkeypatch.setattr(torch_ops, "ELEMENTS_PER_STEP", 48)
-    monkeypatch.setattr(torch_ops, "MIN_CHUNK", 2)
+    monkeypatch.setattr(chunked_scan, "ELEMENTS_PER_STEP", 48)
+    monkeypatch.setattr(chunked_scan, "MIN_CHUNK", 2)
 
 
 # --------------------------------------------------------------------------------------
@@ -96,7 +97,7 @@ def test_values_across_chunk_boundaries(
 def test_default_chunking_long_sequence_float32(rng, reverse, invariant):
     """Default constants, L = 3000: chunks of 8 steps, three levels of carries."""
     length = 3000
-    assert torch_ops.chunk_length(B * 4, length) is not None
+    assert chunked_scan.chunk_length(B * 4, length) is not None
     a, b, h0 = random_inputs(rng, length, True, invariant, True, state=(4,), scale=0.999)
     expected = np_loop(a, b, h0, reverse)
     h, last = torch_ops.linear_recurrence_chunked(
@@ -239,11 +240,11 @@ def threaded(monkeypatch, small_chunks):
     Records the names of the threads that ran a part on the pool (the calling thread
     takes the first part itself).
     """
-    monkeypatch.setattr(torch_ops, "PARALLEL_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(chunked_scan, "PARALLEL_MIN_ELEMENTS", 0)
     threads = torch.get_num_threads()
     torch.set_num_threads(3)
     names = []
-    scan = torch_ops._scan_without_grad
+    scan = chunked_scan._scan_without_grad
 
     def recording_scan(*args):
         import threading
@@ -251,7 +252,7 @@ def threaded(monkeypatch, small_chunks):
         names.append(threading.current_thread().name)
         return scan(*args)
 
-    monkeypatch.setattr(torch_ops, "_scan_without_grad", recording_scan)
+    monkeypatch.setattr(chunked_scan, "_scan_without_grad", recording_scan)
     yield names
     torch.set_num_threads(threads)
 
@@ -294,16 +295,60 @@ def test_split_over_threads_values_and_gradients(
 
 def test_no_split_for_small_inputs_or_one_thread():
     b = (torch.empty(4, 1 << 16, 64),)  # 2^24 values
-    assert torch_ops._workers_for((torch.zeros(4, 10, 3),)) == 1  # below PARALLEL_MIN_ELEMENTS
+    assert chunked_scan._workers_for((torch.zeros(4, 10, 3),)) == 1  # below PARALLEL_MIN_ELEMENTS
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        assert torch_ops._workers_for(b) == 1
+        assert chunked_scan._workers_for(b) == 1
         torch.set_num_threads(2)
-        assert torch_ops._workers_for(b) == 2
-        assert torch_ops._workers_for((torch.empty(1, 1 << 18, 64),)) == 1  # batch 1
+        assert chunked_scan._workers_for(b) == 2
+        assert chunked_scan._workers_for((torch.empty(1, 1 << 18, 64),)) == 1  # batch 1
     finally:
         torch.set_num_threads(threads)
+
+
+# --------------------------------------------------------------------------------------
+# The scan as a torch operator (torch.library), as torch.compile sees it
+
+
+@pytest.mark.parametrize(
+    "cplx, invariant, with_h0", [(True, True, True), (False, False, False)], ids=["c-i-h0", "r-p"]
+)
+def test_operator_passes_opcheck(rng, cplx, invariant, with_h0):
+    """Schema, fake implementation, autograd registration and AOT dispatch with dynamic
+    shapes (`torch.library.opcheck`) of `keras_ssm::chunked_scan`."""
+    a, b, h0 = random_inputs(rng, 9, cplx, invariant, with_h0)
+    planes = lambda x: [p.float().requires_grad_(True) for p in planes_of(x) or []]
+    for reverse in (False, True):
+        args = (planes(a), planes(b), planes(h0), reverse, invariant, None)
+        torch.library.opcheck(torch_ops.chunked_scan_op, args)
+
+
+def test_compiles_whole_with_its_gradient(rng, small_chunks):
+    """torch.compile(fullgraph=True) (any graph break fails) of the public op and a loss
+    through the chunked path: values against numpy, gradients equal to eager's, one
+    compilation for two calls of the same shape."""
+    import keras_ssm
+
+    a, b, h0 = random_inputs(rng, 37, True, False, True)
+    args = [planes_of(x, requires_grad=True) for x in (a, b, h0)]
+
+    def loss_of(a, b, h0):
+        h = keras_ssm.ops.linear_recurrence(tuple(a), tuple(b), initial_state=tuple(h0))
+        return h, (h[0] * h[0]).sum() + h[1].sum()
+
+    torch._dynamo.reset()
+    compiled = torch.compile(loss_of, fullgraph=True, backend="aot_eager")
+    h, loss = compiled(*args)
+    np.testing.assert_allclose(as_numpy(h), np_loop(a, b, h0), rtol=1e-12, atol=1e-12)
+    leaves = [p for x in args for p in x]
+    for got, want in zip(
+        torch.autograd.grad(loss, leaves), torch.autograd.grad(loss_of(*args)[1], leaves)
+    ):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12, atol=1e-12)
+    frames = torch._dynamo.utils.counters["frames"]["ok"]
+    compiled(*args)
+    assert torch._dynamo.utils.counters["frames"]["ok"] == frames
 
 
 # --------------------------------------------------------------------------------------

@@ -239,6 +239,27 @@ def test_global_clipnorm_spans_all_groups():
         lc.assert_close(lc.to_numpy(v), w0 - g * 0.5 / norm, atol=1e-6, what=v.path)
 
 
+@pytest.mark.parametrize("clip", ["clipnorm", "clipvalue", "global_clipnorm"])
+def test_loss_scale_is_removed_then_gradients_clipped(clip):
+    # As Keras' optimizers: g / loss_scale_factor first, then the clipping, then the groups.
+    model = _model()
+    variables = model.trainable_variables
+    opt = _sgd_grouped(ssm_lr=1.0, lr=1.0, loss_scale_factor=4.0, **{clip: 0.3})
+    before = _values(variables)
+    grads = _random_grads(variables, seed=4)
+    opt.apply([g * 4.0 for g in grads], variables)
+    grads = [lc.to_numpy(g).astype(np.float64) for g in grads]
+    total = math.sqrt(sum(float((g**2).sum()) for g in grads))
+    for v, w0, g in zip(variables, before, grads):
+        if clip == "clipnorm":
+            step = g * 0.3 / max(math.sqrt(float((g**2).sum())), 0.3)
+        elif clip == "clipvalue":
+            step = np.clip(g, -0.3, 0.3)
+        else:
+            step = g * 0.3 / max(total, 0.3)
+        lc.assert_close(lc.to_numpy(v), w0 - step, atol=1e-6, what=v.path)
+
+
 def test_stateless_apply_matches_apply():
     """The path JAX's fit uses: stateless_apply on tensors."""
     model = _model()
@@ -395,7 +416,8 @@ def test_config_roundtrip_and_state_after_keras_save(tmp_path):
         GroupedOptimizer.from_config(legacy).get_config()["groups"][0]["patterns"]
         == legacy["groups"][0]["patterns"]
     )
-    assert isinstance(clone.optimizers[0]._learning_rate, WarmupCosine)
+    schedule = clone.optimizers[0].get_config()["learning_rate"]
+    assert keras.saving.deserialize_keras_object(schedule).__class__ is WarmupCosine
     revived = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
     assert type(revived) is GroupedOptimizer
     variables = model.trainable_variables

@@ -7,7 +7,7 @@ rules, and the target's class-2 pixels are flood-filled.
 
 import math
 import os
-import subprocess
+import runpy
 import sys
 from collections import deque
 
@@ -315,29 +315,17 @@ def test_shards_round_trip(tmp_path):
         pf.load_shards(tmp_path / "empty")
 
 
-def test_cli(tmp_path):
+def test_cli(tmp_path, monkeypatch):
+    """The command line as `python tools/build_pathfinder_segmentation.py ...` runs it (in
+    this process: a subprocess would import numpy and keras_ssm once more)."""
     out = tmp_path / "pf"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "tools/build_pathfinder_segmentation.py",
-            "--out",
-            str(out),
-            "--resolution",
-            "32",
-            "--num-images",
-            "3",
-            "--shard-size",
-            "2",
-            "--workers",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    argv = ["--out", str(out), "--resolution", "32", "--num-images", "3"]
+    argv += ["--shard-size", "2", "--workers", "1"]
+    monkeypatch.setattr(sys, "argv", ["tools/build_pathfinder_segmentation.py", *argv])
+    runpy.run_path(
+        os.path.join(root, "tools", "build_pathfinder_segmentation.py"), run_name="__main__"
     )
-    assert result.returncode == 0, result.stderr[-2000:]
     images, targets, labels = pf.load_shards(out)
     assert images.shape == (3, 32, 32) and labels.shape == (3,)
     assert os.path.exists(out / "meta.json")

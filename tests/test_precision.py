@@ -20,6 +20,8 @@ import pytest
 import layer_checks as lc
 from keras_ssm.layers import DLR
 from keras_ssm.layers import DSS
+from keras_ssm.layers import LRU
+from keras_ssm.layers import S4D
 from keras_ssm.layers import S5
 
 LENGTH, H, N = 4096, 2, 4
@@ -32,6 +34,13 @@ CASES = {
     "dlr-convolution": lambda **kw: DLR(state_size=N, mode="convolution", **kw),
     "dlr-recurrence": lambda **kw: DLR(state_size=N, mode="recurrence", **kw),
     "s5-bidirectional": lambda **kw: S5(state_size=N, bidirectional=True, **kw),
+    "s4d-convolution-bidirectional": lambda **kw: S4D(
+        state_size=N, init="legs", mode="convolution", bidirectional=True, **kw
+    ),
+    # The LRU has no Δ: the step range is dropped; its ring near the unit circle (memory
+    # of thousands of steps, as PathX's) is where a low-precision scan would drift most.
+    # Causal: its backward scan is S5's path (above), which costs ~20 s at 4096 on TF.
+    "lru": lambda dt_min, dt_max, **kw: LRU(state_size=N, r_min=0.99, r_max=0.9999, **kw),
 }
 # (The recurrence is one op for every layer; DSS's is checked at short lengths by
 # test_layer_contract.py. A 4096-step scan costs seconds on TensorFlow's CPU path.)

@@ -5,7 +5,7 @@ The ops: `linear_recurrence` (real or complex, per-step or time-invariant `a`,
 `reverse`, initial states, final states), `causal_conv` and `vandermonde_kernel`, for
 lengths 1 to 4096 (chunk and block boundaries included), float32, float16 and bfloat16
 inputs, each compared with a plain numpy computation in float64 on the rounded inputs.
-The layers: for random small configurations of DSS, DLR and S5, convolution mode =
+The layers: for random small configurations of DSS, DLR, S5, S4D and the LRU, convolution mode =
 recurrence mode = a step-by-step loop = chunk-by-chunk streaming.
 
 The profile is bounded for CI: few examples, no deadline, derandomized (the same
@@ -16,6 +16,7 @@ narrow state.
 import keras
 import numpy as np
 from hypothesis import HealthCheck
+from hypothesis import example
 from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -24,6 +25,8 @@ import keras_ssm
 import layer_checks as lc
 from keras_ssm.layers import DLR
 from keras_ssm.layers import DSS
+from keras_ssm.layers import LRU
+from keras_ssm.layers import S4D
 from keras_ssm.layers import S5
 from recurrence_reference import np_loop
 
@@ -221,9 +224,12 @@ def test_vandermonde_kernel_matches_numpy(case):
 # layers: every mode computes the same function
 
 
+CLASSES = {"dss_exp": DSS, "dss_softmax": DSS, "dlr": DLR, "s5": S5, "s4d": S4D, "lru": LRU}
+
+
 @st.composite
 def layer_cases(draw):
-    kind = draw(st.sampled_from(["dss_exp", "dss_softmax", "dlr", "s5"]))
+    kind = draw(st.sampled_from(sorted(CLASSES)))
     features = draw(st.integers(1, 3))
     if kind == "s5":
         blocks = draw(st.sampled_from([1, 2]))
@@ -232,6 +238,18 @@ def layer_cases(draw):
             blocks=blocks,
             conj_sym=draw(st.booleans()),
             discretization=draw(st.sampled_from(["zoh", "bilinear"])),
+        )
+    elif kind == "s4d":
+        kwargs = dict(
+            state_size=2 * draw(st.integers(1, 2)),
+            init=draw(st.sampled_from(["lin", "inv", "legs"])),
+            discretization=draw(st.sampled_from(["zoh", "bilinear"])),
+        )
+    elif kind == "lru":
+        kwargs = dict(
+            state_size=draw(st.integers(1, 4)),
+            r_min=draw(st.sampled_from([0.0, 0.5])),
+            r_max=draw(st.sampled_from([0.9, 0.999])),
         )
     else:
         kwargs = dict(state_size=draw(st.integers(1, 4)))
@@ -251,20 +269,31 @@ def layer_cases(draw):
     )
 
 
-CLASSES = {"dss_exp": DSS, "dss_softmax": DSS, "dlr": DLR, "s5": S5}
+# The derandomized draws miss the LRU: one explicit case of it (causal, streamed in two).
+LRU_CASE = dict(
+    kind="lru",
+    kwargs=dict(state_size=3, r_min=0.5, r_max=0.999),
+    features=2,
+    bidirectional=False,
+    batch=2,
+    length=7,
+    split=3,
+    seed=11,
+)
 
 
 @settings(max_examples=8, **PROFILE)
 @given(case=layer_cases())
+@example(case=LRU_CASE)
 def test_layer_modes_agree(case):
     cls = CLASSES[case["kind"]]
     kwargs = dict(
         case["kwargs"],
         bidirectional=case["bidirectional"],
         seed=case["seed"] % 1000,
-        dt_min=1e-2,
-        dt_max=0.5,
     )
+    if cls is not LRU:  # the initial Δ (DLR: decay) range; the LRU's is its ring
+        kwargs.update(dt_min=1e-2, dt_max=0.5)
     u = (
         np.random.default_rng(case["seed"])
         .normal(size=(case["batch"], case["length"], case["features"]))

@@ -5,6 +5,7 @@ Precedence and automatic selection are checked with small dummy implementations
 registered through the public `keras_ssm.ops.register` and removed after each test.
 """
 
+import importlib
 import threading
 
 import keras
@@ -16,7 +17,7 @@ import keras_ssm
 from keras_ssm import config
 from keras_ssm.ops import registry
 
-OPS = ("linear_recurrence", "causal_conv", "vandermonde_kernel")
+OPS = ("linear_recurrence", "causal_conv", "vandermonde_kernel", "selective_scan")
 ENV = "KERAS_SSM_IMPL"
 
 
@@ -28,6 +29,9 @@ def example_args(op):
         return (a, b), {}
     if op == "causal_conv":
         return (ops.ones((2, 16, 4)), ops.ones((4, 8))), {}
+    if op == "selective_scan":
+        u, ab = ops.ones((2, 16, 4)), ops.ones((2, 16, 3))
+        return (u, u, ops.full((4, 3), -1.0), ab, ab), {}
     pair = (ops.full((3, 4), -0.1), ops.ones((3, 4)))
     return (pair, pair, 16), {}
 
@@ -41,6 +45,9 @@ def applies(op, name):
     args, kwargs = example_args(op)
     if op == "linear_recurrence":
         kwargs = dict(initial_state=None, reverse=False, return_final_state=False)
+    if op == "selective_scan":
+        module = importlib.import_module("keras_ssm.ops.selective_scan")
+        args, kwargs = module.canonical_arguments(*args)
     return registry.get(op, name).reason_not_applicable(*args, **kwargs) is None
 
 

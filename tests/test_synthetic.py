@@ -237,8 +237,35 @@ def test_task_names():
     assert synthetic.TASKS == tuple(ATOMIC) + (
         "listops_subtrees",
         "pathfinder_segmentation",
+        "selective_copying",
+        "induction_heads",
     )
     assert synthetic.ATOMIC_TASKS == tuple(ATOMIC)
+    assert synthetic.MAMBA_TASKS == ("selective_copying", "induction_heads")
+
+
+def test_selective_copying_and_induction_heads():
+    """The Mamba paper's tasks (spec mamba.md E): recomputed from the token ids."""
+    x, y = synthetic.generate("selective_copying", 8, 40, seed=3)
+    info = synthetic.task_info("selective_copying", 40)
+    assert x.shape == (8, info.input_length) == (8, 56) and y.shape == (8, 16)
+    assert (info.kind, info.num_classes, info.vocab_size) == ("classification", 16, 16)
+    assert (x[:, 40:] == 15).all() and not (x[:, :40] == 15).any()  # 16 markers at the end
+    for row, target in zip(x, y):
+        data = row[:40][row[:40] != 0]  # the non-noise tokens, in order
+        np.testing.assert_array_equal(data, target)
+        assert ((target >= 1) & (target <= 14)).all()
+    x, y = synthetic.generate("induction_heads", 8, 20, seed=3)
+    assert x.shape == (8, 20) and y.shape == (8, 1)
+    assert synthetic.task_info("induction_heads", 20).output_length == 1
+    for row, target in zip(x, y):
+        (triggers,) = np.nonzero(row == 15)
+        assert len(triggers) == 2 and triggers[1] == 19 and triggers[0] < 18
+        assert target[0] == row[triggers[0] + 1] != 15
+    again = synthetic.generate("induction_heads", 8, 20, seed=3)
+    np.testing.assert_array_equal(again[0], x)
+    with pytest.raises(ValueError, match="seq_len >= 16"):
+        synthetic.generate("selective_copying", 2, 8)
 
 
 @pytest.mark.parametrize("task", ATOMIC)

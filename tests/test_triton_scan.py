@@ -27,6 +27,7 @@ pytestmark = pytest.mark.skipif(
 if AVAILABLE:
     import torch
 
+    from keras_ssm.ops.torch import triton_chunks
     from keras_ssm.ops.torch import triton_scan
 
 from recurrence_reference import as_numpy  # noqa: E402
@@ -148,7 +149,7 @@ CHUNKED_CASES = [
         (True, False, True, True, 2),
         (False, True, True, False, 4),
         (False, False, False, True, 3),
-        (True, True, True, False, 40),
+        (True, True, True, False, 8),
     )
 ]
 
@@ -156,20 +157,20 @@ CHUNKED_CASES = [
 @pytest.mark.skipif(not INTERPRETED, reason="CPU tensors need TRITON_INTERPRET=1")
 @pytest.mark.parametrize("cplx, invariant, reverse, with_h0, chunks", CHUNKED_CASES)
 def test_chunked_over_time_values_and_gradients(rng, cplx, invariant, reverse, with_h0, chunks):
-    """The scan cut into chunks of time (L = 40 into 2, 3, 4 or 40 chunks, the last
+    """The scan cut into chunks of time (L = 40 into 2, 3, 4 or 8 chunks, the last
     partial): values, final state and every gradient against the autograd of a loop."""
     check_against_loop(rng, cplx, invariant, reverse, with_h0, 1e-9, chunks=chunks)
 
 
 def test_chunk_count_fills_the_gpu():
-    assert triton_scan.chunk_count(64, 65536, 2048) == 1  # 4096 programs
-    assert triton_scan.chunk_count(1, 65536, 64) == 65536 // (4 * triton_scan.BLOCK_T)
-    assert triton_scan.chunk_count(1, 100, 64) == 1  # too short to cut
-    assert triton_scan.chunk_count(32, 784, 128) == 1  # chunks lose at short L
-    length = triton_scan.MIN_CHUNKED_LENGTH
-    assert triton_scan.chunk_count(8, length - 1, 64) == 1
-    count = triton_scan.chunk_count(8, length, 64)
-    assert count > 1 and 8 * 2 * count >= triton_scan.MIN_PROGRAMS
+    assert triton_chunks.chunk_count(64, 65536, 2048) == 1  # 4096 programs
+    assert triton_chunks.chunk_count(1, 65536, 64) == 65536 // (4 * triton_chunks.BLOCK_T)
+    assert triton_chunks.chunk_count(1, 100, 64) == 1  # too short to cut
+    assert triton_chunks.chunk_count(32, 784, 128) == 1  # chunks lose at short L
+    length = triton_chunks.MIN_CHUNKED_LENGTH
+    assert triton_chunks.chunk_count(8, length - 1, 64) == 1
+    count = triton_chunks.chunk_count(8, length, 64)
+    assert count > 1 and 8 * 2 * count >= triton_chunks.MIN_PROGRAMS
 
 
 @pytest.mark.skipif(not INTERPRETED, reason="CPU tensors need TRITON_INTERPRET=1")
@@ -207,6 +208,73 @@ def test_registry_declines_cpu_tensors():
     b = torch.ones(2, 8, 3)
     reason = registry.get("linear_recurrence", "triton").reason_not_applicable(a, b)
     assert reason is not None and "CUDA" in reason
+
+
+# --------------------------------------------------------------------------------------
+# The kernel as a torch operator (torch.library), as torch.compile sees it. In the
+# interpreter it is an opaque custom op, on CUDA a triton_op traced into.
+
+DEVICE = "cuda" if CUDA and not INTERPRETED else "cpu"
+OP_CASES = [  # cplx, invariant, with_h0, with_keep (packed documents' resets)
+    pytest.param(True, True, True, True, id="complex-invariant-h0-keep"),
+    pytest.param(False, False, False, False, id="real-per_step"),
+]
+
+
+def op_inputs(rng, cplx, invariant, with_h0, with_keep, length=8):
+    """The op's arguments: float32 plane lists that require grad, keep (B, L) or None."""
+    a, b, h0 = random_inputs(rng, cplx, invariant, with_h0, length=length, n=3)
+    planes = lambda x: [
+        p.to(DEVICE).requires_grad_(True) for p in planes_of(x, torch.float32) or []
+    ]
+    keep = None
+    if with_keep:
+        keep = torch.tensor(rng.integers(0, 2, (B, length)), dtype=torch.float32, device=DEVICE)
+    return planes(a), planes(b), planes(h0), keep
+
+
+@pytest.mark.skipif(not (INTERPRETED or CUDA), reason="needs the interpreter or CUDA")
+@pytest.mark.parametrize("cplx, invariant, with_h0, with_keep", OP_CASES)
+def test_operator_passes_opcheck(rng, cplx, invariant, with_h0, with_keep):
+    """Schema, fake implementation, autograd registration and AOT dispatch with dynamic
+    shapes (`torch.library.opcheck`), forward and reverse."""
+    a, b, h0, keep = op_inputs(rng, cplx, invariant, with_h0, with_keep)
+    for reverse in (False, True):
+        torch.library.opcheck(triton_scan.triton_scan_op, (a, b, h0, keep, reverse, 4, 4))
+
+
+@pytest.mark.skipif(not (INTERPRETED or CUDA), reason="needs the interpreter or CUDA")
+def test_compiles_whole_with_its_gradient(rng):
+    """torch.compile(fullgraph=True) (any graph break fails) of the scan and a loss:
+    values against numpy, gradients equal to eager's, no recompilation on a second call.
+    aot_eager in the interpreter (inductor cannot compile an interpreted kernel)."""
+    a, b, h0 = random_inputs(rng, True, True, True, length=12, n=3)
+    expected = np_loop(a, b, h0, False)
+    args = [
+        [p.to(DEVICE).requires_grad_(True) for p in planes_of(x, torch.float32)] for x in (a, b, h0)
+    ]
+
+    def loss_of(a, b, h0):
+        h = triton_scan.linear_recurrence_triton(
+            tuple(a), tuple(b), initial_state=tuple(h0), **BLOCKS
+        )
+        return h, (h[0] * h[0]).sum() + h[1].sum()
+
+    torch._dynamo.reset()
+    compiled = torch.compile(
+        loss_of, fullgraph=True, backend="aot_eager" if INTERPRETED else "inductor"
+    )
+    h, loss = compiled(*args)
+    np.testing.assert_allclose(
+        as_numpy(tuple(p.detach().cpu() for p in h)), expected, rtol=1e-5, atol=1e-5
+    )
+    got = torch.autograd.grad(loss, [p for x in args for p in x])
+    want = torch.autograd.grad(loss_of(*args)[1], [p for x in args for p in x])
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.cpu().numpy(), w.cpu().numpy(), rtol=1e-5, atol=1e-5)
+    frames = torch._dynamo.utils.counters["frames"]["ok"]
+    compiled(*args)
+    assert torch._dynamo.utils.counters["frames"]["ok"] == frames
 
 
 @pytest.mark.skipif(INTERPRETED or not CUDA, reason="needs CUDA and TRITON_INTERPRET=0")

@@ -9,7 +9,8 @@ One subpackage per family, each imported on first use (``keras_ssm.data.lra.load
 - `lra`: Long Range Arena: `lra.load` reads the released archive (ListOps, Text,
   Retrieval, Image, Pathfinder, Path-X) with its encodings; LRA's ListOps generator and
   release writer; the ListOps trees and the Pathfinder drawing that `synthetic` reuses;
-- `speech`: Speech Commands v0.02 from its released WAV folders;
+- `speech`: Speech Commands v0.02 from its released WAV folders, and the 35 words
+  spoken by espeak-ng in that layout (a generated stand-in);
 - `images`: sequential (pixel-by-pixel) MNIST, Fashion-MNIST and CIFAR-10.
 
 Imports run one way: `synthetic` and `images` may import `lra`; every family may import

@@ -12,6 +12,9 @@ presets saved with `save_to_preset` load with `from_preset` after it.
 - `SSMCausalLM` (+ `SSMCausalLMPreprocessor`): `generate()` carries the SSM state as its
   cache, constant memory and time per generated token.
 - `SSMByteTokenizer`: keras-hub's `ByteTokenizer` with start, end and padding ids.
+- `MambaBackbone`, `MambaCausalLM` (+ `MambaCausalLMPreprocessor`, `MambaTokenizer`): the
+  Mamba language model; `MambaCausalLM.from_preset` also reads the released checkpoints
+  (a transformers folder, `mamba_transformers`).
 - `convert.classifier_from_model` / `tagger_from_model`: a trained `keras_ssm.models`
   classifier or tagger (the examples' checkpoints) as a task, to save as a preset.
 - `lra.LRABytePreprocessor`, `lra.load`: LRA Text / Retrieval ids through keras-hub's
@@ -31,11 +34,19 @@ from keras_ssm.hub.causal_lm import SSMCausalLM  # noqa: E402
 from keras_ssm.hub.causal_lm_preprocessor import SSMCausalLMPreprocessor  # noqa: E402
 from keras_ssm.hub.classifier import SSMSequenceClassifier  # noqa: E402
 from keras_ssm.hub.classifier_preprocessor import SSMSequenceClassifierPreprocessor  # noqa: E402
+from keras_ssm.hub.mamba_backbone import MambaBackbone  # noqa: E402
+from keras_ssm.hub.mamba_causal_lm import MambaCausalLM  # noqa: E402
+from keras_ssm.hub.mamba_causal_lm_preprocessor import MambaCausalLMPreprocessor  # noqa: E402
+from keras_ssm.hub.mamba_tokenizer import MambaTokenizer  # noqa: E402
 from keras_ssm.hub.tagger import SSMTokenTagger  # noqa: E402
 from keras_ssm.hub.tagger_preprocessor import SSMTokenTaggerPreprocessor  # noqa: E402
 from keras_ssm.hub.tokenizer import SSMByteTokenizer  # noqa: E402
 
 __all__ = [
+    "MambaBackbone",
+    "MambaCausalLM",
+    "MambaCausalLMPreprocessor",
+    "MambaTokenizer",
     "SSMBackbone",
     "SSMByteTokenizer",
     "SSMCausalLM",

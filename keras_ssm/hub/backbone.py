@@ -6,20 +6,8 @@ from keras import ops
 
 from keras_ssm import optimizers as ssm_optimizers
 from keras_ssm.layers import families
+from keras_ssm.models.streaming import _streaming_error
 from keras_ssm.models.trunk import Trunk
-
-
-def _streaming_error(layer):
-    """Why `layer` cannot stream (its own message), or None.
-
-    Asks the layer's public symbolic call for a state (`return_state=True`), which
-    refuses bidirectional and length-dependent (DSS softmax) layers.
-    """
-    try:
-        layer.compute_output_spec(keras.KerasTensor((1, 1, layer.features)), return_state=True)
-    except ValueError as error:
-        return str(error)
-    return None
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
@@ -52,12 +40,23 @@ class SSMBackbone(keras_hub.models.Backbone):
         block_kwargs: dict of further `SSMBlock` arguments (norm_kwargs,
             gelu_approximate, output_linear).
         seed: int or None, seeds every initializer and dropout.
-        dtype: a dtype policy for every layer (parameters of the SSMs stay float32).
+        packed: bool; if True the inputs also have "segment_ids" (batch, length) int:
+            several documents per row (a new one starts where the id changes), each
+            computed exactly as alone (`SSMCausalLMPreprocessor(packing=True)` makes
+            them).
+        dtype: a dtype policy for every layer. The one exception to keras-hub's
+            convention that every weight takes the policy's variable dtype: the SSM
+            parameters (Λ, Δ, B, C, D: the weights tagged `ssm_role`) stay float32
+            under every policy, `"bfloat16"` included, and the scans and kernels run in
+            float32 (eigenvalues near the unit circle, raised to powers up to the
+            sequence length, lose their accuracy in bfloat16). Outputs are still in the
+            policy's compute dtype: `dtype="bfloat16"` gives bfloat16 outputs.
         **kwargs: forwarded to `keras_hub.models.Backbone` (name, trainable).
 
     Call arguments:
         inputs: a dict {"token_ids": (batch, length) int, "padding_mask": (batch,
-            length)} or {"features": (batch, length, input_features), "padding_mask": ...}.
+            length)} or {"features": (batch, length, input_features), "padding_mask": ...},
+            plus "segment_ids" when `packed`.
 
     Example:
 
@@ -94,6 +93,7 @@ class SSMBackbone(keras_hub.models.Backbone):
         final_norm=None,
         block_kwargs=None,
         seed=None,
+        packed=False,
         dtype=None,
         **kwargs,
     ):
@@ -131,9 +131,13 @@ class SSMBackbone(keras_hub.models.Backbone):
         input_name = "token_ids" if vocabulary_size is not None else "features"
         data_input = trunk.input(None, input_name)
         padding_mask_input = keras.Input(shape=(None,), dtype="int32", name="padding_mask")
-        x = trunk(data_input, mask=ops.not_equal(padding_mask_input, 0))
+        inputs = {input_name: data_input, "padding_mask": padding_mask_input}
+        if packed:
+            inputs["segment_ids"] = trunk.segment_ids_input(None)
+        mask = ops.not_equal(padding_mask_input, 0)
+        x = trunk(data_input, mask=mask, segment_ids=inputs.get("segment_ids"))
         super().__init__(
-            inputs={input_name: data_input, "padding_mask": padding_mask_input},
+            inputs=inputs,
             outputs=x,
             dtype=dtype,
             **kwargs,
@@ -154,6 +158,7 @@ class SSMBackbone(keras_hub.models.Backbone):
         self.final_norm = final_norm
         self.block_kwargs = dict(block_kwargs or {})
         self.seed = seed
+        self.packed = bool(packed)
         self.input_name = input_name
         if vocabulary_size is not None:
             self.token_embedding = self.encoder
@@ -258,4 +263,6 @@ class SSMBackbone(keras_hub.models.Backbone):
             block_kwargs=dict(self.block_kwargs),
             seed=self.seed,
         )
+        if self.packed:  # saved presets of unpacked backbones keep their config
+            config["packed"] = True
         return config

@@ -125,7 +125,7 @@ class SSMCausalLM(keras_hub.models.CausalLM):
         """
         batch_size = ops.shape(token_ids)[0]
         max_length = token_ids.shape[1]
-        chunk = self.prefill_chunk_size
+        chunk = min(self.prefill_chunk_size, max_length)  # a short buffer is one chunk
         num_chunks = -(-max_length // chunk)
         padded = num_chunks * chunk
         length = ops.cast(length, "int32")

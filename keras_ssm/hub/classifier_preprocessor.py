@@ -1,13 +1,21 @@
 """SSMSequenceClassifierPreprocessor: text, images or audio to the backbone's inputs."""
 
 import keras
+import keras_hub
 
 from keras_ssm.hub.preprocessor import SSMPreprocessor
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class SSMSequenceClassifierPreprocessor(SSMPreprocessor):
+class SSMSequenceClassifierPreprocessor(
+    SSMPreprocessor, keras_hub.models.TextClassifierPreprocessor
+):
     """Text to padded token ids, or images and audio to feature sequences; labels pass through.
+
+    A `keras_hub.models.TextClassifierPreprocessor`, so keras-hub's base-class lookups
+    find it (`keras_hub.models.TextClassifierPreprocessor.from_preset(dir)` on a saved
+    `SSMSequenceClassifier` preset). One text segment per example (keras-hub's sentence
+    pairs need `segment_ids`, which an `SSMBackbone` does not take).
 
     With a `tokenizer` (text): tokenize, optionally add the start/end ids, truncate and
     pad to `sequence_length` → {"token_ids", "padding_mask"}. Without one (features):

@@ -16,7 +16,8 @@ class SSMPreprocessor(keras_hub.models.Preprocessor):
     "padding_mask"}. Without one (features): (batch, length) audio or pixels,
     (batch, length, features) or (batch, height, width, channels) images →
     (batch, length, features) · scale + offset → {"features", "padding_mask"} (every
-    position valid). Labels pass through; subclasses override `call` for more.
+    position valid). Labels pass through; subclasses override `call` for more. Setting
+    `sequence_length` takes effect at the next call, also after a first one.
 
     Args:
         tokenizer: a keras-hub tokenizer, or None for feature inputs.
@@ -38,12 +39,27 @@ class SSMPreprocessor(keras_hub.models.Preprocessor):
     tokenizer_cls = SSMByteTokenizer
 
     def __init__(self, tokenizer=None, sequence_length=512, scale=1.0, offset=0.0, **kwargs):
-        super().__init__(**kwargs)
+        # keras-hub's Preprocessor itself, also under a task base with a packer of its own
+        # (TextClassifierPreprocessor): this class builds its packers in `build`.
+        keras_hub.models.Preprocessor.__init__(self, **kwargs)
         self.tokenizer = tokenizer
-        self.sequence_length = int(sequence_length)
+        self.packer = None
+        self.sequence_length = sequence_length
         self.scale = float(scale)
         self.offset = float(offset)
-        self.packer = None
+
+    @property
+    def sequence_length(self):
+        """The padded length of the token ids (text); setting it resizes the packers."""
+        return self._padded_length
+
+    @sequence_length.setter
+    def sequence_length(self, value):
+        self._padded_length = int(value)
+        # The packers built by a first call (a subclass's label packer too) pad to it.
+        for packer in (self.packer, getattr(self, "label_packer", None)):
+            if packer is not None:
+                packer.sequence_length = self._padded_length
 
     def special_token_values(self):
         """{"start_value": id or None, "end_value": id or None} for the packer (none here)."""
@@ -81,6 +97,6 @@ class SSMPreprocessor(keras_hub.models.Preprocessor):
         return keras.utils.pack_x_y_sample_weight(self.backbone_inputs(x), y, sample_weight)
 
     def get_config(self):
-        config = super().get_config()
+        config = keras_hub.models.Preprocessor.get_config(self)
         config.update(sequence_length=self.sequence_length, scale=self.scale, offset=self.offset)
         return config

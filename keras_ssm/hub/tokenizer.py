@@ -3,6 +3,8 @@
 import keras
 import keras_hub
 
+from keras_ssm.hub.backbone import SSMBackbone
+
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
 class SSMByteTokenizer(keras_hub.tokenizers.ByteTokenizer):
@@ -28,6 +30,8 @@ class SSMByteTokenizer(keras_hub.tokenizers.ByteTokenizer):
     tokenizer.detokenize([100, 101, 102])   # "def"
     ```
     """
+
+    backbone_cls = SSMBackbone  # keras_hub.tokenizers.Tokenizer.from_preset finds it
 
     def __init__(self, lowercase=False, pad_token_id=0, start_token_id=2, end_token_id=3, **kwargs):
         super().__init__(lowercase=lowercase, **kwargs)

@@ -1,14 +1,16 @@
 """HiPPO matrices and the diagonal spectra derived from them: pure numpy, float64.
 
-The DSS eigenvalue sets (skew-HiPPO, linear) and the S5 HiPPO-N eigendecomposition,
-with its block-diagonal form. Symbols follow the papers: Λ (diagonal state matrix,
-complex), V (its eigenvectors), V⁻¹.
+The DSS eigenvalue sets (skew-HiPPO, linear), the S5 HiPPO-N eigendecomposition,
+with its block-diagonal form, and the S4D initializations (Lin, Inv, LegS with its B).
+Symbols follow the papers: Λ (diagonal state matrix, complex), V (its eigenvectors), V⁻¹.
 
 References:
     - HiPPO: Gu, Dao, Ermon, Rudra, Ré, "HiPPO: Recurrent Memory with Optimal
       Polynomial Projections", arXiv:2008.07669.
     - DSS: Gupta, Gu, Berant, arXiv:2203.14343.
     - S5: Smith, Warrington, Linderman, arXiv:2208.04933.
+    - S4D: Gu, Gupta, Goel, Ré, "On the Parameterization and Initialization of
+      Diagonal State Space Models", arXiv:2206.11893.
 """
 
 import numpy as np
@@ -22,7 +24,12 @@ __all__ = [
     "dss_lin_eigenvalues",
     "s5_hippo_n_eigendecomposition",
     "s5_block_diagonal_init",
+    "s4d_init",
 ]
+
+# S4D-LegS clamps Im B̃ to [-B_CLIP, B_CLIP] (the S4 code's `B_clip`).
+B_CLIP = 2.0
+S4D_INITS = ("lin", "inv", "legs")
 
 
 def hippo_legs(n):
@@ -227,3 +234,68 @@ def s5_block_diagonal_init(state_size, blocks, conj_sym=True):
         v[b * n : (b + 1) * n, b * kept : (b + 1) * kept] = v_n
     v_inv = v.conj().T.copy()
     return lam, v, v_inv
+
+
+def s4d_init(state_size, init="lin"):
+    """S4D's initial diagonal A and input B: N/2 modes, one of each conjugate pair.
+
+    With N = `state_size` (the real state size) and n = 0..N/2−1, every init has
+    Re A_n = −½ and
+
+    - "lin" (S4D-Lin):  A_n = −½ + iπn,                       B_n = 1;
+    - "inv" (S4D-Inv):  A_n = −½ + i(N/π)(N/(2n+1) − 1),      B_n = 1;
+    - "legs" (S4D-LegS): the diagonal of the normal part S = A_LegS + p pᵀ of
+      HiPPO-LegS (`hippo_normal`), S = V diag(Λ) Vᴴ from the Hermitian
+      eigendecomposition of −iS, and B = Vᴴ b with b_n = sqrt(2n+1) (HiPPO-LegS's
+      B), Im B clamped to [−2, 2] as the authors' code does (`B_clip`).
+
+    The kept modes have Im A >= 0 (the authors' minimal S4D code's sign); the S4
+    repository's full kernel stores the conjugates (Im A <= 0, B conjugated), which
+    give the same real kernel 2 Re Σ_n C_n B̄_n Ā_n^l. LegS modes are in the order of
+    the eigendecomposition (largest Im A first), Lin and Inv in the order of n.
+
+    Args:
+        state_size: int, N, even.
+        init: "lin", "inv" or "legs".
+
+    Returns:
+        Tuple (A, B), each complex128 (N/2,).
+
+    Raises:
+        ValueError: an odd `state_size` or an unknown `init`.
+
+    Example:
+        >>> a, b = s4d_init(8, "legs")
+        >>> np.round(a.imag, 3)
+        array([19.857,  5.354,  1.958,  0.427])
+        >>> a, b = s4d_init(4, "inv")
+        >>> np.round(a.imag, 3)
+        array([3.82 , 0.424])
+
+    References:
+        arXiv:2206.11893 (S4D, section 4 and its code: state-spaces/s4
+        src/models/sequence/kernels/dplr.py and hippo.py).
+    """
+    n = _check_positive_int("state_size", state_size)
+    if n % 2:
+        raise ValueError(
+            f"`state_size` must be even: S4D keeps N/2 modes, one of each conjugate pair; "
+            f"got {n}. Use an even state_size such as {n + 1}."
+        )
+    if init not in S4D_INITS:
+        raise ValueError(f"`init` must be one of {S4D_INITS}, got {init!r}.")
+    half = np.arange(n // 2)
+    if init == "lin":
+        return -0.5 + 1j * np.pi * half, np.ones(n // 2, np.complex128)
+    if init == "inv":
+        imag = n / np.pi * (n / (2.0 * half + 1.0) - 1.0)
+        return -0.5 + 1j * imag, np.ones(n // 2, np.complex128)
+    s = hippo_normal(n)
+    # −iS on its lower triangle (what a Hermitian solver reads): the skew part of S.
+    omega, v = np.linalg.eigh(-1j * s, UPLO="L")
+    # Ascending: the first N/2 have Im <= 0 (the S4 code's kept half); conjugating
+    # (A, B) gives the Im A >= 0 half with the same kernel.
+    a = np.mean(np.diag(s)) + 1j * omega[: n // 2]
+    b = v[:, : n // 2].conj().T @ np.sqrt(2.0 * np.arange(n) + 1.0)
+    b = b.real + 1j * np.clip(b.imag, -B_CLIP, B_CLIP)
+    return np.conj(a), np.conj(b)

@@ -15,9 +15,9 @@ Two layouts of the state exist:
 
 A subclass creates its weights in `_build_ssm(features)` and describes its system with
 `_discretize(step_scale, length)` and `_readout(direction)`; this class does the rest:
-recurrence and convolution modes, bidirectional layers, masking, streaming,
-`step_scale`, `discrete_system()`, dtype handling, per-layer op implementations,
-seeds and serialization.
+recurrence and convolution modes, bidirectional layers, masking, packed documents
+(`segment_ids`), streaming, `step_scale`, `discrete_system()`, dtype handling, per-layer
+op implementations, seeds and serialization.
 """
 
 import contextlib
@@ -31,6 +31,7 @@ from keras_ssm import ops as ssm_ops
 from keras_ssm.layers import chunked_recurrence
 from keras_ssm.layers import families
 from keras_ssm.layers.bidirectional import BackwardDirection
+from keras_ssm.layers.packing import PackedDocuments
 from keras_ssm.layers.parameters import WEIGHT_ROLES
 from keras_ssm.layers.parameters import check_choice
 from keras_ssm.layers.parameters import check_config_version
@@ -68,7 +69,7 @@ class DiagonalSystem:
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
+class DiagonalSSMLayer(SystemAccess, BackwardDirection, PackedDocuments, keras.layers.Layer):
     """Base class of the diagonal SSM layers (see the module docstring).
 
     Args:
@@ -109,6 +110,11 @@ class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
             `backward_lag` 1 (DSS) its step t uses step_scale[:, t] as the forward
             one does (u_s held over the interval before s, then decaying back to
             the output step). Masked positions count as 1.0.
+        segment_ids: optional (batch, length) int, packed documents: a new document
+            starts wherever segment_ids[:, t] != segment_ids[:, t-1]; each one gives
+            exactly its outputs alone, in both directions (`keras_ssm.layers.packing`).
+            `initial_state` enters each row's first document; `return_state` returns
+            the state of its last one.
 
     Input shape: (batch, length, features), checked by an `InputSpec` (ndim 3,
     features fixed once built). Output shape: the same; with `return_state=True`,
@@ -225,12 +231,14 @@ class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
         return_state=False,
         step_scale=1.0,
         training=None,
+        segment_ids=None,
     ):
         """The outputs' KerasTensor, and `(outputs, state)` with `return_state=True`.
 
         The state is the pair `get_initial_state` gives: (batch, *state) float32.
         """
         self._check_stateful_call(initial_state is not None or return_state)
+        self._check_segment_ids(segment_ids, inputs)
         outputs = keras.KerasTensor(tuple(inputs.shape), dtype=self.compute_dtype)
         if return_state:
             return outputs, self.state_spec(inputs.shape[0])
@@ -400,11 +408,12 @@ class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
         return_state=False,
         step_scale=1.0,
         training=None,
+        segment_ids=None,
     ):
         with self._implementation_scope():
-            return self._call(inputs, mask, initial_state, return_state, step_scale)
+            return self._call(inputs, mask, initial_state, return_state, step_scale, segment_ids)
 
-    def _call(self, inputs, mask, initial_state, return_state, step_scale):
+    def _call(self, inputs, mask, initial_state, return_state, step_scale, segment_ids=None):
         u = ops.cast(inputs, "float32")
         length = u.shape[1]
         if length is None:
@@ -424,11 +433,12 @@ class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
                 f"`step_scale` must have shape (batch, length) = (batch, {length}) like the "
                 f"inputs, got shape {tuple(step_scale.shape)}."
             )
+        segment_ids = self._check_segment_ids(segment_ids, u)
         if mask is not None:
             u = u * ops.cast(mask, "float32")[..., None]
             if per_step:
                 step_scale = ops.where(ops.cast(mask, "bool"), step_scale, 1.0)
-        mode = self._choose_mode(stateful_call or per_step)
+        mode = self._call_mode(stateful_call or per_step, segment_ids)
         system = self._discretize(step_scale, length)
         if mode == "convolution":
             kernel = self._kernel_from_system(system, self._readout("forward"), length)
@@ -437,34 +447,40 @@ class DiagonalSSMLayer(SystemAccess, BackwardDirection, keras.layers.Layer):
                 kb = self._delay_backward_kernel(
                     self._kernel_from_system(system, self._readout("backward"), length)
                 )
-            y = ssm_ops.causal_conv(u, kernel, backward_kernel=kb)
+            y = ssm_ops.causal_conv(u, kernel, backward_kernel=kb, segment_ids=segment_ids)
             state = None
         elif chunked_recurrence.applies(self, u, per_step, FUSED_RECURRENCE_STATES):
-            y, state = chunked_recurrence.layer_call(self, u, system, initial_state)
+            y, state = chunked_recurrence.layer_call(self, u, system, initial_state, segment_ids)
         else:
             a = system.a if per_step else self._broadcast_a(system.a)
             bu = self._project_in(u, system.b)
             if initial_state is not None:
                 initial_state = tuple(ops.cast(s, "float32") for s in initial_state)
             result = ssm_ops.linear_recurrence(
-                a, bu, initial_state=initial_state, return_final_state=return_state
+                a,
+                bu,
+                initial_state=initial_state,
+                return_final_state=return_state,
+                segment_ids=segment_ids,
             )
             x, state = result if return_state else (result, None)
             if self.bidirectional and per_step and self.backward_lag == 0:
-                back = self._discretize(self._backward_step_scale(step_scale, mask), length)
+                back_scale = self._backward_step_scale(step_scale, mask, segment_ids)
+                back = self._discretize(back_scale, length)
                 a, bu = back.a, self._project_in(u, back.b)
-            y = self._read_out(x, a, bu)
+            y = self._read_out(x, a, bu, segment_ids)
         y = self._with_feedthrough(y, u)
         if return_state:
             return y, state
         return y
 
-    def _read_out(self, x, a, bu):
+    def _read_out(self, x, a, bu, segment_ids=None):
         """Re(C x) of the forward states, plus the backward system's readout when
         bidirectional (the reverse scan of a, bu): (batch, length, H)."""
         y = self._project_out(x, self._readout("forward"))
         if self.bidirectional:
-            y = y + self._backward_readout(ssm_ops.linear_recurrence(a, bu, reverse=True))
+            xb = ssm_ops.linear_recurrence(a, bu, reverse=True, segment_ids=segment_ids)
+            y = y + self._backward_readout(xb, segment_ids)
         return y
 
     def _with_feedthrough(self, y, u):

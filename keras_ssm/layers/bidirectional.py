@@ -37,8 +37,9 @@ class BackwardDirection:
         zeros = ops.zeros_like(kernel[..., :lag])
         return ops.concatenate([zeros, kernel[..., :-lag]], axis=-1)
 
-    def _backward_readout(self, xb):
-        """Re(C_b x^b) of the reverse scan, read at t + backward_lag (0 past the end).
+    def _backward_readout(self, xb, segment_ids=None):
+        """Re(C_b x^b) of the reverse scan, read at t + backward_lag (0 past the end, and
+        past the end of t's document when `segment_ids` packs several).
 
         xb: the backward state pair (batch, length, *state), x^b_t including u_t.
         """
@@ -46,15 +47,21 @@ class BackwardDirection:
         lag = self.backward_lag
         if lag == 0:
             return y
-        return ops.concatenate([y[:, lag:], ops.zeros_like(y[:, :lag])], axis=1)
+        y = ops.concatenate([y[:, lag:], ops.zeros_like(y[:, :lag])], axis=1)
+        if segment_ids is not None:
+            y = y * self._within_document(segment_ids, lag)[..., None]
+        return y
 
-    def _backward_step_scale(self, step_scale, mask):
+    def _backward_step_scale(self, step_scale, mask, segment_ids=None):
         """Per-step factors of a backward system with lag 0, which steps from t+1 to t.
 
         Its step t takes the interval of step t+1, step_scale[:, t+1]; the last
-        valid step (no valid successor) keeps its own step_scale[:, t].
+        valid step (no valid successor) keeps its own step_scale[:, t], and so does
+        the last step of each packed document (`segment_ids`).
         """
         following = ops.concatenate([step_scale[:, 1:], step_scale[:, -1:]], axis=1)
         valid = ops.cast(ops.ones_like(step_scale) if mask is None else mask, "bool")
         has_next = ops.concatenate([valid[:, 1:], ops.zeros_like(valid[:, :1])], axis=1)
+        if segment_ids is not None:
+            has_next = ops.logical_and(has_next, self._has_next_in_document(segment_ids))
         return ops.where(has_next, following, step_scale)

@@ -15,6 +15,7 @@ where f is the SSM followed by its nonlinearity and output mixing (s = SSM(u)):
 | "full_glu"  | W1 g ⊙ σ(W2 g),  g = drop(GELU(s))     | S5 "full_glu"     |
 | "half_glu1" | g ⊙ σ(W2 g),     g = drop(GELU(s))     | S5 (default)      |
 | "half_glu2" | s ⊙ σ(W2 g),     g = drop(GELU(s))     | S5 (ListOps/IMDB) |
+| None        | s (the layer gates itself)             | Mamba             |
 
 Dropout masks are shared across time (one mask per example and feature, as
 Dropout2d / S5's broadcast dropout). BatchNorm pools its statistics over batch and
@@ -31,8 +32,8 @@ from keras_ssm.layers.parameters import check_choice
 from keras_ssm.layers.parameters import derived_seed
 from keras_ssm.ops import backend as ssm_backend
 
-NORMS = ("layer", "batch", None)
-ACTIVATIONS = ("gelu", "glu", "full_glu", "half_glu1", "half_glu2")
+NORMS = ("layer", "batch", "rms", None)
+ACTIVATIONS = ("gelu", "glu", "full_glu", "half_glu1", "half_glu2", None)
 _S5_ACTIVATIONS = ("full_glu", "half_glu1", "half_glu2")
 
 
@@ -91,6 +92,13 @@ def make_ssm(ssm, **defaults):
     )
 
 
+def rms_norm(**kwargs):
+    """`keras.layers.RMSNormalization(**kwargs)` passing masks through (it is per position)."""
+    layer = keras.layers.RMSNormalization(**kwargs)
+    layer.supports_masking = True
+    return layer
+
+
 @keras.saving.register_keras_serializable(package="keras_ssm")
 class MaskedBatchNormalization(keras.layers.BatchNormalization):
     """BatchNormalization whose masked statistics are also synchronized across replicas.
@@ -98,21 +106,42 @@ class MaskedBatchNormalization(keras.layers.BatchNormalization):
     Keras computes masked moments per replica even with `synchronized=True`; under a
     `tf.distribute` strategy this sums the masked count, sum and sum of squares over
     the replicas, so padded batches get the global statistics of their valid
-    positions (as one device would). Elsewhere it is Keras' layer.
+    positions (as one device would). Elsewhere it is Keras' layer (its public `call`).
     """
 
-    def _moments(self, inputs, mask):
-        if mask is None or not self.synchronized or ssm_backend.replicas_in_sync() == 1:
-            return super()._moments(inputs, mask)
-        weights = ops.cast(ops.expand_dims(mask, -1), inputs.dtype)
-        axes = self._reduction_axes
-        count = ops.sum(ops.broadcast_to(weights, ops.shape(inputs)), axes)
-        total = ops.sum(inputs * weights, axes)
-        squares = ops.sum(ops.square(inputs) * weights, axes)
+    def call(self, inputs, training=None, mask=None):
+        if (
+            not (training and self.trainable)
+            or mask is None
+            or not self.synchronized
+            or getattr(self, "renorm", False)  # (older Keras versions have no renorm)
+            or ssm_backend.replicas_in_sync() == 1
+        ):
+            return super().call(inputs, training=training, mask=mask)
+        # Keras' training step (float32 statistics, momentum updates), with the masked
+        # count, sum and sum of squares summed over the replicas.
+        x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
+        channel_axis = self.axis % len(x.shape)
+        axes = [i for i in range(len(x.shape)) if i != channel_axis]
+        weights = ops.broadcast_to(ops.cast(ops.expand_dims(mask, -1), x.dtype), ops.shape(x))
+        count = ops.sum(weights, axes)
+        total = ops.sum(x * weights, axes)
+        squares = ops.sum(ops.square(x) * weights, axes)
         count, total, squares = ssm_backend.replica_sum(count, total, squares)
         mean = total / (count + keras.config.epsilon())
         variance = ops.maximum(squares / (count + keras.config.epsilon()) - ops.square(mean), 0.0)
-        return mean, variance
+        for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
+            moving.assign(ops.cast(moving, x.dtype) * self.momentum + batch * (1.0 - self.momentum))
+        outputs = ops.batch_normalization(
+            x,
+            mean,
+            variance,
+            axis=self.axis,
+            offset=ops.cast(self.beta, x.dtype) if self.center else None,
+            scale=ops.cast(self.gamma, x.dtype) if self.scale else None,
+            epsilon=self.epsilon,
+        )
+        return ops.cast(outputs, self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
@@ -129,9 +158,12 @@ class SSMBlock(keras.layers.Layer):
             dict {"class_name": "dlr", **kwargs}; a name or dict builds a new layer
             with this block's dtype policy.
         norm: "layer" (LayerNormalization over features), "batch" (BatchNormalization
-            with statistics over batch and time) or None.
+            with statistics over batch and time), "rms" (RMSNormalization, Mamba's)
+            or None.
         prenorm: bool, pre-norm (True) or post-norm (False) residual.
-        activation: one of "gelu", "glu", "full_glu", "half_glu1", "half_glu2".
+        activation: one of "gelu", "glu", "full_glu", "half_glu1", "half_glu2", or
+            None: f(u) = SSM(u), for a layer with its own gate and output projection
+            (Mamba: the block is then the authors' x + Mixer(RMSNorm(x))).
         dropout: float in [0, 1), the rate of both dropouts (inside f after GELU
             and on the residual branch); masks are shared across time.
         output_linear: bool, for activation="gelu" only: add the Dense(H) output
@@ -154,6 +186,9 @@ class SSMBlock(keras.layers.Layer):
         training: bool, dropout and BatchNorm batch statistics.
         initial_state, return_state: streaming, passed to the SSM (causal SSMs).
         step_scale: multiplies the SSM's discretization step (DSS, S5).
+        segment_ids: optional (batch, length) int, packed documents, passed to the SSM
+            (a new document starts where the id changes; each gives exactly its outputs
+            alone: the norms and the branch act per position).
 
     Input shape: (batch, length, H). Output shape: the same (and the SSM state
     when `return_state=True`).
@@ -220,6 +255,9 @@ class SSMBlock(keras.layers.Layer):
         if self.norm == "layer":
             kwargs = {"epsilon": 1e-5, **self.norm_kwargs}
             return keras.layers.LayerNormalization(dtype=self.dtype_policy, name="norm", **kwargs)
+        if self.norm == "rms":
+            kwargs = {"epsilon": 1e-5, **self.norm_kwargs}
+            return rms_norm(dtype=self.dtype_policy, name="norm", **kwargs)
         kwargs = {"epsilon": 1e-5, "momentum": 0.9, **self.norm_kwargs}
         return MaskedBatchNormalization(dtype=self.dtype_policy, name="norm", **kwargs)
 
@@ -277,6 +315,7 @@ class SSMBlock(keras.layers.Layer):
         initial_state=None,
         return_state=False,
         step_scale=1.0,
+        segment_ids=None,
     ):
         """The outputs' KerasTensor, and `(outputs, state)` with `return_state=True`."""
         outputs = keras.KerasTensor(tuple(inputs.shape), dtype=self.compute_dtype)
@@ -304,6 +343,8 @@ class SSMBlock(keras.layers.Layer):
     def _branch(self, s, training):
         """f: the nonlinearity and output mixing applied to the SSM output s."""
         act = self.activation
+        if act is None:
+            return s
         if act == "gelu":
             g = self._gelu(s)
             if not self.output_linear:
@@ -329,10 +370,12 @@ class SSMBlock(keras.layers.Layer):
         initial_state=None,
         return_state=False,
         step_scale=1.0,
+        segment_ids=None,
     ):
         x = inputs
         u = self._normalize(x, mask, training) if self.prenorm else x
-        ssm_kwargs = {}
+        # Only the arguments that are set: a family without them still runs in a block.
+        ssm_kwargs = {} if segment_ids is None else {"segment_ids": segment_ids}
         if initial_state is not None or return_state:
             ssm_kwargs.update(initial_state=initial_state, return_state=True)
         if not (isinstance(step_scale, (int, float)) and float(step_scale) == 1.0):

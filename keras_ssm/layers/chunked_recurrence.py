@@ -13,7 +13,9 @@ mamba's selective scan recomputes its states), with the backend's own rematerial
 (`keras_ssm.ops.backend.remat`: ``jax.checkpoint`` under a ``lax.scan`` over chunks,
 ``torch.utils.checkpoint``, ``tf.recompute_grad``). Peak memory is
 O(B·L·H + B·chunk·H·N) instead of O(B·L·H·N); the price is one more forward scan per
-chunk in the backward pass.
+chunk in the backward pass. Packed documents (`segment_ids`) travel with the inputs as
+one more channel of reset factors (`keras_ssm.ops.segments.continues`), so each chunk
+restarts its state where a document starts, at its first step too.
 
 Example:
 
@@ -32,6 +34,7 @@ from keras import ops
 
 from keras_ssm import ops as ssm_ops
 from keras_ssm.ops import backend as ssm_backend
+from keras_ssm.ops import segments
 
 # States held at once per chunk (each of re, im): 2^22 float32 = 16 MiB.
 CHUNK_STATES = 1 << 22
@@ -43,10 +46,19 @@ def chunk_length(batch, length, states_per_step, budget=None):
     return int(max(1, min(length, budget // max(1, batch * states_per_step))))
 
 
-def _block(reverse):
-    """One chunk: (u (B, T, H), h0 pair (B, H, N), a, b, c pairs (H, N)) -> (y, h_last)."""
+def _block(reverse, packed):
+    """One chunk: (u (B, T, H), h0 pair (B, H, N), a, b, c pairs (H, N)) -> (y, h_last).
+
+    When `packed`, u's last channel holds the reset factors keep_t of its steps.
+    """
 
     def block(u, h_re, h_im, a_re, a_im, b_re, b_im, c_re, c_im):
+        segment_ids = None
+        if packed:
+            u, keep = u[..., :-1], u[..., -1]
+            first = keep[:, -1 if reverse else 0][:, None, None]  # 0: a document starts here
+            h_re, h_im = h_re * first, h_im * first
+            segment_ids = _ids_from_keep(keep, reverse)
         v = u[..., None]
         x, last = ssm_ops.linear_recurrence(
             (a_re, a_im),
@@ -54,6 +66,7 @@ def _block(reverse):
             reverse=reverse,
             initial_state=(h_re, h_im),
             return_final_state=True,
+            segment_ids=segment_ids,
         )
         y = ops.sum(x[0] * c_re - x[1] * c_im, axis=-1)
         return y, last[0], last[1]
@@ -61,7 +74,15 @@ def _block(reverse):
     return block
 
 
-def scan_readout(u, a, b, c, *, reverse=False, initial_state=None, chunk=None):
+def _ids_from_keep(keep, reverse):
+    """Document ids (batch, T) int32 whose boundaries are where keep = 0."""
+    starts = 1.0 - keep
+    if reverse:  # keep_t = 0: t is its document's last step
+        starts = ops.concatenate([ops.zeros_like(starts[:, :1]), starts[:, :-1]], axis=1)
+    return ops.cast(ops.cumsum(starts, axis=1), "int32")
+
+
+def scan_readout(u, a, b, c, *, reverse=False, initial_state=None, chunk=None, segment_ids=None):
     """y_t = Re Σ_n c ⊙ x_t with x_t = a ⊙ x_{t∓1} + b ⊙ u_t, by chunks with recomputation.
 
     Args:
@@ -71,6 +92,8 @@ def scan_readout(u, a, b, c, *, reverse=False, initial_state=None, chunk=None):
         initial_state: (batch, H, N) pair or None (zeros): the state before the first
             processed step.
         chunk: steps per chunk (default: `chunk_length`, about CHUNK_STATES states).
+        segment_ids: (batch, length) int or None: packed documents, the state restarts
+            at each one.
 
     Returns:
         (y, last): y (batch, length, H); last, the state after the last processed step,
@@ -84,7 +107,11 @@ def scan_readout(u, a, b, c, *, reverse=False, initial_state=None, chunk=None):
         zeros = ops.zeros_like(u[:, 0, :])[..., None] * ops.zeros((states,), "float32")
         initial_state = (zeros, zeros)
     params = (a[0], a[1], b[0], b[1], c[0], c[1])
-    block = ssm_backend.remat(_block(reverse))
+    packed = segment_ids is not None
+    if packed:
+        keep = segments.continues(segment_ids, reverse)
+        u = ops.concatenate([u, keep[..., None]], axis=-1)
+    block = ssm_backend.remat(_block(reverse, packed))
     count, rest = divmod(length, chunk)
     h = tuple(initial_state)
     y_main = y_tail = None
@@ -108,18 +135,23 @@ def applies(layer, u, per_step, max_states):
     return (batch or 1) * length * features * layer._states_per_channel() > max_states
 
 
-def layer_call(layer, u, system, initial_state):
+def layer_call(layer, u, system, initial_state, segment_ids=None):
     """(y, final state) of `layer`'s recurrence mode with the scan and readout fused by
     chunks: the forward system, plus the backward one (read at t + backward_lag) when
-    bidirectional. `system` is the layer's `DiagonalSystem`; u (batch, length, H) float32."""
+    bidirectional. `system` is the layer's `DiagonalSystem`; u (batch, length, H) float32;
+    `segment_ids` (batch, length) int or None, packed documents."""
     a = layer._broadcast_a(system.a)
     if initial_state is not None:
         initial_state = tuple(ops.cast(s, "float32") for s in initial_state)
-    y, state = scan_readout(u, a, system.b, layer._readout("forward"), initial_state=initial_state)
+    c = layer._readout("forward")
+    y, state = scan_readout(u, a, system.b, c, initial_state=initial_state, segment_ids=segment_ids)
     if layer.bidirectional:
-        yb, _ = scan_readout(u, a, system.b, layer._readout("backward"), reverse=True)
+        c_b = layer._readout("backward")
+        yb, _ = scan_readout(u, a, system.b, c_b, reverse=True, segment_ids=segment_ids)
         lag = layer.backward_lag
         if lag:
             yb = ops.concatenate([yb[:, lag:], ops.zeros_like(yb[:, :lag])], axis=1)
+            if segment_ids is not None:
+                yb = yb * layer._within_document(segment_ids, lag)[..., None]
         y = y + yb
     return y, state

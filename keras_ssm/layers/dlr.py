@@ -64,6 +64,8 @@ class DLR(DiagonalSSMLayer):
     has_step = False
     backward_lag = 1
     config_version = 2
+    # Version-1 bidirectional configs had lag 0: `check_config_version` refuses them.
+    backward_lag_since_version = 2
     # DLR trains Λ (radius, phase) and W at the SSM rate without weight decay; D with the model.
     ssm_group_roles = ("eigenvalues", "output")
 

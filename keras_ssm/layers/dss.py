@@ -11,6 +11,7 @@ from keras_ssm.layers.base import DiagonalSSMLayer
 from keras_ssm.layers.base import DiagonalSystem
 from keras_ssm.layers.parameters import check_choice
 from keras_ssm.layers.parameters import check_step_range
+from keras_ssm.ops import segments
 from keras_ssm.ops.common import cexp
 from keras_ssm.ops.common import cexpm1
 from keras_ssm.ops.common import cmul
@@ -49,6 +50,16 @@ def _batched_causal_conv(u, kernel, backward_kernel=None):
     flat = lambda k: None if k is None else ops.reshape(k, (batch * features, length))
     y = ssm_ops.causal_conv(x, flat(kernel), backward_kernel=flat(backward_kernel))
     return ops.transpose(ops.reshape(y, (length, batch, features)), (1, 0, 2))
+
+
+def _document_lengths(segment_ids, valid):
+    """(batch, length) float32: the valid steps of each step's document (at least 1)."""
+    index = ops.arange(segment_ids.shape[1], dtype="int32")[None, :]
+    start = index - segments.positions(segment_ids)
+    end = index + segments.positions(segment_ids, reverse=True)
+    count = ops.cumsum(valid, axis=1)
+    at = lambda x, i: ops.take_along_axis(x, i, axis=1)
+    return ops.maximum(at(count, end) - at(count, start) + at(valid, start), 1.0)
 
 
 class SoftmaxSystem(DiagonalSystem):
@@ -169,6 +180,8 @@ class DSS(DiagonalSSMLayer):
 
     backward_lag = 1
     config_version = 2
+    # Version-1 bidirectional configs had lag 0: `check_config_version` refuses them.
+    backward_lag_since_version = 2
     # DSS trains Λ, Δ (log_dt) and W at the SSM rate without weight decay; D with the model.
     ssm_group_roles = ("eigenvalues", "step", "output")
 
@@ -351,13 +364,13 @@ class DSS(DiagonalSSMLayer):
         return_state=False,
         step_scale=1.0,
         training=None,
+        segment_ids=None,
     ):
-        if (
-            self.variant == "softmax"
-            and mask is not None
-            and initial_state is None
-            and not return_state
-        ):
+        whole = initial_state is None and not return_state
+        if self.variant == "softmax" and whole and segment_ids is not None:
+            with self._implementation_scope():
+                return self._call_softmax_packed(inputs, mask, step_scale, segment_ids)
+        if self.variant == "softmax" and whole and mask is not None:
             with self._implementation_scope():
                 return self._call_softmax_masked(inputs, mask, step_scale)
         return super().call(
@@ -367,6 +380,7 @@ class DSS(DiagonalSSMLayer):
             return_state=return_state,
             step_scale=step_scale,
             training=training,
+            segment_ids=segment_ids,
         )
 
     def _call_softmax_masked(self, inputs, mask, step_scale):
@@ -388,6 +402,22 @@ class DSS(DiagonalSSMLayer):
         else:
             y = self._per_sequence_convolution(u, lengths, step_scale)
         return self._with_feedthrough(y, u)
+
+    def _call_softmax_packed(self, inputs, mask, step_scale, segment_ids):
+        """DSS_SOFTMAX on packed rows: each document normalized over its own (valid)
+        length, by the recurrence with a per-step b̄ (that of the step's document),
+        whatever the mode (one convolution kernel cannot have every document's length)."""
+        u = ops.cast(inputs, "float32")
+        segment_ids = self._check_segment_ids(segment_ids, u)
+        step_scale = self._check_step_scale(step_scale)
+        valid = ops.ones_like(u[..., 0]) if mask is None else ops.cast(mask, "float32")
+        u = u * valid[..., None]
+        lengths = _document_lengths(segment_ids, valid)  # (batch, length)
+        system = self._discretize(step_scale, lengths[:, :, None, None])
+        a = self._broadcast_a(system.a)
+        bu = self._project_in(u, system.b)
+        x = ssm_ops.linear_recurrence(a, bu, segment_ids=segment_ids)
+        return self._with_feedthrough(self._read_out(x, a, bu, segment_ids), u)
 
     def _per_sequence_convolution(self, u, lengths, step_scale, one_at_a_time=None):
         """Both directions' convolutions, each sequence with the kernel of its length.

@@ -43,7 +43,8 @@ class Family:
     Attributes:
         name: str, the short name (lower case).
         layer_class: the Keras layer class.
-        ssm_lr: float, the paper's default learning rate of the SSM group.
+        ssm_lr: float, the paper's default learning rate of the SSM group, or None: the
+            model's rate (the group differs only by having no weight decay).
     """
 
     def __init__(self, name, layer_class, ssm_lr):
@@ -96,7 +97,9 @@ def register(name, *, ssm_lr):
         name: str, the short name: a lower-case identifier, unique among the families
             and not another family's class name.
         ssm_lr: float > 0, the paper's default learning rate of the SSM group (the
-            weights whose role is in the class's `ssm_group_roles`).
+            weights whose role is in the class's `ssm_group_roles`), or None when the
+            paper trains that group at the model's rate, only without weight decay
+            (Mamba's A_log and D): `ssm_optimizer` then uses its `lr`.
 
     Returns:
         The decorator; it returns the class unchanged.
@@ -119,8 +122,12 @@ def register(name, *, ssm_lr):
     ```
     """
     _check_name(name)
-    if isinstance(ssm_lr, bool) or not isinstance(ssm_lr, (int, float)) or not ssm_lr > 0:
-        raise ValueError(f"`ssm_lr` must be a positive float, got {ssm_lr!r}.")
+    if ssm_lr is not None and (
+        isinstance(ssm_lr, bool) or not isinstance(ssm_lr, (int, float)) or not ssm_lr > 0
+    ):
+        raise ValueError(
+            f"`ssm_lr` must be a positive float, or None for the model's rate, got {ssm_lr!r}."
+        )
 
     def decorator(cls):
         if not isinstance(cls, type):
@@ -135,7 +142,7 @@ def register(name, *, ssm_lr):
                     f"Cannot register {cls.__name__} as {name!r}: the family {family.name!r} "
                     f"({family.layer_class.__name__}) has that name; choose another."
                 )
-        _FAMILIES[name] = Family(name, cls, float(ssm_lr))
+        _FAMILIES[name] = Family(name, cls, None if ssm_lr is None else float(ssm_lr))
         return cls
 
     return decorator
@@ -210,7 +217,8 @@ def layer_class(name, argument="ssm"):
 
 
 def default_ssm_lr(name, argument="paper"):
-    """The paper's default SSM learning rate of the family `name` (DSS 1e-3, DLR 1e-4, S5 1e-3).
+    """The paper's default SSM learning rate of the family `name` (DSS 1e-3, DLR 1e-4, S5 1e-3;
+    None for Mamba: the model's rate).
 
     Example:
 

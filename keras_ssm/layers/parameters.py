@@ -163,7 +163,9 @@ def check_config_version(cls, version, config):
     """Refuse a saved config that would load into a layer computing something else.
 
     Args:
-        cls: the layer class (its `config_version`, `backward_lag` and name are read).
+        cls: the layer class (its `config_version`, `backward_lag_since_version` (the
+            version since which its backward system sees strictly future inputs, None
+            when it always has) and name are read).
         version: the config's "version" (1 when absent).
         config: the rest of the config (its "bidirectional").
 
@@ -178,7 +180,10 @@ def check_config_version(cls, version, config):
             f"reads versions 1 to {current}: it was saved by a newer keras-ssm. "
             f"Upgrade keras-ssm to load it."
         )
-    if cls.backward_lag == 1 and version < 2 and config.get("bidirectional"):
+    # Only DSS and DLR changed their backward system (to lag 1, config version 2); a
+    # family born with lag 1 (S4D) declares nothing and its version-1 configs load.
+    since = getattr(cls, "backward_lag_since_version", None)
+    if since is not None and version < since and config.get("bidirectional"):
         raise ValueError(
             f"This bidirectional {cls.__name__} config has no 'version' (version 1): it "
             f"was saved by a keras-ssm whose backward kernel included lag 0. Since "

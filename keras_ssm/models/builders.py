@@ -46,14 +46,18 @@ def _trunk(arguments):
     return Trunk(**{key: arguments[key] for key in _TRUNK_ARGUMENTS})
 
 
-def _encoded_inputs(trunk, sequence_length, mask_value, name):
+def _encoded_inputs(trunk, sequence_length, mask_value, name, packed=False):
     """(inputs, features): the model input and the trunk's (batch, length, H) output on it,
-    behind a `keras.layers.Masking` when `mask_value` is given."""
+    behind a `keras.layers.Masking` when `mask_value` is given. With `packed`, the inputs
+    are [data, segment_ids]."""
     inputs = trunk.input(sequence_length, "tokens" if trunk.vocab_size is not None else "inputs")
     x = inputs
     if mask_value is not None:
         x = keras.layers.Masking(mask_value, name=f"{name}_masking")(x)
-    return inputs, trunk(x)
+    if not packed:
+        return inputs, trunk(x)
+    segment_ids = trunk.segment_ids_input(sequence_length)
+    return [inputs, segment_ids], trunk(x, segment_ids=segment_ids)
 
 
 def _pool(x, pooling, name):
@@ -150,6 +154,7 @@ def build_tagger(
     final_norm=None,
     mask_zero=False,
     mask_value=None,
+    packed=False,
     block_kwargs=None,
     seed=None,
     name="sequence_tagger",
@@ -161,9 +166,14 @@ def build_tagger(
     streaming). A causal tagger with `output_length=None` streams with
     `keras_ssm.models.StreamingModel`.
 
+    With `packed=True` the model takes `[inputs, segment_ids]`: several documents per
+    row, `segment_ids` (batch, length) int32 (a new document starts where the id
+    changes), each document computed exactly as alone (`keras_ssm.layers.packing`).
+
     Args:
         output_features: int, d_out per position.
         output_length: int or None, ℓ_out.
+        packed: bool, a second input `segment_ids` (packed documents).
         (the other arguments as `build_classifier`)
 
     Returns:
@@ -174,9 +184,13 @@ def build_tagger(
     ```python
     model = keras_ssm.models.build_tagger(1, input_features=1, output_length=16,
                                           hidden_size=32, num_layers=2)
+    lm = keras_ssm.models.build_tagger(256, vocab_size=256, hidden_size=16, num_layers=1,
+                                       packed=True)
+    ids = np.array([[0, 0, 0, 1, 1, 2, 2, 2]])          # three documents in one row
+    logits = lm([np.ones((1, 8), "int32"), ids])        # (1, 8, 256)
     ```
     """
-    inputs, x = _encoded_inputs(_trunk(locals()), sequence_length, mask_value, name)
+    inputs, x = _encoded_inputs(_trunk(locals()), sequence_length, mask_value, name, packed)
     if output_length is not None:
         x = TakeLast(output_length, name=f"{name}_take_last")(x)
     outputs = keras.layers.Dense(output_features, name=f"{name}_head")(x)

@@ -1,6 +1,8 @@
 """Streaming inference for whole models: a causal model run chunk by chunk, every SSM state carried.
 
-`StreamingModel(model)` walks the functional graph of `model` in order. Every `SSMBlock`
+`StreamingModel(model)` walks the functional graph of `model` in order (read from the
+model's public config: `get_config()`'s layers and their inbound nodes, the graph Keras
+saves; so every layer must have a config, as for saving). Every `SSMBlock`
 or SSM layer is called with `initial_state=` its carried state and `return_state=True`;
 every other layer must act position by position (Dense, Embedding, norms at inference,
 dropout, elementwise merges, ...) and is called normally with `training=False`. The
@@ -60,6 +62,109 @@ def _ssm_of(layer):
     return layer.ssm if isinstance(layer, SSMBlock) else layer
 
 
+def _streaming_error(ssm):
+    """Why the (built) SSM layer cannot stream, in its own words, or None.
+
+    Asks the layer's symbolic call for a state (`return_state=True`): bidirectional
+    layers and DSS's length-dependent softmax kernel refuse; any family answers.
+    """
+    try:
+        ssm.compute_output_spec(keras.KerasTensor((1, 1, ssm.features)), return_state=True)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+class _Tensor:
+    """A graph tensor in a call's arguments: the key (operation name, call, output)."""
+
+    def __init__(self, key):
+        self.key = key
+
+
+def _is_history(value):
+    """A tensor of the config's `input_layers` / `output_layers`: [name, call, output]."""
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == 3
+        and isinstance(value[0], str)
+        and all(isinstance(v, int) for v in value[1:])
+    )
+
+
+def _template(value):
+    """A call argument of the config with tensors as `_Tensor` keys and the rest revived."""
+    if isinstance(value, dict):
+        kind = value.get("class_name")
+        if kind == "__keras_tensor__":
+            return _Tensor(tuple(value["config"]["keras_history"]))
+        if kind == "__tuple__":
+            return tuple(_template(v) for v in value["config"]["value"])
+        if kind is not None:
+            return keras.saving.deserialize_keras_object(value)
+        return {k: _template(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_template(v) for v in value)
+    return value
+
+
+def _fill(template, values):
+    """`template` with every `_Tensor` replaced by its computed value."""
+    if isinstance(template, _Tensor):
+        return values[template.key]
+    if isinstance(template, dict):
+        return {k: _fill(v, values) for k, v in template.items()}
+    if isinstance(template, (list, tuple)):
+        return type(template)(_fill(v, values) for v in template)
+    return template
+
+
+def _graph(model):
+    """The calls of `model`'s functional graph, from its public config.
+
+    Returns:
+        (input keys, output structure of keys, calls): each call is (operation, its call
+        index, args, kwargs) with `_Tensor` keys for the tensors, in the config's order
+        (every operation after those it reads). The outputs of call k of an operation
+        are keyed (name, k, i), i their position in its flattened outputs.
+    """
+    try:
+        inputs, outputs = model.input, model.output
+    except (AttributeError, ValueError):
+        inputs = outputs = None
+    if inputs is None or outputs is None:
+        raise ValueError(
+            "StreamingModel needs a functional keras.Model (built with keras.Input); "
+            f"got {type(model).__name__}."
+        )
+    # A plain functional model on the same tensors: its config is the graph (a subclass,
+    # such as a keras-hub Backbone, returns its constructor's arguments instead).
+    graph = keras.Model(inputs, outputs)
+    config = graph.get_config()
+    operations = {operation.name: operation for operation in graph.operations}
+    calls = []
+    for layer_config in config["layers"]:
+        operation = operations[layer_config["name"]]
+        for index, node in enumerate(layer_config["inbound_nodes"]):
+            calls.append((operation, index, _template(node["args"]), _template(node["kwargs"])))
+    structure = config["input_layers"]
+    if _is_history(structure):
+        structure = [structure]
+    elif isinstance(structure, dict):
+        structure = list(structure.values())
+    input_keys = [tuple(key) for key in structure]
+    return input_keys, config["output_layers"], calls
+
+
+def _outputs(structure, values):
+    """The config's `output_layers` structure with the computed values."""
+    if _is_history(structure):
+        return values[tuple(structure)]
+    if isinstance(structure, dict):
+        return {k: _outputs(v, values) for k, v in structure.items()}
+    return type(structure)(_outputs(v, values) for v in structure)
+
+
 class StreamingModel:
     """Runs a causal model on a stream, chunk by chunk or step by step.
 
@@ -89,16 +194,17 @@ class StreamingModel:
     """
 
     def __init__(self, model, per_position_layers=(), jit_compile="auto"):
-        if not hasattr(model, "_run_through_graph") or not hasattr(model, "operations"):
+        if not isinstance(model, keras.Model):
             raise ValueError(
                 "StreamingModel needs a functional keras.Model (built with keras.Input); "
                 f"got {type(model).__name__}."
             )
-        if len(model.inputs) != 1:
+        input_keys, self._output_keys, self._calls = _graph(model)
+        if len(input_keys) != 1:
             raise ValueError(
-                f"StreamingModel needs a single-input model; this one has "
-                f"{len(model.inputs)} inputs."
+                f"StreamingModel needs a single-input model; this one has {len(input_keys)} inputs."
             )
+        self._input_key = input_keys[0]
         if jit_compile not in ("auto", True, False):
             raise ValueError(f"`jit_compile` must be 'auto', True or False, got {jit_compile!r}.")
         allowed = PER_POSITION_LAYERS + tuple(per_position_layers)
@@ -106,17 +212,9 @@ class StreamingModel:
         self.stateful_layers = []
         for layer in model.operations:
             if _is_stateful(layer):
-                ssm = _ssm_of(layer)
-                if ssm.bidirectional:
-                    raise ValueError(
-                        f"Layer {layer.name!r} is bidirectional: it sees the future, so the "
-                        "model cannot stream. Build it with bidirectional=False."
-                    )
-                if ssm._length_dependent():
-                    raise ValueError(
-                        f"Layer {layer.name!r} {ssm._length_dependence_note()} so the model "
-                        "cannot stream."
-                    )
+                error = _streaming_error(_ssm_of(layer))
+                if error:
+                    raise ValueError(f"Layer {layer.name!r} cannot stream: {error}")
                 self.stateful_layers.append(layer)
             elif not isinstance(layer, allowed):
                 raise ValueError(
@@ -178,8 +276,12 @@ class StreamingModel:
 
             return call
 
-        outputs = self.model._run_through_graph([chunk], operation_fn=operation_fn)
-        return outputs, new_states
+        values = {self._input_key: chunk}
+        for operation, call_index, args, kwargs in self._calls:
+            outputs = operation_fn(operation)(*_fill(args, values), **_fill(kwargs, values))
+            for i, output in enumerate(keras.tree.flatten(outputs)):
+                values[(operation.name, call_index, i)] = output
+        return _outputs(self._output_keys, values), new_states
 
     def _chunk_function(self, step_scale):
         """The (compiled) function (chunk, states) -> (outputs, states) for step_scale."""

@@ -17,6 +17,7 @@ import keras
 
 from keras_ssm.layers.block import MaskedBatchNormalization
 from keras_ssm.layers.block import SSMBlock
+from keras_ssm.layers.block import rms_norm
 from keras_ssm.layers.parameters import derived_seed
 
 # The trunk's stride in `derived_seed` (SSM layers use 1009, SSMBlock 7919).
@@ -68,7 +69,9 @@ def ssm_block_config(ssm, ssm_kwargs, bidirectional, seed):
             f"{{'class_name': ..., **kwargs}} (one new layer is built per block), got {ssm!r}."
         )
     config.update(kwargs)
-    if bidirectional is not None:
+    # Set when asked for or overriding the config's own: a causal family without the
+    # argument (Mamba) takes the default False.
+    if bidirectional is not None and (bidirectional or "bidirectional" in config):
         config["bidirectional"] = bool(bidirectional)
     if seed is not None and config.get("seed") is None:
         config["seed"] = seed
@@ -112,6 +115,8 @@ def _final_norm_layer(norm, norm_kwargs, dtype, name):
         return MaskedBatchNormalization(
             dtype=dtype, name=name, **{"epsilon": 1e-5, "momentum": 0.9, **kwargs}
         )
+    if norm == "rms":
+        return rms_norm(dtype=dtype, name=name, **{"epsilon": 1e-5, **kwargs})
     return keras.layers.LayerNormalization(dtype=dtype, name=name, **{"epsilon": 1e-5, **kwargs})
 
 
@@ -231,11 +236,18 @@ class Trunk:
             return keras.Input((sequence_length,), dtype="int32", name=name)
         return keras.Input((sequence_length, int(self.input_features)), name=name)
 
-    def __call__(self, inputs, mask=None):
-        """(batch, length, H): the stack on `inputs`; `mask` (batch, length) goes to every block."""
+    def segment_ids_input(self, sequence_length, name="segment_ids"):
+        """The `keras.Input` of packed documents' ids: (batch, length) int32."""
+        return keras.Input((sequence_length,), dtype="int32", name=name)
+
+    def __call__(self, inputs, mask=None, segment_ids=None):
+        """(batch, length, H): the stack on `inputs`; `mask` (batch, length) and
+        `segment_ids` (batch, length) int, packed documents, go to every block."""
         x = self.encoder(inputs)
+        kwargs = {"mask": mask, "segment_ids": segment_ids}
+        kwargs = {key: value for key, value in kwargs.items() if value is not None}
         for block in self.blocks:
-            x = block(x) if mask is None else block(x, mask=mask)
+            x = block(x, **kwargs)
         if self.final_norm is not None:
             x = self.final_norm(x)
         return x

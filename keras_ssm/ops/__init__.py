@@ -3,14 +3,16 @@
 - :func:`linear_recurrence`: h_t = a_t * h_{t-1} + b_t (diagonal, real or complex).
 - :func:`causal_conv`: causal convolution by FFT.
 - :func:`vandermonde_kernel`: K[h, l] = Re(sum_n c[h, n] lambda[(h,) n]^l), chunked.
+- :func:`selective_scan`: Mamba's S6, h_t = exp(Δ_t A) h_{t-1} + Δ_t B_t u_t,
+  y_t = C_t h_t + D u_t (gated by silu(z)), in chunks of time.
 
 `implementations(op)` lists the registered names, `resolve(op, *args)` names the one
 that would run; `keras_ssm.config` forces a choice.
 
 Like `keras.ops`, each op also takes symbolic inputs (`keras.Input` tensors): it then
 returns `KerasTensor`s and records a `keras.Operation` (`LinearRecurrence`,
-`CausalConv`, `VandermondeKernel`), so the ops build functional models on every
-backend. Eager calls go straight to the implementation.
+`CausalConv`, `VandermondeKernel`, `SelectiveScan`), so the ops build functional models
+on every backend. Eager calls go straight to the implementation.
 
 The package: one public module per op (``linear_recurrence.py``, ...: the function, its
 checks, its `keras.Operation`), re-exported here for every op the registry lists;
@@ -70,3 +72,7 @@ for _op in OPS:
     __all__ += _module.__all__
 del _op, _module
 __all__ = sorted(__all__)
+
+# The running backend's paths register now rather than at the first call, which
+# torch.compile may be tracing (an import there would break its graph).
+_registry.load_backend()

@@ -12,9 +12,11 @@ written here (also the behaviour on other Keras backends, such as numpy).
 - `replicas_in_sync()`, `replica_sum(*tensors)`: `tf.distribute` replicas (default: one).
 - `compiles_by_default()`, `inference_function(fn, variables, jit_compile)`: the
   streaming step, compiled (JAX, TensorFlow) or under `torch.no_grad`.
-- `data_parallel(kind, devices)`: a multi-device training setup (JAX, TensorFlow).
+- `data_parallel(kind, devices)`: a multi-device training setup (JAX, TensorFlow; torch:
+  `DistributedDataParallel` over a process group, :mod:`keras_ssm.ops.torch.ddp`).
 - `fori_loop(lower, upper, body, init)`: `keras.ops.fori_loop`, bounds may be tensors.
-- `is_tf_tensor(x)`, `tf_feature_sequence(...)`, `tf_where(...)`: tensors of a tf.data
+- `is_tf_tensor(x)`, `tf_feature_sequence(...)`, `tf_pack_documents(...)`,
+  `tf_where(...)`: tensors of a tf.data
   pipeline (keras-hub's preprocessing), whatever the Keras backend
   (:mod:`keras_ssm.ops.tf_data`).
 
@@ -140,17 +142,18 @@ def data_parallel(kind, devices):
     """The multi-device data-parallel setup of `kind` on the running backend.
 
     Args:
-        kind: "auto", "data_parallel", "mirrored" or "tpu"
+        kind: "auto", "data_parallel", "mirrored", "tpu" or "ddp"
             (`keras_ssm.models.distribution_scope`).
         devices: None (every device of the preferred kind) or a list of device names.
 
     Returns:
         The keyword arguments of a `keras_ssm.models.DistributionScope` (kind,
-        num_replicas, and a `strategy` or a `distribution`), or None for one device.
+        num_replicas, and a `strategy`, a `distribution`, or torch's process `group`
+        and `rank`), or None for one device.
 
     Raises:
         ValueError: a kind this backend does not support (every kind but "auto" on
-            backends without multi-device training, such as torch).
+            backends without multi-device training).
     """
     own = _core_function("data_parallel")
     if own is not None:
@@ -174,12 +177,18 @@ def is_tf_tensor(x):
     """True for a TensorFlow tensor or variable, as a tf.data pipeline hands out under
     any Keras backend. Never imports TensorFlow (no tf tensor exists without it)."""
     tf = sys.modules.get("tensorflow")
-    return tf is not None and isinstance(x, (tf.Tensor, tf.Variable))
+    return tf is not None and isinstance(x, (tf.Tensor, tf.Variable, tf.RaggedTensor))
 
 
 def tf_feature_sequence(x, scale=1.0, offset=0.0):
     """`keras_ssm.ops.tf_data.feature_sequence` for a TensorFlow tensor `x`."""
     return importlib.import_module("keras_ssm.ops.tf_data").feature_sequence(x, scale, offset)
+
+
+def tf_pack_documents(tokens, row_length, start_id=None, end_id=None, pad_id=0):
+    """`keras_ssm.ops.tf_data.pack_documents` for a TensorFlow (ragged) tensor."""
+    module = importlib.import_module("keras_ssm.ops.tf_data")
+    return module.pack_documents(tokens, row_length, start_id, end_id, pad_id)
 
 
 def tf_where(condition, x, y):

@@ -123,6 +123,11 @@ def cexpm1(z):
     return (ops.expm1(x) * ops.cos(y) - 2.0 * half_sin * half_sin, ops.exp(x) * ops.sin(y))
 
 
+def clog(z):
+    """The principal logarithm of a complex pair: (log |z|, arg z), arg in (-π, π]."""
+    return (0.5 * ops.log(z[0] * z[0] + z[1] * z[1]), ops.arctan2(z[1], z[0]))
+
+
 def cdiv(x, y, eps=0.0):
     """x / y for a pair `y` (x a pair or real); with eps > 0, 1/y = conj(y) / (|y|^2 + eps)."""
     den = y[0] * y[0] + y[1] * y[1] + eps

@@ -47,6 +47,7 @@ OP_MODULES = {
     "linear_recurrence": "recurrence",
     "causal_conv": "convolution",
     "vandermonde_kernel": "vandermonde",
+    "selective_scan": "selective_scan",
 }
 OPS = tuple(OP_MODULES)
 # The automatic choice ranks the reference implementations last.
@@ -62,9 +63,20 @@ _BACKEND_MODULES = {
 # imported only on its own backend, so this is how naming another backend's path gives
 # a clear error; tests check it against the registrations of the running backend.
 BACKEND_IMPLEMENTATIONS = {
-    "jax": {"linear_recurrence": ("associative", "sequential"), "causal_conv": ("fft",)},
-    "tensorflow": {"linear_recurrence": ("associative", "chunked", "sequential")},
-    "torch": {"linear_recurrence": ("chunked", "triton"), "causal_conv": ("fft",)},
+    "jax": {
+        "linear_recurrence": ("associative", "sequential"),
+        "causal_conv": ("fft",),
+        "selective_scan": ("associative", "sequential"),
+    },
+    "tensorflow": {
+        "linear_recurrence": ("associative", "chunked", "sequential"),
+        "selective_scan": ("sequential",),
+    },
+    "torch": {
+        "linear_recurrence": ("chunked", "triton"),
+        "causal_conv": ("fft",),
+        "selective_scan": ("chunked", "triton"),
+    },
 }
 
 
@@ -186,6 +198,15 @@ def _ensure_backend_loaded():
         importlib.import_module(module)
     _loaded_backends.add(backend)
     return backend
+
+
+def load_backend():
+    """Import the running backend's package now, so that its paths are registered.
+
+    `keras_ssm.ops` calls it on import: the first call of an op may be traced by
+    `torch.compile`, where an import would break the graph.
+    """
+    return _ensure_backend_loaded()
 
 
 def _available(op):

@@ -46,3 +46,30 @@ def feature_sequence(x, scale=1.0, offset=0.0):
 def where(condition, x, y):
     """`tf.where(condition, x, y)`: x where `condition`, else y (broadcast)."""
     return tf.where(condition, x, y)
+
+
+def pack_documents(tokens, row_length, start_id=None, end_id=None, pad_id=0):
+    """Documents (a ragged batch of token ids) concatenated and cut into rows.
+
+    Each document becomes [start_id] + tokens + [end_id] (where the ids are given);
+    the stream of all of them is cut into rows of `row_length`, the last one padded.
+
+    Returns:
+        (token_ids, segment_ids) int32 (rows, row_length): segment_ids is the
+        document's index + 1 in the batch, 0 on padding.
+    """
+    tokens = tf.cast(tokens, "int32")
+    if not isinstance(tokens, tf.RaggedTensor):
+        tokens = tf.RaggedTensor.from_tensor(tokens)
+    column = lambda value: tf.fill([tokens.nrows(), 1], tf.constant(value, "int32"))
+    parts = ([column(start_id)] if start_id is not None else []) + [tokens]
+    parts += [column(end_id)] if end_id is not None else []
+    documents = tf.concat(parts, axis=1)
+    flat = documents.flat_values
+    ids = tf.cast(documents.value_rowids(), "int32") + 1
+    total = tf.shape(flat)[0]
+    rows = (total + row_length - 1) // row_length
+    pad = rows * row_length - total
+    flat = tf.concat([flat, tf.fill([pad], tf.constant(pad_id, "int32"))], axis=0)
+    ids = tf.concat([ids, tf.zeros([pad], "int32")], axis=0)
+    return tf.reshape(flat, [rows, row_length]), tf.reshape(ids, [rows, row_length])

@@ -44,6 +44,16 @@ class _Selector:
         return {"tags": dict(self.tags)}
 
 
+class _Routing:
+    """Which group updates each variable: `group` id(variable) -> index, and `variables`,
+    those the optimizer was built with. A plain object, so that Keras' attribute
+    tracking does not count the model's variables among the optimizer's own."""
+
+    def __init__(self):
+        self.group = {}
+        self.variables = []
+
+
 @keras.saving.register_keras_serializable(package="keras_ssm")
 class GroupedOptimizer(keras.optimizers.Optimizer):
     """Routes each variable to one inner optimizer, chosen by weight tags or by `variable.path`.
@@ -66,9 +76,14 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
             regex or a list of regexes. Every optimizer a distinct Keras optimizer instance.
         default: the optimizer of every other variable.
         global_clipnorm, clipnorm, clipvalue: gradient clipping applied to all
-            gradients before they are routed (global_clipnorm over all groups together).
-        loss_scale_factor: as in `keras.optimizers.Optimizer` (given to every group).
+            gradients before they are routed (global_clipnorm over all groups together),
+            as `keras.optimizers.Optimizer` clips (one of the three).
+        loss_scale_factor: as in `keras.optimizers.Optimizer`: the gradients are divided
+            by it before clipping and routing.
         name: str.
+
+    Each group is updated through its optimizer's public `apply`; only the public
+    optimizer API is used, so any Keras optimizer can be an inner one.
 
     Example:
 
@@ -125,9 +140,7 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
             raise ValueError("Every group (and the default) needs its own optimizer instance.")
         self._selectors = [selector for selector, _ in parsed]
         self._inner = optimizers
-        for opt in self._inner:
-            opt.loss_scale_factor = loss_scale_factor
-        self._assignment = {}
+        self._routing = _Routing()
 
     # ----------------------------------------------------------------------------
     # groups
@@ -162,8 +175,9 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
         per_group = [[] for _ in self._inner]
         for variable in variables:
             index = self.group_index(variable)
-            self._assignment[self._var_key(variable)] = index
+            self._routing.group[id(variable)] = index
             per_group[index].append(variable)
+        self._routing.variables = variables
         for opt, group_variables in zip(self._inner, per_group):
             if group_variables and not opt.built:
                 opt.build(group_variables)
@@ -176,16 +190,6 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
             result.extend(opt.variables)
         return result
 
-    @property
-    def loss_scale_factor(self):
-        return getattr(self, "_loss_scale_factor", None)
-
-    @loss_scale_factor.setter
-    def loss_scale_factor(self, value):
-        self._loss_scale_factor = value
-        for opt in getattr(self, "_inner", ()):
-            opt.loss_scale_factor = value
-
     def apply(self, grads, trainable_variables=None):
         grads = list(grads)
         if not grads:
@@ -195,28 +199,31 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
                 raise ValueError(
                     "Call build(trainable_variables) or pass the variables with the gradients."
                 )
-            trainable_variables = self._trainable_variables
+            trainable_variables = self._routing.variables
+            if len(grads) != len(trainable_variables):
+                raise ValueError(
+                    f"Got {len(grads)} gradients for the {len(trainable_variables)} variables "
+                    "this optimizer was built with; pass `trainable_variables` with them."
+                )
         else:
             trainable_variables = list(trainable_variables)
             if not self.built:
                 with keras.name_scope(self.name, caller=self):
                     self.build(trainable_variables)
-            unknown = [v for v in trainable_variables if self._var_key(v) not in self._assignment]
+            unknown = [v for v in trainable_variables if id(v) not in self._routing.group]
             if unknown:
                 raise ValueError(
                     f"Unknown variable: {unknown[0]}. This optimizer updates only the "
                     "variables it was built with; build a new optimizer for new variables."
                 )
-        if self.clipnorm or self.clipvalue or self.global_clipnorm:
-            kept = [i for i, g in enumerate(grads) if g is not None]
-            clipped = self._clip_gradients([grads[i] for i in kept])
-            for i, g in zip(kept, clipped):
-                grads[i] = g
+        kept = [i for i, g in enumerate(grads) if g is not None]
+        for i, g in zip(kept, self._unscale_and_clip([grads[i] for i in kept])):
+            grads[i] = g
         per_group = [([], []) for _ in self._inner]
         for grad, variable in zip(grads, trainable_variables):
             if grad is None:
                 continue
-            index = self._assignment[self._var_key(variable)]
+            index = self._routing.group[id(variable)]
             per_group[index][0].append(grad)
             per_group[index][1].append(variable)
         for opt, (group_grads, group_variables) in zip(self._inner, per_group):
@@ -224,10 +231,26 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
                 opt.apply(group_grads, group_variables)
         self.iterations.assign_add(1)
 
+    def _unscale_and_clip(self, grads):
+        """The gradients divided by `loss_scale_factor`, then clipped as Keras' optimizers
+        clip them (by `clipnorm` each, else by `global_clipnorm` together, else by
+        `clipvalue`), in `keras.ops`."""
+        if not grads:
+            return grads
+        if self.loss_scale_factor is not None:
+            grads = [g / self.loss_scale_factor for g in grads]
+        if self.clipnorm and self.clipnorm > 0:
+            return [_clip_by_norm(g, self.clipnorm) for g in grads]
+        if self.global_clipnorm and self.global_clipnorm > 0:
+            return _clip_by_global_norm(grads, self.global_clipnorm)
+        if self.clipvalue and self.clipvalue > 0:
+            return [keras.ops.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        return grads
+
     def finalize_variable_values(self, var_list):
         per_group = [[] for _ in self._inner]
         for variable in var_list:
-            per_group[self._assignment[self._var_key(variable)]].append(variable)
+            per_group[self._routing.group[id(variable)]].append(variable)
         for opt, group_variables in zip(self._inner, per_group):
             if group_variables:
                 opt.finalize_variable_values(group_variables)
@@ -290,6 +313,24 @@ class GroupedOptimizer(keras.optimizers.Optimizer):
         ]
         default = _deserialize_optimizer(config.pop("default"), custom_objects)
         return cls(groups=groups, default=default, **config)
+
+
+def _clip_by_norm(grad, clipnorm):
+    """`grad` · clipnorm / max(|grad|, clipnorm) (a zero gradient stays zero, NaN-free)."""
+    squares = keras.ops.sum(keras.ops.square(grad))
+    positive = squares > 0
+    norm = keras.ops.where(
+        positive, keras.ops.sqrt(keras.ops.where(positive, squares, 1.0)), squares
+    )
+    return grad * clipnorm / keras.ops.maximum(norm, clipnorm)
+
+
+def _clip_by_global_norm(grads, clipnorm):
+    """Every gradient times clipnorm / max(global norm, clipnorm); NaN for a non-finite norm."""
+    norm = keras.ops.sqrt(keras.ops.sum(keras.ops.stack([keras.ops.sum(g * g) for g in grads])))
+    scale = clipnorm * keras.ops.minimum(1.0 / norm, 1.0 / clipnorm)
+    scale = scale + (norm - norm)  # inf or NaN norms give NaN, as in Keras
+    return [g * keras.ops.cast(scale, g.dtype) for g in grads]
 
 
 def _deserialize_optimizer(config, custom_objects):

@@ -94,7 +94,8 @@ def ssm_optimizer(
             tagged `ssm_group="ssm"` (module table).
         lr: float, the main rate (AdamW group).
         ssm_lr: float or None, the SSM group's rate; None = the family's default
-            (`families.default_ssm_lr`: DSS 1e-3, DLR 1e-4, S5 1e-3).
+            (`families.default_ssm_lr`: DSS 1e-3, DLR 1e-4, S5 1e-3; Mamba: `lr`, its
+            A_log and D only without weight decay).
         weight_decay: float, AdamW's decoupled decay of the main group.
         schedule: "constant", "plateau" (constant rates for
             `keras.callbacks.ReduceLROnPlateau`, which scales every group) or "cosine"
@@ -122,7 +123,9 @@ def ssm_optimizer(
         _paper_variables(paper, model)
     if schedule not in SCHEDULES:
         raise ValueError(f"`schedule` must be one of {SCHEDULES}, got {schedule!r}.")
-    ssm_lr = family.ssm_lr if ssm_lr is None else float(ssm_lr)
+    if ssm_lr is None:
+        ssm_lr = lr if family.ssm_lr is None else family.ssm_lr
+    ssm_lr = float(ssm_lr)
     lr = float(lr)
     if schedule == "cosine":
         main_rate = WarmupCosine(lr, warmup_steps, total_steps, min_lr)

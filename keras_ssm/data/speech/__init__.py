@@ -3,7 +3,8 @@
 `load(data_dir, split)` returns one-second waveforms and labels in the S4/S5 "SC35"
 setting (or 10 words), at 16 kHz or 8 kHz, normalized with the train split's
 statistics and cached as memory-mapped ``.npy`` files. The work is in
-`speech_commands`.
+`speech_commands`. `speech_commands_release` (imported by name) speaks the 35 words with
+espeak-ng and sox into the released folder layout: a stand-in for the 2.3 GB download.
 
 Example:
 

@@ -1,16 +1,21 @@
-"""The DLR paper's 13 synthetic sequence tasks, as seeded numpy generators for any length.
+"""The DLR paper's 13 synthetic sequence tasks and the Mamba paper's two, as seeded numpy
+generators for any length.
 
 `generate(task, num_samples, seq_len, seed)` draws fresh samples of any task in
 `TASKS`, `task_info(task, seq_len)` gives their shapes and kind, and
 `SyntheticSequence` serves new batches every epoch to ``model.fit``. One job a module:
 
-- `suite`: the 13 tasks' names, shapes, argument checks and dispatch, and the
+- `suite`: the tasks' names, shapes, argument checks and dispatch, and the
   `keras.utils.PyDataset`;
 - `atomic`: the 11 atomic tasks (C.1-C.11: shift ... mips), vectorized over samples;
 - `listops_subtrees` (C.12, with `listops_subtrees_settings`): ListOps with a target at
   every closing bracket; `listops_subtrees_build` writes its fixed splits on disk;
 - `pathfinder_segmentation` (C.13): which pixels join two markers;
-  `pathfinder_segmentation_build` renders its shards on disk.
+  `pathfinder_segmentation_build` renders its shards on disk, and `pathfinder_release`
+  writes its images (with their connected / not-connected labels) in the LRA Pathfinder
+  release layout that `keras_ssm.data.lra.load` reads;
+- `selective`: the Mamba paper's selective copying and induction heads (`MAMBA_TASKS`),
+  token ids in, a class per target position out.
 
 The two structured tasks are imported on their first use (``generate`` dispatches to
 them; ``from keras_ssm.data.synthetic import listops_subtrees``). They draw their trees
@@ -37,6 +42,7 @@ from keras_ssm.data.synthetic.atomic import shift_amounts
 from keras_ssm.data.synthetic.atomic import solve_size
 from keras_ssm.data.synthetic.suite import ATOMIC_TASKS
 from keras_ssm.data.synthetic.suite import LISTOPS_NUM_CLASSES
+from keras_ssm.data.synthetic.suite import MAMBA_TASKS
 from keras_ssm.data.synthetic.suite import PATHFINDER_NUM_CLASSES
 from keras_ssm.data.synthetic.suite import TASKS
 from keras_ssm.data.synthetic.suite import SyntheticSequence
@@ -48,6 +54,7 @@ __all__ = [
     "ATOMIC_TASKS",
     "FIXED_SEED",
     "LISTOPS_NUM_CLASSES",
+    "MAMBA_TASKS",
     "MASKED_SELECT_M",
     "MIPS_D",
     "NUM_SHIFTS",

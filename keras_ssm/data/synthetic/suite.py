@@ -38,6 +38,7 @@ import numbers
 import keras
 import numpy as np
 
+from keras_ssm.data.synthetic import selective
 from keras_ssm.data.synthetic.atomic import _GENERATORS
 from keras_ssm.data.synthetic.atomic import MASKED_SELECT_M
 from keras_ssm.data.synthetic.atomic import MIPS_D
@@ -59,11 +60,18 @@ TASKS = (
     "mips",
     "listops_subtrees",
     "pathfinder_segmentation",
+    "selective_copying",
+    "induction_heads",
 )
-"""Code names of all 13 tasks, in the order of the spec (C.1-C.13)."""
+"""Code names of all tasks: the DLR paper's 13 in the order of its spec (C.1-C.13), then
+the Mamba paper's two selection tasks (`MAMBA_TASKS`)."""
 
 ATOMIC_TASKS = TASKS[:11]
 """The 11 atomic tasks (generated in `keras_ssm.data.synthetic.atomic`)."""
+
+MAMBA_TASKS = selective.TASKS
+"""Selective copying and induction heads (`keras_ssm.data.synthetic.selective`): token
+inputs, a class per target position."""
 
 LISTOPS_NUM_CLASSES = 10
 PATHFINDER_NUM_CLASSES = 3
@@ -88,6 +96,7 @@ class TaskInfo:
             classification tasks).
         kind: "regression" (MSE) or "classification" (cross-entropy).
         num_classes: number of classes, or None for regression.
+        vocab_size: the vocabulary of token inputs (the Mamba tasks), else None.
     """
 
     task: str
@@ -98,6 +107,7 @@ class TaskInfo:
     d_out: int
     kind: str
     num_classes: int | None = None
+    vocab_size: int | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -158,6 +168,11 @@ def task_info(task, seq_len):
     (4160, 4, 32, 1)
     """
     _check_task(task)
+    if task in MAMBA_TASKS:
+        seq_len = selective.check_seq_len(task, seq_len)
+        input_length, output_length = selective.shapes(task, seq_len)
+        v = selective.VOCABULARY_SIZE
+        return TaskInfo(task, seq_len, input_length, 1, output_length, v, "classification", v, v)
     if task in _DELEGATED_TASKS:
         seq_len = _check_positive_int("seq_len", seq_len)
         classes = LISTOPS_NUM_CLASSES if task == "listops_subtrees" else PATHFINDER_NUM_CLASSES
@@ -220,7 +235,8 @@ def generate(task, num_samples, seq_len, seed=0):
 
     For listops_subtrees and pathfinder_segmentation this imports and calls
     `keras_ssm.data.synthetic.<task>.generate(num_samples, seq_len, seed)` and returns
-    its arrays unchanged.
+    its arrays unchanged. selective_copying and induction_heads (`selective`) give int32
+    token ids (n, input_length) and target classes (n, output_length).
 
     Args:
         task: one of `TASKS`.
@@ -255,6 +271,10 @@ def generate(task, num_samples, seq_len, seed=0):
 
         return pathfinder_segmentation.generate(num_samples, seq_len, seed)
     num_samples = _check_positive_int("num_samples", num_samples)
+    if task in MAMBA_TASKS:
+        seq_len = selective.check_seq_len(task, seq_len)
+        rng = np.random.default_rng(_check_seed(seed))
+        return selective.GENERATORS[task](rng, num_samples, seq_len)
     seq_len = _check_seq_len(task, seq_len)
     rng = np.random.default_rng(_check_seed(seed))
     return _GENERATORS[task](rng, num_samples, seq_len)

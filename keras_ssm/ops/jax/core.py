@@ -40,7 +40,8 @@ def scan_chunks(block, u, state, params, chunk, reverse):
         return tuple(carry), y
 
     last, ys = jax.lax.scan(body, tuple(state), blocks, reverse=reverse)
-    return jnp.moveaxis(ys, 0, 1).reshape(batch, count * chunk, features), last
+    # y may have other features than u (a packed u carries one more channel)
+    return jnp.moveaxis(ys, 0, 1).reshape((batch, count * chunk) + ys.shape[3:]), last
 
 
 def inference_function(fn, variables, jit_compile):
@@ -70,6 +71,10 @@ def data_parallel(kind, devices):
         The keyword arguments of a `keras_ssm.models.DistributionScope`, or None for
         one device ("auto" with fewer than two devices).
     """
+    if kind == "ddp":
+        raise ValueError(
+            "kind='ddp' is torch's DistributedDataParallel; on JAX use kind='data_parallel'."
+        )
     if kind == "mirrored":
         raise ValueError(
             "kind='mirrored' is TensorFlow's strategy; on JAX use kind='data_parallel'."

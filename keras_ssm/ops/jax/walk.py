@@ -13,6 +13,11 @@ forms dL/da_t = conj(h_{t-1}) g_t on the way: summed over batch and time in the 
 a time-invariant ``a``, written per step otherwise. Residuals are ``a``, ``h`` and the
 initial state, as autodiff of the loop would keep.
 
+Packed documents come as (batch, L, 1, ...) factors ``keep``
+(0 at each document's first processed step): the carried state is scaled by keep_t
+before step t, and the gradient walk scales its carry the same way, so no per-step
+``a`` is formed.
+
 Complex values are (real, imag) pairs of real arrays, as everywhere in ``keras_ssm.ops``.
 """
 
@@ -57,37 +62,51 @@ def _coefficient(a, invariant, shift, conjugate):
     return coefficient
 
 
-def _forward_walk(a, b, h0, reverse, invariant):
+def _factor(keep, shift):
+    """t -> keep_{t + shift} (clipped to the sequence) or None."""
+    if keep is None:
+        return lambda t: None
+    n = keep.shape[1]
+    return lambda t: lax.dynamic_index_in_dim(keep, jnp.clip(t + shift, 0, n - 1), 1, False)
+
+
+def _scale(x, factor):
+    return x if factor is None else map_pair(lambda v: v * factor, x)
+
+
+def _forward_walk(a, b, h0, keep, reverse, invariant):
     n = _length(b)
     coefficient = _coefficient(a, invariant, 0, False)
+    factor = _factor(keep, 0)
 
     def body(i, carry):
         h, out = carry
         t = n - 1 - i if reverse else i
-        h = cadd(cmul(coefficient(t), h), _at(b, t))
+        h = cadd(cmul(coefficient(t), _scale(h, factor(t))), _at(b, t))
         return h, _put(out, h, t)
 
     _, h = lax.fori_loop(0, n, body, (h0, map_pair(jnp.empty_like, b)))
     return h
 
 
-def _backward_walk(a, h, h0, g, reverse, invariant):
+def _backward_walk(a, h, h0, keep, g, reverse, invariant):
     """(dL/da, dL/db) from dL/dh, walking against the scan's direction."""
     n = _length(g)
     # The state that step t multiplied: h_{t-1} forward, h_{t+1} in reverse.
     before = 1 if reverse else -1
     coefficient = _coefficient(a, invariant, -before, True)
+    next_factor, own_factor = _factor(keep, -before), _factor(keep, 0)
 
     def body(i, carry):
         s, grad_a, grad_b = carry
         t = i if reverse else n - 1 - i
-        s = cadd(cmul(coefficient(t), s), _at(g, t))
+        s = cadd(cmul(coefficient(t), _scale(s, next_factor(t))), _at(g, t))
         grad_b = _put(grad_b, s, t)
         t_prev = t + before
         outside = (t_prev < 0) | (t_prev > n - 1)
         h_at = _at(h, jnp.clip(t_prev, 0, n - 1))
         h_prev = map_pair(lambda v, v0: jnp.where(outside, v0, v), h_at, h0)
-        term = cmul(conj(h_prev), s)
+        term = cmul(conj(_scale(h_prev, own_factor(t))), s)
         if invariant:
             grad_a = map_pair(lambda acc, v: acc + jnp.sum(v, axis=0), grad_a, term)
         else:
@@ -103,14 +122,16 @@ def _backward_walk(a, h, h0, g, reverse, invariant):
     return grad_a, grad_b
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
-def walk(a, b, h0, reverse, invariant):
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+def walk(a, b, h0, keep, reverse, invariant):
     """h_t = a_t h_{t-1} + b_t along axis 1, one step per loop iteration, in place.
 
     Args:
         a: (batch, L, *state), or (*state) when `invariant`; array or (re, im) pair.
         b: (batch, L, *state); same kind as `a`.
         h0: (batch, *state), the state before the first processed step (zeros for none).
+        keep: None, or (batch, L, 1, ...) factors of the carried state (0 where a packed
+            document starts; `keras_ssm.ops.segments.continues`).
         reverse: walk from the last step to the first.
         invariant: True when `a` is one (*state) coefficient for every step.
 
@@ -121,25 +142,26 @@ def walk(a, b, h0, reverse, invariant):
 
     ```python
     import jax.numpy as jnp
-    h = walk(jnp.full((4,), 0.5), jnp.ones((2, 3, 4)), jnp.zeros((2, 4)), False, True)
+    h = walk(jnp.full((4,), 0.5), jnp.ones((2, 3, 4)), jnp.zeros((2, 4)), None, False, True)
     # h[:, :, k] == [1, 1.5, 1.75]
     ```
     """
-    return _forward_walk(a, b, h0, reverse, invariant)
+    return _forward_walk(a, b, h0, keep, reverse, invariant)
 
 
-def _walk_forward(a, b, h0, reverse, invariant):
-    h = _forward_walk(a, b, h0, reverse, invariant)
-    return h, (a, h, h0)
+def _walk_forward(a, b, h0, keep, reverse, invariant):
+    h = _forward_walk(a, b, h0, keep, reverse, invariant)
+    return h, (a, h, h0, keep)
 
 
 def _walk_backward(reverse, invariant, residuals, g):
-    a, h, h0 = residuals
-    grad_a, grad_b = _backward_walk(a, h, h0, g, reverse, invariant)
+    a, h, h0, keep = residuals
+    grad_a, grad_b = _backward_walk(a, h, h0, keep, g, reverse, invariant)
     first = -1 if reverse else 0
     a_first = a if invariant else map_pair(lambda v: v[:, first], a)
     grad_h0 = cmul(conj(a_first), map_pair(lambda v: v[:, first], grad_b))
-    return grad_a, grad_b, grad_h0
+    grad_keep = None if keep is None else jnp.zeros_like(keep)
+    return grad_a, grad_b, grad_h0, grad_keep
 
 
 walk.defvjp(_walk_forward, _walk_backward)

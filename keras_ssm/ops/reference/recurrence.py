@@ -12,6 +12,7 @@ h = linear_recurrence(keras.ops.full((4,), 0.5), keras.ops.ones((2, 3, 4)))
 from keras import ops
 
 from keras_ssm.ops import common
+from keras_ssm.ops import segments
 from keras_ssm.ops.common import cadd
 from keras_ssm.ops.common import cmul
 
@@ -26,7 +27,9 @@ def _flip_time(x):
     return common.map_pair(lambda t: ops.flip(t, axis=1), x)
 
 
-def linear_recurrence(a, b, *, reverse=False, initial_state=None, return_final_state=False):
+def linear_recurrence(
+    a, b, *, reverse=False, initial_state=None, return_final_state=False, segment_ids=None
+):
     """h_t = a_t * h_{t-1} + b_t by a log-depth (Hillis-Steele) scan in keras.ops.
 
     Args:
@@ -35,6 +38,9 @@ def linear_recurrence(a, b, *, reverse=False, initial_state=None, return_final_s
         reverse: run from the last step to the first (h_t = a_t h_{t+1} + b_t).
         initial_state: (batch, *state) or None; the state before the first step.
         return_final_state: also return the state after the last step.
+        segment_ids: (batch, length) int or None: the state restarts at each document
+            (a_t times keep_t = `keras_ssm.ops.segments.continues`; a time-invariant
+            `a` stays (*state), the (batch, length) keep factors beside it).
 
     Returns:
         h with the shape of b (a pair for complex inputs), and the final state
@@ -45,12 +51,19 @@ def linear_recurrence(a, b, *, reverse=False, initial_state=None, return_final_s
         b = _flip_time(b)
         if not invariant:
             a = _flip_time(a)
+    keep = None
+    if segment_ids is not None:
+        ids = ops.flip(segment_ids, axis=1) if reverse else segment_ids
+        rank = len(common.pair_shape(b, "b"))
+        keep = segments.broadcast_keep(segments.continues(ids), rank)
+        if not invariant:  # a is per step already: fold the resets into it
+            a, keep = common.map_pair(lambda t: t * keep, a), None
     length = common.pair_shape(b, "b")[1]
     if initial_state is not None:
         first_a = a if invariant else common.map_pair(lambda t: t[:, 0], a)
         carried = cmul(first_a, initial_state)
         b = _add_at_first_step(b, carried)
-    h = _scan(a, b, length, invariant)
+    h = _scan(a, b, length, invariant, keep)
     if reverse:
         h = _flip_time(h)
     if return_final_state:
@@ -69,7 +82,7 @@ def _add_at_first_step(b, value):
     return add(b, value)
 
 
-def _scan(a, b, length, invariant):
+def _scan(a, b, length, invariant, keep=None):
     if length is None:
         raise ValueError(
             "The reference linear_recurrence needs a static sequence length; got an "
@@ -77,9 +90,14 @@ def _scan(a, b, length, invariant):
         )
     d = 1
     power = a  # a^d for time-invariant systems
+    # keep: the product of keep_t over the d steps each element spans (resets at 0)
     while d < length:
         if invariant:
-            b = cadd(b, cmul(power, common.map_pair(lambda t: _shift_right(t, d, 0.0), b)))
+            shifted_b = common.map_pair(lambda t: _shift_right(t, d, 0.0), b)
+            if keep is not None:
+                shifted_b = common.map_pair(lambda t: t * keep, shifted_b)
+                keep = keep * _shift_right(keep, d, 1.0)
+            b = cadd(b, cmul(power, shifted_b))
             power = cmul(power, power)
         else:
             shifted_b = common.map_pair(lambda t: _shift_right(t, d, 0.0), b)

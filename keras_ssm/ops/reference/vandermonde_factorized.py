@@ -88,8 +88,9 @@ def _powers_doubling(lam_re, lam_im, count):
     for |log λ| > 0.4.
     """
     direct = min(count, DIRECT_POWERS)
-    x_re, x_im = _powers(lam_re, lam_im, ops.cast(ops.arange(direct), "float32"))
-    m_re, m_im = _powers(lam_re, lam_im, ops.convert_to_tensor([float(direct)]))
+    # dtype given: a length traced as a symbol by torch.compile never meets a dtype lookup
+    x_re, x_im = _powers(lam_re, lam_im, ops.arange(direct, dtype="float32"))
+    m_re, m_im = _powers(lam_re, lam_im, ops.arange(direct, direct + 1, dtype="float32"))
     m_re, m_im = m_re[..., 0], m_im[..., 0]  # λ^m, m = current size
     while x_re.shape[-1] < count:
         y_re = x_re * m_re[..., None] - x_im * m_im[..., None]
@@ -127,7 +128,7 @@ def vandermonde_kernel(log_lambda, c, length):
     rows, states = c_re.shape
     t = block_size(length)
     s = -(-length // t)
-    starts = ops.cast(ops.arange(s), "float32") * float(t)
+    starts = ops.arange(s, dtype="float32") * float(t)
 
     q_re, q_im = _powers_doubling(lam_re, lam_im, t)  # (N, T) or (H, N, T)
     r_re, r_im = _powers_leading(lam_re, lam_im, starts)  # (S, N) or (H, S, N)

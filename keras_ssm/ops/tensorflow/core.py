@@ -49,6 +49,11 @@ def data_parallel(kind, devices):
         The keyword arguments of a `keras_ssm.models.DistributionScope`, or None for
         one device ("auto" with fewer than two GPUs and no `devices`).
     """
+    if kind == "ddp":
+        raise ValueError(
+            "kind='ddp' is torch's DistributedDataParallel; on TensorFlow use "
+            "kind='data_parallel' (tf.distribute.MirroredStrategy)."
+        )
     if kind == "auto":
         if devices is None and len(tf.config.list_logical_devices("GPU")) < 2:
             return None

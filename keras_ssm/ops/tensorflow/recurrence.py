@@ -25,6 +25,14 @@ so training costs about three forward passes and does not degrade with length th
 ``tf.scan``'s gradient does under XLA. Complex values are (real, imag) pairs throughout
 (real arithmetic, no complex dtypes).
 
+Packed documents (``segment_ids``) multiply a_t by keep_t (0 at each document's first
+processed step, `keras_ssm.ops.segments.continues`): beside a time-invariant ``a`` the
+sequential and associative scans carry (batch, L, 1, ...) factors (selecting the state,
+or multiplied together with the powers of ``a``), so no per-step ``a`` is formed; the
+gradient scan uses them shifted one step, dL/da_t = g_t conj(keep_t h_{t-1}). A per-step
+``a``, and any ``a`` in the chunked scan (whose loop XLA ran 5-50x slower with the
+factors), gets a_t keep_t, a product TensorFlow differentiates.
+
 Automatic choice: ``"sequential"`` when TensorFlow sees no GPU or TPU (the fastest on
 CPU under XLA, forward and forward+backward: benchmarks/results/ops-tensorflow-cpu.md);
 otherwise ``"chunked"`` for a per-step ``a`` and ``"associative"`` for a time-invariant
@@ -35,6 +43,7 @@ import tensorflow as tf
 
 from keras_ssm.ops import common
 from keras_ssm.ops import registry
+from keras_ssm.ops import segments
 from keras_ssm.ops.common import cadd
 from keras_ssm.ops.common import cmul
 from keras_ssm.ops.common import conj
@@ -57,6 +66,14 @@ def _length(b):
 
 def _flip(x):
     return map_pair(lambda t: tf.reverse(t, [1]), x)
+
+
+def _restarted(x, keep):
+    """x times the reset factors `keep` (0 or 1; None: x), as a select: XLA on the CPU
+    ran the chunked scan 8-50x slower with the product."""
+    if keep is None:
+        return x
+    return map_pair(lambda t: tf.where(keep > 0, t, tf.zeros_like(t)), x)
 
 
 def _with_length(t, length):
@@ -82,13 +99,14 @@ def _interleave(evens, odds):
     return map_pair(merge, evens, odds)
 
 
-def _odd_even_scan(a, b, invariant):
-    """h_t = a_t h_{t-1} + b_t (h_{-1} = 0) along axis 1, by recursive odd/even reduction.
+def _odd_even_scan(a, b, invariant, keep=None):
+    """h_t = a_t keep_t h_{t-1} + b_t (h_{-1} = 0) along axis 1, by odd/even reduction.
 
     Args:
         a: (batch, L, *state), or (*state) when `invariant`; tensor or pair.
         b: (batch, L, *state); tensor or pair.
         invariant: whether `a` is time-invariant.
+        keep: None or (batch, L, 1, ...) reset factors.
 
     Returns:
         h, like `b`.
@@ -99,34 +117,41 @@ def _odd_even_scan(a, b, invariant):
     m = n // 2
     even = lambda x: map_pair(lambda t: t[:, 0 : 2 * m : 2], x)
     odd = lambda x: map_pair(lambda t: t[:, 1 : 2 * m : 2], x)
+    keep_odd = keep_half = keep_rest = None
+    if keep is not None:
+        keep_odd = odd(keep)
+        keep_half = even(keep) * keep_odd
+        keep_rest = keep[:, 2::2]
     if invariant:
         a_odd, a_half = a, cmul(a, a)
     else:
         a_odd = odd(a)
         a_half = cmul(even(a), a_odd)
-    b_half = cadd(cmul(a_odd, even(b)), odd(b))
-    h_odd = _odd_even_scan(a_half, b_half, invariant)  # h at steps 1, 3, 5, ...
+    b_half = cadd(_restarted(cmul(a_odd, even(b)), keep_odd), odd(b))
+    h_odd = _odd_even_scan(a_half, b_half, invariant, keep_half)  # h at steps 1, 3, 5, ...
     # h_0 = b_0 and h_{2i} = a_{2i} h_{2i-1} + b_{2i}.
     b_rest = map_pair(lambda t: t[:, 2::2], b)
     n_rest = _length(b_rest)
     a_rest = a if invariant else map_pair(lambda t: t[:, 2::2], a)
-    h_rest = cadd(cmul(a_rest, map_pair(lambda t: t[:, :n_rest], h_odd)), b_rest)
+    carried = cmul(a_rest, map_pair(lambda t: t[:, :n_rest], h_odd))
+    h_rest = cadd(_restarted(carried, keep_rest), b_rest)
     h_even = map_pair(lambda t0, t1: tf.concat([t0[:, :1], t1], axis=1), b, h_rest)
     return _interleave(h_even, h_odd)
 
 
-def _associative_any_direction(a, b, invariant, reverse):
+def _associative_any_direction(a, b, invariant, reverse, keep=None):
     if not reverse:
-        return _odd_even_scan(a, b, invariant)
+        return _odd_even_scan(a, b, invariant, keep)
     a = a if invariant else _flip(a)
-    return _flip(_odd_even_scan(a, _flip(b), invariant))
+    keep = None if keep is None else _flip(keep)
+    return _flip(_odd_even_scan(a, _flip(b), invariant, keep))
 
 
 # --------------------------------------------------------------------------------------
 # the chunked scan
 
 
-def _chunked_scan(a, b, invariant, reverse, chunk=CHUNK):
+def _chunked_scan(a, b, invariant, reverse, keep=None, chunk=CHUNK):
     """h_t = a_t h_{t∓1} + b_t (zero initial state) in blocks of `chunk` steps.
 
     The blocks run in parallel: a sequential pass inside each block (a Python loop of
@@ -138,6 +163,8 @@ def _chunked_scan(a, b, invariant, reverse, chunk=CHUNK):
         b: (batch, L, *state).
         invariant: whether `a` is time-invariant.
         reverse: run from the last step to the first.
+        keep: None or (batch, L, 1, ...) reset factors: carried beside the powers (or
+            products) of `a` as their running products.
 
     Returns:
         h, like `b`.
@@ -153,11 +180,15 @@ def _chunked_scan(a, b, invariant, reverse, chunk=CHUNK):
         b = map_pair(pad_fn, b)
         if not invariant:
             a = map_pair(pad_fn, a)
+        if keep is not None:
+            keep = tf.pad(keep, padding + [[0, 0]] * (keep.shape.rank - 2), constant_values=1)
     ref = _first(b)
-    block_shape = tf.concat([tf.shape(ref)[:1], [blocks, chunk], tf.shape(ref)[2:]], axis=0)
-    to_blocks = lambda t: tf.reshape(t, block_shape)
+    to_blocks = lambda t: tf.reshape(
+        t, tf.concat([tf.shape(t)[:1], [blocks, chunk], tf.shape(t)[2:]], axis=0)
+    )
     b_blocks = map_pair(to_blocks, b)
     a_blocks = a if invariant else map_pair(to_blocks, a)
+    keep_blocks = None if keep is None else to_blocks(keep)
     order = range(chunk - 1, -1, -1) if reverse else range(chunk)
     step = lambda x, s: map_pair(lambda t: t[:, :, s], x)
 
@@ -167,9 +198,16 @@ def _chunked_scan(a, b, invariant, reverse, chunk=CHUNK):
     for s in order:
         a_s = a if invariant else step(a_blocks, s)
         b_s = step(b_blocks, s)
-        h = b_s if h is None else cadd(cmul(a_s, h), b_s)
+        k_s = None if keep is None else keep_blocks[:, :, s]
+        h = b_s if h is None else cadd(cmul(a_s, _restarted(h, k_s)), b_s)
         p = a_s if p is None else cmul(a_s, p)
         local[s], products[s] = h, p
+    # The running products of keep as one op (a chain of products here made XLA on the
+    # CPU recompute the block's steps: 8x slower).
+    kept = k = None
+    if keep is not None:
+        kept = tf.math.cumprod(keep_blocks, axis=2, reverse=reverse)  # (batch, blocks, chunk, 1)
+        k = kept[:, :, 0] if reverse else kept[:, :, -1]
     stack = lambda parts, axis: map_pair(lambda *ts: tf.stack(ts, axis=axis), *parts)
     local = stack([local[s] for s in range(chunk)], 2)  # (batch, blocks, chunk, *state)
     if invariant:
@@ -179,7 +217,7 @@ def _chunked_scan(a, b, invariant, reverse, chunk=CHUNK):
     block_a, block_end = p, h  # (*state) or (batch, blocks, *state); (batch, blocks, *state)
 
     # 2. The state entering each block: a scan over the block ends.
-    carry = _associative_any_direction(block_a, block_end, invariant, reverse)
+    carry = _associative_any_direction(block_a, block_end, invariant, reverse, k)
     if reverse:
         incoming = map_pair(lambda t: tf.concat([t[:, 1:], tf.zeros_like(t[:, :1])], axis=1), carry)
     else:
@@ -189,6 +227,7 @@ def _chunked_scan(a, b, invariant, reverse, chunk=CHUNK):
 
     # 3. h = local + (product of a since the block start) * incoming state.
     incoming = map_pair(lambda t: t[:, :, None], incoming)
+    incoming = _restarted(incoming, kept)  # the product of keep since the block start
     h = cadd(local, cmul(products, incoming))
     full_shape = _with_length(ref, blocks * chunk)
     h = map_pair(lambda t: tf.reshape(t, full_shape), h)
@@ -201,7 +240,7 @@ def _chunked_scan(a, b, invariant, reverse, chunk=CHUNK):
 # the shared wrapper: initial state, hand-written gradient, final state
 
 
-def _sequential_scan(a, b, invariant, reverse):
+def _sequential_scan(a, b, invariant, reverse, keep=None):
     """h_t = a_t h_{t∓1} + b_t (zero initial state), one step per `tf.while_loop` iteration.
 
     Step t is read in place with `tf.gather` along axis 1 (no time-major copy of the
@@ -223,6 +262,8 @@ def _sequential_scan(a, b, invariant, reverse):
         t = length - 1 - i if reverse else i
         read = lambda v: tf.gather(v, t, axis=1)
         a_t = a if invariant else map_pair(read, a)
+        if keep is not None:
+            h = _restarted(h, read(keep))
         h = cadd(cmul(a_t, h), map_pair(read, b))
         out = map_pair(lambda ta, v: ta.write(t, v), out, h)
         return i + 1, h, out
@@ -268,11 +309,29 @@ def _unflatten(flat, kinds):
     return values
 
 
-def _recurrence_with_gradient(scan, a, b, initial_state, reverse):
-    """Run `scan(a, b, invariant, reverse)` with the initial state and a custom gradient."""
+def _reset_factors(a, b, segment_ids, reverse, fold):
+    """(a, keep): a packed row's resets as (batch, L, 1, ...) factors beside a
+    time-invariant `a` (keep None without `segment_ids`), or, for a per-step `a` or with
+    `fold`, folded into a per-step `a` (keep None; TensorFlow differentiates the
+    product). Measured under XLA on the CPU (benchmarks/results/packing-tensorflow-cpu.md):
+    the chunked scan's loop with factors ran 5-50x slower than with a folded `a`."""
+    if segment_ids is None:
+        return a, None
+    ref = _first(b)
+    keep = segments.continues(tf.convert_to_tensor(segment_ids), reverse)
+    keep = tf.cast(segments.broadcast_keep(keep, ref.shape.rank), ref.dtype)
+    if common.is_time_invariant(a, b) and not fold:
+        return a, keep
+    return map_pair(lambda t: tf.broadcast_to(t, tf.shape(ref)) * keep, a), None
+
+
+def _recurrence_with_gradient(scan, a, b, initial_state, reverse, segment_ids=None):
+    """Run `scan(a, b, invariant, reverse, keep)` with the initial state and a custom
+    gradient."""
     a, b, initial_state = (
         None if v is None else map_pair(tf.convert_to_tensor, v) for v in (a, b, initial_state)
     )
+    a, keep = _reset_factors(a, b, segment_ids, reverse, fold=scan is _chunked_scan)
     invariant = common.is_time_invariant(a, b)
     has_h0 = initial_state is not None
     values = [a, b] + ([initial_state] if has_h0 else [])
@@ -295,7 +354,7 @@ def _recurrence_with_gradient(scan, a, b, initial_state, reverse):
                 b,
                 injected,
             )
-        h = scan(a, b_in, invariant, reverse)
+        h = scan(a, b_in, invariant, reverse, keep)
 
         def grad(*upstream):
             upstream = [
@@ -305,9 +364,12 @@ def _recurrence_with_gradient(scan, a, b, initial_state, reverse):
             # g_t = G_t + conj(a_{t+1}) g_{t+1}: the same recurrence, other direction.
             a_conj = conj(a)
             a_next = a_conj if invariant else _shift_in(a_conj, not reverse, _zeros_state(a_conj))
-            g = scan(a_next, g_h, invariant, not reverse)
+            keep_next = None
+            if keep is not None:  # g_t = G_t + conj(a) keep_{t+1} g_{t+1}
+                keep_next = _shift_in(keep, not reverse, tf.ones_like(keep[:, 0]))
+            g = scan(a_next, g_h, invariant, not reverse, keep_next)
             h_prev = _shift_in(h, reverse, h0 if has_h0 else _zeros_state(h))
-            g_a = cmul(g, conj(h_prev))
+            g_a = cmul(_restarted(g, keep), conj(h_prev))
             if invariant:
                 g_a = map_pair(lambda t: tf.reduce_sum(t, axis=[0, 1]), g_a)
             grads = [g_a, g]
@@ -322,8 +384,10 @@ def _recurrence_with_gradient(scan, a, b, initial_state, reverse):
 
 
 def _make_path(scan):
-    def path(a, b, *, reverse=False, initial_state=None, return_final_state=False):
-        h = _recurrence_with_gradient(scan, a, b, initial_state, reverse)
+    def path(
+        a, b, *, reverse=False, initial_state=None, return_final_state=False, segment_ids=None
+    ):
+        h = _recurrence_with_gradient(scan, a, b, initial_state, reverse, segment_ids)
         if return_final_state:
             return h, map_pair(lambda t: t[:, 0] if reverse else t[:, -1], h)
         return h

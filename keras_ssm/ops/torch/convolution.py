@@ -9,10 +9,11 @@ import torch
 
 from keras_ssm.ops import registry
 from keras_ssm.ops.reference.convolution import conv_fft_length
+from keras_ssm.ops.reference.convolution import document_conv
 
 
 @registry.register("causal_conv", "fft", backends=("torch",), priority=lambda *a, **k: 1.0)
-def causal_conv_fft(u, kernel, backward_kernel=None):
+def causal_conv_fft(u, kernel, backward_kernel=None, segment_ids=None):
     """y[:, t, h] = sum_{s <= t} kernel[h, s] u[:, t - s, h], by FFT along the time axis.
 
     Args:
@@ -21,6 +22,10 @@ def causal_conv_fft(u, kernel, backward_kernel=None):
         backward_kernel: optional (channels, backward_length) tensor: adds
             sum_{s >= t} backward_kernel[h, s - t] u[:, s, h] from the same FFTs
             (`keras_ssm.ops.reference.convolution.conv_fft_length`).
+        segment_ids: optional (batch, length) int, packed documents: no tap crosses a
+            boundary. An FFT cannot cut the kernel per document, so the taps are then
+            summed directly (`keras_ssm.ops.reference.convolution.document_conv`, exact,
+            O(L · kernel_length)).
 
     Returns:
         (batch, length, channels), the dtype of `u` (computed in float32).
@@ -33,6 +38,8 @@ def causal_conv_fft(u, kernel, backward_kernel=None):
     ```
     """
     u = torch.as_tensor(u)
+    if segment_ids is not None:
+        return document_conv(u, kernel, segment_ids, backward_kernel)
     length = u.shape[1]
     n = conv_fft_length(length, kernel, backward_kernel)
     u_f = torch.fft.rfft(u.float(), n=n, dim=1)

@@ -1,8 +1,9 @@
 """torch's side of :mod:`keras_ssm.ops.backend`: the helpers the layers and models call.
 
 Each function here has the name and the contract of the one in ``keras_ssm.ops.backend``
-that loads it; a helper missing here takes that module's default (torch has no
-Keras-level multi-device training, no compiled loop over chunks, no replicas).
+that loads it; a helper missing here takes that module's default (torch has no compiled
+loop over chunks, no replicas; its multi-device training, `DistributedDataParallel`,
+is `keras_ssm.ops.torch.ddp`).
 
 Example:
 
@@ -14,6 +15,8 @@ core.fori_loop(torch.tensor(1), 4, lambda i, total: total + i, 0)   # 1 + 2 + 3 
 
 import torch
 import torch.utils.checkpoint
+
+from keras_ssm.ops.torch.ddp import data_parallel  # noqa: F401  (kind="ddp")
 
 # Streaming runs its chunk function eagerly (under `torch.no_grad`) unless told otherwise.
 COMPILES_BY_DEFAULT = False

@@ -17,9 +17,20 @@ g_t = dL/dh_t + conj(a_{t+1}) g_{t+1}, dL/db_t = g_t, and, fused in the same wal
 dL/da_t = g_t conj(h_{t-1}) (summed over time in the kernel and over batch afterwards
 for a time-invariant a). dL/dh_last enters as the initial carry of the backward walk.
 
-The module imports triton, so import it only when triton is installed (the registry
-entry in :mod:`keras_ssm.ops.torch.recurrence` does). Set ``TRITON_INTERPRET=1`` before
-importing it to run the kernel on CPU tensors (slowly) in the Triton interpreter.
+Packed documents (``segment_ids``): KEEP, (B, L) factors keep_t
+(`keras_ssm.ops.segments.continues`, 0 at each document's first processed step), scale
+each step's coefficient in the tile (a_t keep_t, so the carry restarts there; a
+time-invariant `a` stays (N,)); the backward walk scales conj(a_next) by keep_next and
+dL/da_t by keep_t.
+
+The kernel is a torch operator: ``torch.library.triton_op``s ``keras_ssm::triton_scan``
+and ``keras_ssm::triton_scan_backward`` (its autograd formula), whose bodies launch the
+kernel through ``wrap_triton``. torch.compile traces into them and sees each launch whole
+(no graph break; inductor calls the kernel itself, and CUDA graphs can capture it);
+``torch.library.opcheck`` checks them (tests/test_triton_scan.py, in the interpreter).
+
+It imports triton (the registry entry in :mod:`keras_ssm.ops.torch.recurrence` imports it
+only then); ``TRITON_INTERPRET=1`` before the import runs it on CPU tensors, slowly.
 
 Example:
 
@@ -34,13 +45,16 @@ h_re, h_im = triton_scan.linear_recurrence_triton(a, b)
 import torch
 import triton
 import triton.language as tl
+from torch.library import triton_op
+from torch.library import wrap_triton
 
+from keras_ssm.ops import segments
 from keras_ssm.ops.torch.planes import apply_flat
 from keras_ssm.ops.torch.planes import conj_mul
-
-# Time steps and states per tile: compile-checked for sm_90, not yet timed on a GPU.
-BLOCK_T = 64
-BLOCK_N = 32
+from keras_ssm.ops.torch.triton_chunks import BLOCK_N
+from keras_ssm.ops.torch.triton_chunks import BLOCK_T
+from keras_ssm.ops.torch.triton_chunks import chunk_count
+from keras_ssm.ops.torch.triton_chunks import chunked_scan
 
 
 @triton.jit
@@ -77,6 +91,7 @@ def _scan_kernel(
     HP_im,
     DA_re,
     DA_im,
+    KEEP,
     length,
     n_state,
     COMPLEX: tl.constexpr,
@@ -86,6 +101,7 @@ def _scan_kernel(
     HAS_H0: tl.constexpr,
     BACKWARD: tl.constexpr,
     NEED_DA: tl.constexpr,
+    HAS_KEEP: tl.constexpr,
     BLOCK_T: tl.constexpr,
     BLOCK_N: tl.constexpr,
 ):
@@ -163,6 +179,14 @@ def _scan_kernel(
         else:
             a_re = tl.where(use[:, None], a_vec_re[None, :], 1.0)
             a_im = tl.where(use[:, None], a_vec_im[None, :], 0.0)
+        if HAS_KEEP:  # packed documents: the coefficient's step restarts where keep = 0
+            if REVERSE:
+                k_rows = length - 1 - pa
+            else:
+                k_rows = pa
+            k = tl.load(KEEP + pid_b * length + k_rows.to(tl.int64), mask=use, other=1.0)
+            a_re = a_re * k[:, None]
+            a_im = a_im * k[:, None]
 
         if COMPLEX:
             sa_re, sa_im, sb_re, sb_im = tl.associative_scan(
@@ -199,6 +223,10 @@ def _scan_kernel(
             else:
                 da_re = y_re * hp_re
                 da_im = y_im
+            if HAS_KEEP:  # d(a_t keep_t)/da_t = keep_t
+                k_own = tl.load(KEEP + pid_b * length + rows.to(tl.int64), mask=valid, other=0.0)
+                da_re = da_re * k_own[:, None]
+                da_im = da_im * k_own[:, None]
             if PER_STEP:
                 tl.store(DA_re + offs, da_re, mask=mask)
                 if COMPLEX:
@@ -223,101 +251,6 @@ def _scan_kernel(
             tl.store(DA_im + state_offs, acc_im, mask=col_ok)
 
 
-# Programs (batch rows x state blocks) that keep an H100/H200 busy (132 SMs, a few
-# programs each); below, `chunk_count` also cuts the time axis of a long sequence.
-MIN_PROGRAMS = 1024
-# Each chunk spans at least this many time tiles, so that the extra passes stay small.
-MIN_TILES_PER_CHUNK = 4
-# Chunks of time cost two more launches and a carry scan, about 1.5-2 ms forward+backward
-# on an H200, while one walk costs about 0.12 us per step: measured on an H200
-# (benchmarks/results/triton_chunks-gpu.md), chunks win 3-6x at L = 65,536 and 262,144
-# with 2-8 programs, tie at L = 16,384 (faster forward, 1.1x slower forward+backward) and
-# lose 3-4x at L = 784. Shorter sequences are walked in one pass.
-MIN_CHUNKED_LENGTH = 32768
-
-
-def chunk_count(batch, length, n, block_t=BLOCK_T, block_n=BLOCK_N):
-    """Chunks of time for a (batch, length, n) scan: enough programs for the GPU.
-
-    One walk (1) when batch x state blocks already fill the GPU or the sequence is
-    shorter than `MIN_CHUNKED_LENGTH`; otherwise enough chunks of at least
-    `MIN_TILES_PER_CHUNK` time tiles for `MIN_PROGRAMS` programs.
-
-    Example:
-
-    ```python
-    from keras_ssm.ops.torch import triton_scan
-    triton_scan.chunk_count(1, 65536, 64)      # 256: 2 state blocks x 256 chunks of 256 steps
-    triton_scan.chunk_count(64, 4096, 2048)    # 1: 4096 programs already
-    triton_scan.chunk_count(32, 784, 128)      # 1: too short for chunks to pay
-    ```
-    """
-    programs = batch * triton.cdiv(n, block_n)
-    if programs >= MIN_PROGRAMS or length < MIN_CHUNKED_LENGTH:
-        return 1
-    wanted = triton.cdiv(MIN_PROGRAMS, programs)
-    return max(1, min(wanted, length // (MIN_TILES_PER_CHUNK * block_t)))
-
-
-def _as_complex(planes):
-    return torch.complex(planes[0], planes[1]) if len(planes) == 2 else planes[0]
-
-
-def _as_planes(x, planes):
-    return (x.real.contiguous(), x.imag.contiguous()) if planes == 2 else (x.contiguous(),)
-
-
-def _chunked_scan(single, a, b, h0, reverse, invariant, count):
-    """The scan cut into `count` chunks of time: B·count·N/BLOCK_N programs, not B·N/BLOCK_N.
-
-    1. Each chunk is scanned from a zero state (one kernel launch over batch x chunks).
-    2. The chunks' last states are joined by a scan over the chunks, with coefficient
-       the product of a over each chunk (a^T for a time-invariant a): the carries.
-    3. Each step adds (prod of a up to it within its chunk) x (the carry entering it).
-    `reverse` flips time around a forward scan. Gradients: torch autograd through the
-    kernel's own backward (steps 1 and 2) and the elementwise step 3.
-    """
-    planes = len(b)
-    flip = lambda p: torch.flip(p, dims=(1,))
-    if reverse:
-        b = tuple(flip(p) for p in b)
-        if not invariant:
-            a = tuple(flip(p) for p in a)
-    batch, length, n = b[0].shape
-    size = -(-length // count)
-    count = -(-length // size)
-    pad = size * count - length
-    if pad:  # identity steps at the end: b = 0 (and a = 1); only y[:, :length] is kept
-        b = tuple(torch.nn.functional.pad(p, (0, 0, 0, pad)) for p in b)
-        if not invariant:
-            a = tuple(
-                torch.nn.functional.pad(p, (0, 0, 0, pad), value=float(i == 0))
-                for i, p in enumerate(a)
-            )
-    chunked = lambda p: p.reshape(batch * count, size, n)
-    a_loc = a if invariant else tuple(chunked(p) for p in a)
-    y_loc, last_loc = single(a_loc, tuple(chunked(p) for p in b), None, False)
-    a_c = _as_complex(a)
-    if invariant:
-        cum = torch.cumprod(a_c[None, :].expand(size, n), dim=0)  # (size, N): a^(t+1)
-        a_chunk = cum[-1]  # (N,)
-        cum = cum[None]
-    else:
-        cum = torch.cumprod(a_c.reshape(batch * count, size, n), dim=1)  # (B·C, size, N)
-        a_chunk = cum[:, -1].reshape(batch, count, n)
-    last_loc = tuple(p.reshape(batch, count, n) for p in last_loc)
-    carries, _ = single(_as_planes(a_chunk, planes), last_loc, h0, False)  # after each chunk
-    carry = _as_complex(carries)
-    first = _as_complex(h0) if h0 is not None else torch.zeros_like(carry[:, :1, :][:, 0])
-    carry_in = torch.cat([first[:, None], carry[:, :-1]], dim=1).reshape(batch * count, 1, n)
-    y = _as_complex(y_loc) + cum * carry_in
-    y = y.reshape(batch, count * size, n)[:, :length]
-    last = y[:, -1]
-    if reverse:
-        y = torch.flip(y, dims=(1,))
-    return _as_planes(y, planes), _as_planes(last, planes)
-
-
 def _launch(
     a,
     b,
@@ -330,6 +263,7 @@ def _launch(
     need_da=False,
     block_t=BLOCK_T,
     block_n=BLOCK_N,
+    keep=None,
 ):
     """Run `_scan_kernel` on contiguous planes; returns (y, last, da or None)."""
     complex_mode = len(b) == 2
@@ -345,7 +279,7 @@ def _launch(
     second = lambda planes: planes[1] if planes is not None and complex_mode else dummy
     first = lambda planes: planes[0] if planes is not None else dummy
     grid = (batch, triton.cdiv(n, block_n))
-    _scan_kernel[grid](
+    wrap_triton(_scan_kernel)[grid](
         a[0],
         second(a),
         b[0],
@@ -362,6 +296,7 @@ def _launch(
         second(hp),
         first(da),
         second(da),
+        dummy if keep is None else keep,
         length,
         n,
         COMPLEX=complex_mode,
@@ -371,63 +306,135 @@ def _launch(
         HAS_H0=h0 is not None,
         BACKWARD=backward,
         NEED_DA=need_da,
+        HAS_KEEP=keep is not None,
         BLOCK_T=block_t,
         BLOCK_N=block_n,
     )
     return y, last, da
 
 
-class _TritonRecurrence(torch.autograd.Function):
-    """Autograd wrapper of the kernel; inputs and outputs are flat plane tuples."""
+Tensors = list[torch.Tensor]
 
-    @staticmethod
-    def forward(ctx, reverse, planes, has_h0, block_t, block_n, *tensors):
-        tensors = tuple(t.contiguous() for t in tensors)
-        a, b = tensors[:planes], tensors[planes : 2 * planes]
-        h0 = tensors[2 * planes :] if has_h0 else None
-        y, last, _ = _launch(
-            a, b, h0, reverse=reverse, backward=False, block_t=block_t, block_n=block_n
-        )
-        ctx.save_for_backward(*a, *y, *(h0 or ()))
-        ctx.options = (reverse, planes, has_h0, block_t, block_n)
-        return (*y, *last)
 
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, *grads):
-        reverse, planes, has_h0, block_t, block_n = ctx.options
-        saved = ctx.saved_tensors
-        a, y = saved[:planes], saved[planes : 2 * planes]
-        h0 = saved[2 * planes :] if has_h0 else None
-        grad_y = tuple(g.contiguous() for g in grads[:planes])
-        grad_last = tuple(g.contiguous() for g in grads[planes:])
-        needs = ctx.needs_input_grad[5:]
-        need_da = any(needs[:planes])
-        db, g_first, da = _launch(
-            a,
-            grad_y,
-            grad_last,
-            reverse=not reverse,
-            backward=True,
-            h0=h0,
-            hp=y,
-            need_da=need_da,
-            block_t=block_t,
-            block_n=block_n,
-        )
-        if need_da:
-            if a[0].dim() == 1:
-                da = tuple(p.sum(dim=0) for p in da)
-        else:
-            da = (None,) * planes
-        dh0 = ()
-        if has_h0:
-            dh0 = (None,) * planes
-            if any(needs[2 * planes :]):
-                first = y[0].shape[1] - 1 if reverse else 0
-                a_first = a if a[0].dim() == 1 else tuple(p[:, first] for p in a)
-                dh0 = conj_mul(a_first, g_first)
-        return (None, None, None, None, None, *da, *db, *dh0)
+def _operator(name):
+    """`triton_op`; an opaque `custom_op` in the interpreter (``TRITON_INTERPRET=1``), where
+    `wrap_triton` cannot trace the kernel (it launches eagerly, even on fake tensors)."""
+    if isinstance(_scan_kernel, triton.runtime.jit.JITFunction):
+        return triton_op(name, mutates_args=())
+    return torch.library.custom_op(name, mutates_args=())
+
+
+@_operator("keras_ssm::triton_scan")
+def triton_scan_op(
+    a: Tensors,
+    b: Tensors,
+    h0: Tensors,
+    keep: torch.Tensor | None,
+    reverse: bool,
+    block_t: int,
+    block_n: int,
+) -> Tensors:
+    """[*h, *h_last] by the kernel: planes b (B, L, N), a (B, L, N) or (N,), h0 (B, N)
+    or [] (zero), keep (B, L) or None (packed documents' resets)."""
+    a, b, h0 = ([p.contiguous() for p in planes] for planes in (a, b, h0))
+    y, last, _ = _launch(
+        a,
+        b,
+        h0 or None,
+        reverse=reverse,
+        backward=False,
+        block_t=block_t,
+        block_n=block_n,
+        keep=keep,
+    )
+    return [*y, *last]
+
+
+@_operator("keras_ssm::triton_scan_backward")
+def triton_scan_backward_op(
+    a: Tensors,
+    y: Tensors,
+    h0: Tensors,
+    grad_y: Tensors,
+    grad_last: Tensors,
+    keep: torch.Tensor | None,
+    reverse: bool,
+    block_t: int,
+    block_n: int,
+    need_a: bool,
+    need_h0: bool,
+) -> Tensors:
+    """[*dL/da (if need_a), *dL/db, *dL/dh0 (if need_h0)] of `triton_scan`: the kernel
+    walks the other way on dL/dh (see the module)."""
+    grad_y, grad_last = ([g.contiguous() for g in grads] for grads in (grad_y, grad_last))
+    db, g_first, da = _launch(
+        a,
+        grad_y,
+        grad_last,
+        reverse=not reverse,
+        backward=True,
+        h0=h0 or None,
+        hp=y,
+        need_da=need_a,
+        block_t=block_t,
+        block_n=block_n,
+        keep=keep,
+    )
+    invariant = a[0].dim() == 1
+    out = []
+    if need_a:
+        out += [p.sum(dim=0) for p in da] if invariant else list(da)
+    out += list(db)
+    if need_h0:
+        first = y[0].shape[1] - 1 if reverse else 0
+        a_first = tuple(a) if invariant else tuple(p[:, first] for p in a)
+        out += list(conj_mul(a_first, g_first))
+    return out
+
+
+@triton_scan_op.register_fake
+def _fake_scan(a, b, h0, keep, reverse, block_t, block_n):
+    return [p.new_empty(p.shape) for p in b] + [p.new_empty(p.shape[::2]) for p in b]
+
+
+@triton_scan_backward_op.register_fake
+def _fake_scan_backward(
+    a, y, h0, grad_y, grad_last, keep, reverse, block_t, block_n, need_a, need_h0
+):
+    da = [p.new_empty(p.shape) for p in a] if need_a else []
+    dh0 = [p.new_empty(p.shape[::2]) for p in y] if need_h0 else []
+    return da + [p.new_empty(p.shape) for p in y] + dh0
+
+
+def _setup_context(ctx, inputs, output):
+    a, b, h0, keep, reverse, block_t, block_n = inputs
+    planes = len(b)
+    ctx.save_for_backward(*a, *output[:planes], *h0, *(() if keep is None else (keep,)))
+    ctx.options = (reverse, block_t, block_n, planes, len(h0), keep is not None)
+
+
+def _backward(ctx, grads):
+    reverse, block_t, block_n, planes, states, has_keep = ctx.options
+    saved = list(ctx.saved_tensors)
+    a, y = saved[:planes], saved[planes : 2 * planes]
+    h0 = saved[2 * planes : 2 * planes + states]
+    keep = saved[-1] if has_keep else None
+    zeros = lambda gs, like: [torch.zeros_like(p) if g is None else g for g, p in zip(gs, like)]
+    grad_y = zeros(grads[:planes], y)
+    grad_last = zeros(grads[planes:], [p[:, 0] for p in y])
+    # needs_input_grad has the inputs' structure: a list of flags per list of planes
+    need_a, need_b, need_h0 = (any(n) for n in ctx.needs_input_grad[:3])
+    out = triton_scan_backward_op(
+        a, y, h0, grad_y, grad_last, keep, reverse, block_t, block_n, need_a, need_h0
+    )
+    nothing = [None] * planes
+    da = out[:planes] if need_a else nothing
+    db = out[planes : 2 * planes] if need_a else out[:planes]
+    dh0 = out[-planes:] if need_h0 else nothing[:states]
+    return da, db if need_b else nothing, dh0, None, None, None, None
+
+
+triton_scan_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def linear_recurrence_triton(
@@ -440,6 +447,7 @@ def linear_recurrence_triton(
     block_t=BLOCK_T,
     block_n=BLOCK_N,
     chunks=None,
+    segment_ids=None,
 ):
     """h_t = a_t * h_{t-1} + b_t by the Triton kernel, differentiable.
 
@@ -451,9 +459,11 @@ def linear_recurrence_triton(
         block_t: time steps per tile (a power of two).
         block_n: states per tile (a power of two).
         chunks: cut the sequence into this many chunks of time, scanned in parallel
-            and joined by a scan over the chunks' carries (`_chunked_scan`); None:
+            and joined by a scan over the chunks' carries (`triton_chunks.chunked_scan`); None:
             `chunk_count` (1, a single walk, when batch x state blocks already fill
             the GPU).
+        segment_ids: (batch, length) int or None: packed documents, the state
+            restarts at each one (`keras_ssm.ops.segments`).
 
     Returns:
         h like `b`; `(h, h_last)` when `return_final_state`.
@@ -466,21 +476,25 @@ def linear_recurrence_triton(
     ```
     """
 
-    def single(a_flat, b_flat, h_flat, reverse):
+    def single(a_flat, b_flat, h_flat, reverse, keep):
         planes = len(b_flat)
-        outs = _TritonRecurrence.apply(
-            reverse, planes, h_flat is not None, block_t, block_n, *a_flat, *b_flat, *(h_flat or ())
+        outs = triton_scan_op(
+            list(a_flat), list(b_flat), list(h_flat or ()), keep, reverse, block_t, block_n
         )
-        return outs[:planes], outs[planes:]
+        return tuple(outs[:planes]), tuple(outs[planes:])
 
     def run(a_flat, b_flat, h_flat, reverse, invariant):
         batch, length, n = b_flat[0].shape
+        keep = None
+        if segment_ids is not None:
+            ids = torch.as_tensor(segment_ids, device=b_flat[0].device)
+            keep = segments.continues(ids, reverse).to(b_flat[0].dtype).contiguous()
         count = chunk_count(batch, length, n, block_t, block_n) if chunks is None else chunks
         if count <= 1:
-            return single(a_flat, b_flat, h_flat, reverse)
-        return _chunked_scan(single, a_flat, b_flat, h_flat, reverse, invariant, count)
+            return single(a_flat, b_flat, h_flat, reverse, keep)
+        return chunked_scan(single, a_flat, b_flat, h_flat, reverse, invariant, count, keep)
 
     return apply_flat(run, a, b, reverse, initial_state, return_final_state)
 
 
-__all__ = ["BLOCK_N", "BLOCK_T", "linear_recurrence_triton"]
+__all__ = ["BLOCK_N", "BLOCK_T", "chunk_count", "linear_recurrence_triton"]
