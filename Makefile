@@ -28,15 +28,18 @@ lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
-# Lint first, then the suite once per backend, each in its own process, the three at the
-# same time (most of a test's time is one backend compiling on one core): each backend's
-# output, with its 25 slowest tests, is printed when all have ended; fails if any fails.
-# TEST_JOBS=1 runs them one after another instead.
+# Lint first, then the suite once per backend, the three at the same time (most of a test's
+# time is one backend compiling on one core): each backend's output, with its 25 slowest
+# tests, is printed when all have ended; fails if any fails. TEST_JOBS=1 runs them one after
+# another instead. jax, the longest, is split over JAX_WORKERS pytest-xdist workers (a test
+# file stays on one worker, so module fixtures compile once); JAX_WORKERS=0: one process.
 TEST_JOBS ?= 3
+JAX_WORKERS ?= 2
 test: lint
 	@logs=$$(mktemp -d); status=0; \
-	run() { KERAS_BACKEND=$$1 $(PY) -m pytest -q -p no:cacheprovider --basetemp=$$logs/tmp-$$1 \
-	  $(PYTEST_ARGS) > $$logs/$$1.log 2>&1; echo $$? > $$logs/$$1.rc; }; \
+	run() { case $$1 in jax) n=$(JAX_WORKERS);; *) n=0;; esac; \
+	  KERAS_BACKEND=$$1 $(PY) -m pytest -q -p no:cacheprovider --basetemp=$$logs/tmp-$$1 \
+	  -n $$n --dist loadfile $(PYTEST_ARGS) > $$logs/$$1.log 2>&1; echo $$? > $$logs/$$1.rc; }; \
 	if [ "$(TEST_JOBS)" = 1 ]; then for b in $(BACKENDS); do run $$b; done; \
 	else for b in $(BACKENDS); do run $$b & done; wait; fi; \
 	for b in $(BACKENDS); do \
