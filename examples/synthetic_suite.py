@@ -235,7 +235,7 @@ def main(argv=None):
             + ("" if s["ssm_lr"] is None or m == "attention" else f" (SSM {s['ssm_lr']:g})")
             + (
                 ""
-                if m in ("dlr", "lru", "attention")
+                if m in ("dlr", "lru", "mamba", "attention")
                 else f", Δ ∈ [{s['dt_min']:g}, {s['dt_max']:g}]"
             )
             + f", {s['epochs']}×{s['steps_per_epoch']} steps of batch {s['batch_size']}"
