@@ -1,4 +1,4 @@
-"""keras-ssm: diagonal state-space sequence layers (DSS, DLR, S5) for Keras 3.
+"""keras-ssm: state-space sequence layers (DSS, DLR, S5, S4D, LRU, Mamba) for Keras 3.
 
 Backends: JAX, TensorFlow and PyTorch (``KERAS_BACKEND``), each with its own fast
 paths for the hot loops (see `keras_ssm.ops`). Importing the package registers every
@@ -6,9 +6,10 @@ layer, initializer, optimizer and head with Keras serialization, so `.keras` fil
 load after `import keras_ssm`.
 
 Subpackages: `config` (implementation choice), `ops` (the hot ops and their registry),
-`initializers` (HiPPO math, then Keras initializers), `layers` (DSS, DLR, S5, SSMBlock),
-`models` (builders, streaming, distribution, export), `optimizers` (parameter groups,
-schedules), `callbacks` (resumable training), `data` (task generators and readers).
+`initializers` (HiPPO math, then Keras initializers), `layers` (DSS, DLR, S5, S4D, LRU,
+Mamba, SSMBlock), `models` (builders, streaming, distribution, export), `optimizers`
+(parameter groups, schedules), `callbacks` (resumable training), `data` (task generators
+and readers), `hub` (keras-hub backbones and tasks, Mamba's included; optional extra).
 `callbacks`, `data` and most of `models` are imported on first use.
 """
 
