@@ -142,8 +142,7 @@ def test_private_attributes_used_are_keras_ssms_own():
 
 def _library_modules(path, prefix):
     """keras_ssm's modules, imported; never another backend's package (pkgutil's
-    walk_packages would import it, and its paths would replace this backend's
-    same-named ones in the registry for the rest of the session)."""
+    walk_packages would import it, and with it that backend's framework)."""
     backend = f"keras_ssm.ops.{keras.config.backend()}"
     for info in pkgutil.iter_modules(path, prefix):
         if info.name.startswith(BACKEND_PACKAGES) and not info.name.startswith(backend):

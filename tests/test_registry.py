@@ -175,6 +175,27 @@ def test_implementation_of_another_backend_cannot_be_forced(dummies):
         config.set_implementation("causal_conv", "dummy_elsewhere")
 
 
+@pytest.mark.parametrize("this_backend_first", [True, False])
+def test_a_name_shared_with_another_backend_keeps_this_backends_function(this_backend_first):
+    # What importing another backend's package does: the same name, for other backends.
+    def here(u, kernel):
+        return ops.zeros_like(u) + 1.0
+
+    def elsewhere(u, kernel):
+        return ops.zeros_like(u) + 2.0
+
+    mine = ("causal_conv", "dummy_shared", here, (keras.config.backend(),))
+    other = ("causal_conv", "dummy_shared", elsewhere, ("no_such_backend",))
+    try:
+        for op, name, fn, backends in (mine, other) if this_backend_first else (other, mine):
+            keras_ssm.ops.register(op, name, backends=backends)(fn)
+        with config.use_implementation("causal_conv", "dummy_shared"):
+            y = keras_ssm.ops.causal_conv(np.ones((1, 4, 2), "float32"), np.ones((2, 4), "float32"))
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(y), 1.0)
+    finally:
+        registry._registry["causal_conv"].pop("dummy_shared", None)
+
+
 def test_declared_backend_implementations_match_the_registrations():
     """BACKEND_IMPLEMENTATIONS (used for errors about other backends) lists exactly what
     this backend's module registers (paths for every backend, like `reference` and the

@@ -140,7 +140,7 @@ def register(op, name, *, backends=None, supports=None, priority=None):
     check_op(op)
 
     def decorator(fn):
-        _registry[op][name] = Implementation(
+        impl = Implementation(
             op=op,
             name=name,
             fn=fn,
@@ -148,6 +148,12 @@ def register(op, name, *, backends=None, supports=None, priority=None):
             supports=supports,
             priority=priority,
         )
+        # Names are shared across backends ("sequential" on jax and tensorflow): importing
+        # another backend's package must not replace this backend's implementation.
+        existing = _registry[op].get(name)
+        backend = keras.config.backend()
+        if existing is None or impl.runs_on(backend) or not existing.runs_on(backend):
+            _registry[op][name] = impl
         return fn
 
     return decorator
