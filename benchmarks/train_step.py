@@ -13,7 +13,12 @@ Each model runs in one or more *variants*, how Keras compiles its train step:
 - ``jit``: `jit_compile=True`: XLA on jax and TensorFlow, `torch.compile` on torch;
 - ``cudagraphs`` (torch): `jit` with ``torch.compile(mode="reduce-overhead")``, which
   replays CUDA graphs of the compiled pieces (what a user gets with
-  ``torch._inductor.config.triton.cudagraphs = True``).
+  ``torch._inductor.config.triton.cudagraphs = True``);
+- ``free`` (a measurement, not a way to train): ``auto`` with the SSM's sequence kernels
+  (`linear_recurrence`, `causal_conv`) replaced by elementwise maps of the same shapes
+  (h = b; y = u ⊙ mean(K) along time): the step's cost outside the scan or convolution,
+  the floor that no faster scan or FFT kernel can go below. A layer whose step runs the
+  fused chunked recurrence instead of these ops (DSS and DLR on TensorFlow) is unchanged.
 
 `--variants` applies to the SSMs; a model written ``name:variant`` (``gru:jit``) runs in
 that variant only. Baselines run in ``auto`` (on a GPU, the cuDNN GRU/LSTM kernels).
@@ -44,7 +49,8 @@ from benchmarks import _timing as T
 
 MODELS = ("s5", "dss", "dlr", "s4d", "lru", "gru", "lstm", "transformer")
 BASELINES = ("gru", "lstm", "transformer")
-VARIANTS = ("auto", "jit", "cudagraphs")
+VARIANTS = ("auto", "jit", "cudagraphs", "free")
+FREE = "free_for_benchmark"
 
 
 def parse_models(names, variants):
@@ -88,14 +94,52 @@ def build(name, variant, task, preset, width=None, depth=None):
         s5_width = dict(presets.IMAGE_PRESETS[preset]["s5"][task])["hidden_size"]
         model = si.build_baseline_model(task, name, settings, width or s5_width, seed=0)
         optimizer = si.baseline_optimizer(settings)(model, 1000)
+    if variant == "free":
+        _free_kernels(model)
     model.compile(
         optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile="auto" if variant == "auto" else True,
+        jit_compile=True if variant in ("jit", "cudagraphs") else "auto",
     )
     if variant == "cudagraphs":
         _compile_train_function(model, mode="reduce-overhead")
     return model
+
+
+def _free_kernels(model):
+    """Points every SSM layer of `model` at the elementwise stand-ins of its kernels."""
+    from keras_ssm.layers import families
+    from keras_ssm.ops import registry
+
+    if FREE not in registry.implementations("linear_recurrence"):
+        registry.register("linear_recurrence", FREE)(_free_recurrence)
+        registry.register("causal_conv", FREE)(_free_conv)
+    found = 0
+    layers = list(model.layers)
+    while layers:
+        layer = layers.pop()
+        layers.extend(getattr(layer, "layers", []))
+        ssm = getattr(layer, "ssm", layer)
+        if families.name_of(ssm) is not None:
+            ssm.implementation = {"linear_recurrence": FREE, "causal_conv": FREE}
+            found += 1
+    if not found:
+        raise SystemExit("the free variant found no SSM layer in the model")
+
+
+def _free_recurrence(a, b, *, reverse=False, initial_state=None, return_final_state=False, **_):
+    """h = b (pairs stay pairs): linear_recurrence's shapes at the cost of no pass at all."""
+    last = (lambda t: t[:, 0]) if reverse else (lambda t: t[:, -1])
+    final = tuple(last(t) for t in b) if isinstance(b, (tuple, list)) else last(b)
+    return (b, final) if return_final_state else b
+
+
+def _free_conv(u, kernel, backward_kernel=None, **_):
+    """y = u ⊙ mean(K) over time (+ the backward kernel's): one pass, gradients to K."""
+    scale = keras.ops.mean(kernel, axis=1)
+    if backward_kernel is not None:
+        scale = scale + keras.ops.mean(backward_kernel, axis=1)
+    return u * keras.ops.cast(scale, u.dtype)
 
 
 def _compile_train_function(model, mode):

@@ -195,6 +195,33 @@ def test_no_graph_break_in_keras_ssm_code(name):
     assert keras_ssm_breaks(explanation) == []
 
 
+@pytest.mark.parametrize("masked", [False, True])
+@torch_only
+def test_batch_norm_builder_has_no_graph_break(masked):
+    """The builders' papers' models: BatchNorm blocks (pre-norm, with a final norm), in
+    training mode, with and without padding masks. Keras' own BatchNormalization breaks
+    the graph here (its reduction axes are a tracked list); MaskedBatchNormalization
+    computes the training moments itself."""
+    model = models.build_classifier(
+        2,
+        input_features=FEATURES,
+        hidden_size=8,
+        num_layers=2,
+        ssm="s5",
+        ssm_kwargs={"state_size": 4},
+        bidirectional=True,
+        norm="batch",
+        final_norm=True,
+        mask_value=0.0 if masked else None,
+        seed=0,
+    )
+    x, _ = dynamic_batch(2, 8)
+    model(x[:, :4])
+    torch._dynamo.reset()
+    explanation = torch._dynamo.explain(lambda x: model(x, training=True).sum())(x)
+    assert keras_ssm_breaks(explanation) == []
+
+
 @pytest.mark.slow
 @torch_only
 def test_train_step_has_no_graph_break_in_keras_ssm_code(family_runs):

@@ -28,9 +28,9 @@ from keras import ops
 
 from keras_ssm.layers import families
 from keras_ssm.layers.base import inputs_spec
+from keras_ssm.layers.batch_norm import MaskedBatchNormalization
 from keras_ssm.layers.parameters import check_choice
 from keras_ssm.layers.parameters import derived_seed
-from keras_ssm.ops import backend as ssm_backend
 
 NORMS = ("layer", "batch", "rms", None)
 ACTIVATIONS = ("gelu", "glu", "full_glu", "half_glu1", "half_glu2", None)
@@ -100,50 +100,6 @@ def rms_norm(**kwargs):
 
 
 @keras.saving.register_keras_serializable(package="keras_ssm")
-class MaskedBatchNormalization(keras.layers.BatchNormalization):
-    """BatchNormalization whose masked statistics are also synchronized across replicas.
-
-    Keras computes masked moments per replica even with `synchronized=True`; under a
-    `tf.distribute` strategy this sums the masked count, sum and sum of squares over
-    the replicas, so padded batches get the global statistics of their valid
-    positions (as one device would). Elsewhere it is Keras' layer (its public `call`).
-    """
-
-    def call(self, inputs, training=None, mask=None):
-        if (
-            not (training and self.trainable)
-            or mask is None
-            or not self.synchronized
-            or getattr(self, "renorm", False)  # (older Keras versions have no renorm)
-            or ssm_backend.replicas_in_sync() == 1
-        ):
-            return super().call(inputs, training=training, mask=mask)
-        # Keras' training step (float32 statistics, momentum updates), with the masked
-        # count, sum and sum of squares summed over the replicas.
-        x = ops.cast(inputs, keras.backend.result_type(inputs.dtype, "float32"))
-        channel_axis = self.axis % len(x.shape)
-        axes = [i for i in range(len(x.shape)) if i != channel_axis]
-        weights = ops.broadcast_to(ops.cast(ops.expand_dims(mask, -1), x.dtype), ops.shape(x))
-        count = ops.sum(weights, axes)
-        total = ops.sum(x * weights, axes)
-        squares = ops.sum(ops.square(x) * weights, axes)
-        count, total, squares = ssm_backend.replica_sum(count, total, squares)
-        mean = total / (count + keras.config.epsilon())
-        variance = ops.maximum(squares / (count + keras.config.epsilon()) - ops.square(mean), 0.0)
-        for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
-            moving.assign(ops.cast(moving, x.dtype) * self.momentum + batch * (1.0 - self.momentum))
-        outputs = ops.batch_normalization(
-            x,
-            mean,
-            variance,
-            axis=self.axis,
-            offset=ops.cast(self.beta, x.dtype) if self.center else None,
-            scale=ops.cast(self.gamma, x.dtype) if self.scale else None,
-            epsilon=self.epsilon,
-        )
-        return ops.cast(outputs, self.compute_dtype)
-
-
 @keras.saving.register_keras_serializable(package="keras_ssm")
 class SSMBlock(keras.layers.Layer):
     """Residual SSM block: y = x + drop(f(norm(x))) (pre-norm) or norm(x + drop(f(x))).

@@ -15,7 +15,7 @@ and its SSM derive their own initializer seeds from theirs with their own stride
 
 import keras
 
-from keras_ssm.layers.block import MaskedBatchNormalization
+from keras_ssm.layers.batch_norm import MaskedBatchNormalization
 from keras_ssm.layers.block import SSMBlock
 from keras_ssm.layers.block import rms_norm
 from keras_ssm.layers.parameters import derived_seed
