@@ -265,6 +265,7 @@ def s5_classifier():
         ssm="s5",
         ssm_kwargs={"state_size": 4},
         bidirectional=True,
+        norm="batch",  # the paper's model: BatchNorm blocks
         seed=0,
     )
     model.compile(
