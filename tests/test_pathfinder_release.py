@@ -69,7 +69,14 @@ def test_png_pixels_are_the_renderers(release, tmp_path):
     folder, _ = release
     reference = tmp_path / "shards"
     build.build_shards(
-        str(reference), 32, 30, pathfinder_release.IMAGES_PER_FOLDER, 1, 5, verbose=False
+        str(reference),
+        32,
+        30,
+        pathfinder_release.IMAGES_PER_FOLDER,
+        1,
+        5,
+        verbose=False,
+        mark_distractors=False,
     )
     with np.load(build.shard_path(str(reference), 0)) as shard:
         images, labels = shard["images"], shard["labels"]
@@ -84,6 +91,25 @@ def test_png_pixels_are_the_renderers(release, tmp_path):
     with Image.open(root / "sample_3.png") as image:
         np.testing.assert_array_equal(np.asarray(image.convert("L")), images[3])
     assert labels.dtype.kind == "i"
+
+
+def marker_blobs(image):
+    """The number of separate marker discs: pixels above any dash's intensity (0.9)."""
+    from scipy import ndimage
+
+    return ndimage.label(image >= 235)[1]
+
+
+def test_only_the_two_markers_as_in_lra(release, tmp_path):
+    """LRA's images mark the two ends in question only; with markers on the distractors'
+    starts too (the segmentation task's drawing) the question is ambiguous, and a
+    classifier stays at chance (examples/results/pathfinder_generated.md)."""
+    folder, _ = release
+    images, _ = lra.load("pathfinder", folder, "train", verbose=0)
+    assert [marker_blobs(i.reshape(32, 32)) for i in images] == [2] * len(images)
+    build.build_shards(str(tmp_path / "marked"), 32, 10, 10, 1, 5, verbose=False)
+    with np.load(build.shard_path(str(tmp_path / "marked"), 0)) as shard:
+        assert max(marker_blobs(i) for i in shard["images"]) > 2
 
 
 def test_reader_reads_it(release):

@@ -15,10 +15,12 @@ them unchanged (command line: ``python tools/generate_pathfinder.py``)::
 
 The folder names are the reader's; the drawing is our renderer's at that resolution (see
 `pathfinder_segmentation`), not the LRA generator's "curv_contour_length_14" images, and
-accuracies on it are not LRA Pathfinder accuracies. The reader splits the samples 80/10/10
-with its own seeded permutation. Same settings, same bytes (the shards are seeded per
-piece, independent of `workers`). It lives in `synthetic` because the renderer does
-(`lra` never imports `synthetic`).
+accuracies on it are not LRA Pathfinder accuracies. As in LRA's images, only the two
+markers are drawn: the distractors carry none (the segmentation task marks them, which
+makes "are the two markers joined?" ambiguous: five markers, two of them the question's).
+The reader splits the samples 80/10/10 with its own seeded permutation. Same settings,
+same bytes (the shards are seeded per piece, independent of `workers`). It lives in
+`synthetic` because the renderer does (`lra` never imports `synthetic`).
 """
 
 import json
@@ -37,7 +39,8 @@ FOLDERS = {32: "pathfinder32", 128: "pathfinder128"}
 """Resolution -> the release folder the LRA reader reads (task "pathfinder", "pathx")."""
 MARKER_FILE = "generated.json"
 IMAGES_PER_FOLDER = 1000
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: the two markers only, as LRA's images (version 1 also marked every distractor's start)."""
 
 
 def png_bytes(image):
@@ -120,7 +123,14 @@ def write_release(folder, num_images, seed=0, resolution=32, workers=1, verbose=
     (root / "metadata").mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps(dict(settings, complete=False), indent=1) + "\n")
     build.build_shards(
-        str(shards), resolution, num_images, IMAGES_PER_FOLDER, workers, seed, verbose=bool(verbose)
+        str(shards),
+        resolution,
+        num_images,
+        IMAGES_PER_FOLDER,
+        workers,
+        seed,
+        verbose=bool(verbose),
+        mark_distractors=False,
     )
     counts = [0, 0]
     for index in range(-(-int(num_images) // IMAGES_PER_FOLDER)):

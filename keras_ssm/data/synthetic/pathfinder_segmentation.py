@@ -130,12 +130,15 @@ def _setting(resolution):
 # ---------------------------------------------------------- rendering
 
 
-def render_with_info(rng, resolution):
+def render_with_info(rng, resolution, mark_distractors=None):
     """Renders one image with its target and the drawing's geometry.
 
     Args:
         rng: `numpy.random.Generator`.
         resolution: R, one of `RESOLUTIONS`.
+        mark_distractors: None (the resolution's setting: True, as the DLR task draws
+            them), or a bool: draw a marker on each distractor's start. LRA's Pathfinder
+            images have only the two markers (False).
 
     Returns:
         dict with "image" (uint8 (R, R)), "target" (int8 (R, R) in {0, 1,
@@ -152,6 +155,8 @@ def render_with_info(rng, resolution):
     ((32, 32), [])
     """
     setting = _setting(resolution)
+    if mark_distractors is not None:
+        setting = dataclasses.replace(setting, mark_distractors=bool(mark_distractors))
     aa = setting.antialias
     label = int(rng.integers(2))
     margin = setting.paddle_margins[int(rng.integers(len(setting.paddle_margins)))]
@@ -221,12 +226,13 @@ def render_with_info(rng, resolution):
     }
 
 
-def render(rng, resolution):
+def render(rng, resolution, mark_distractors=None):
     """Renders one PathfinderSegmentation image and its per-pixel target.
 
     Args:
         rng: `numpy.random.Generator`.
         resolution: R, one of `RESOLUTIONS` (32, 64, 128, 256, 512).
+        mark_distractors: None (the setting's) or a bool (see `render_with_info`).
 
     Returns:
         (image, target, label): image uint8 (R, R); target int8 (R, R) with
@@ -240,7 +246,7 @@ def render(rng, resolution):
     >>> image.dtype.name, target.shape, bool((target == 2).any()) == (label == 1)
     ('uint8', (64, 64), True)
     """
-    info = render_with_info(rng, resolution)
+    info = render_with_info(rng, resolution, mark_distractors)
     return info["image"], info["target"], info["label"]
 
 

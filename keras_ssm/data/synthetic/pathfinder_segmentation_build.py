@@ -22,13 +22,13 @@ from keras_ssm.data.synthetic.pathfinder_segmentation import render
 
 def _render_piece(args):
     """Worker: images [start, stop) of one shard, seeded (seed, shard, piece)."""
-    seed, resolution, shard, piece, count = args
+    seed, resolution, shard, piece, count, mark_distractors = args
     rng = np.random.default_rng([seed, shard, piece])
     images = np.empty((count, resolution, resolution), dtype=np.uint8)
     targets = np.empty((count, resolution, resolution), dtype=np.int8)
     labels = np.empty((count,), dtype=np.int8)
     for i in range(count):
-        images[i], targets[i], labels[i] = render(rng, resolution)
+        images[i], targets[i], labels[i] = render(rng, resolution, mark_distractors)
     return shard, images, targets, labels
 
 
@@ -45,6 +45,7 @@ def build_shards(
     workers=1,
     seed=0,
     verbose=True,
+    mark_distractors=None,
 ):
     """Renders `num_images` images into .npz shards with worker processes.
 
@@ -64,6 +65,8 @@ def build_shards(
         workers: processes (1 renders in this process).
         seed: base seed.
         verbose: show a progress bar.
+        mark_distractors: None (the resolution's setting) or a bool: markers on the
+            distractors' starts (LRA's Pathfinder has none: False).
 
     Returns:
         list of the shard paths written.
@@ -77,6 +80,8 @@ def build_shards(
     2
     """
     setting = _setting(resolution)
+    if mark_distractors is not None:
+        setting = dataclasses.replace(setting, mark_distractors=bool(mark_distractors))
     num_images = check_count("num_images", num_images, 1)
     shard_size = check_count("shard_size", shard_size, 1)
     workers = check_count("workers", workers, 1)
@@ -89,7 +94,7 @@ def build_shards(
         pieces_per_shard.append(len(starts))
         for piece, start in enumerate(starts):
             count = min(PIECE_SIZE, size - start)
-            tasks.append((seed, resolution, shard, piece, count))
+            tasks.append((seed, resolution, shard, piece, count, setting.mark_distractors))
     with open(os.path.join(out_dir, "meta.json"), "w") as f:
         json.dump(
             {
