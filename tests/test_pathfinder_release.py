@@ -103,7 +103,7 @@ def marker_blobs(image):
 def test_only_the_two_markers_as_in_lra(release, tmp_path):
     """LRA's images mark the two ends in question only; with markers on the distractors'
     starts too (the segmentation task's drawing) the question is ambiguous, and a
-    classifier stays at chance (examples/results/pathfinder_generated.md)."""
+    classifier stays at chance (examples/results/generated_runs.md)."""
     folder, _ = release
     images, _ = lra.load("pathfinder", folder, "train", verbose=0)
     assert [marker_blobs(i.reshape(32, 32)) for i in images] == [2] * len(images)
